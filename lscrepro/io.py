@@ -20,6 +20,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates 0600 files; results are shared on clusters, so use 0644.
+        tmp_path.chmod(0o644)
         os.replace(tmp_path, final)
     finally:
         if tmp_path.exists():

@@ -1,0 +1,107 @@
+"""Per-sample Jacobians (torch.func, batched) and their spectral radii.
+
+The LSC loss needs rho(J) = max |eig(J)| for every sample of a batch and its gradient
+with respect to the weights. Two ways to get it:
+
+``eig``   torch.linalg.eigvals on the whole batch: exact, what the reference does, and
+          slow: about 10 ms per 128x128 matrix on a 2-core CPU, plus its backward.
+``ritz``  (default) a dominant-subspace method. Without autograd, repeated squaring
+          J^(2^m) (rescaled at every step) exposes the dominant right and left invariant
+          subspaces and, by Gelfand's formula, an estimate of rho. A two-sided
+          (oblique) Rayleigh-Ritz projection of J onto those subspaces gives a small
+          p x p matrix whose eigenvalues are eigenvalues of J; its eigvals are
+          differentiable, and because the projection is two-sided the gradient is the
+          exact eigenvalue gradient u^H dJ v / u^H v. Only batched matmuls, QR of n x p
+          blocks and p x p eigensolves, so it is several times faster than ``eig``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal
+
+import torch
+from torch.func import jacrev, vmap
+
+RadiusMethod = Literal["eig", "ritz"]
+_TINY = 1e-30
+
+
+def batched_jacobian(fn: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+    """Jacobians d fn(x_b) / d x_b for every row x_b of ``inputs``: shape (B, out, in).
+
+    ``fn`` maps one sample (in,) to (out,). Parameters that ``fn`` closes over keep
+    their autograd graph, so a loss on the result back-propagates into them.
+    """
+    return vmap(jacrev(fn))(inputs)
+
+
+def square_block(jac: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Cut a (B, m, n) Jacobian to a random square (B, k, k) block, k = min(m, n).
+
+    The spectral radius needs a square matrix; the reference takes a random subset of
+    the longer axis, kept in its original order.
+    """
+    m, n = jac.shape[-2:]
+    if m == n:
+        return jac
+    k = min(m, n)
+    keep = torch.randperm(max(m, n), generator=generator)[:k].sort().values
+    return jac[..., keep, :] if m > n else jac[..., :, keep]
+
+
+@torch.no_grad()
+def _dominant_subspaces(jac: torch.Tensor, squarings: int, rank: int, refine: int, generator):
+    """Orthonormal bases (B, n, p) of the dominant right and left invariant subspaces,
+    and the Gelfand estimate of the spectral radius, from J^(2^squarings)."""
+    a = jac if jac.dtype == torch.float64 else jac.float()
+    scale = torch.linalg.matrix_norm(a).clamp_min(_TINY)
+    log_norm = scale.log()
+    a = a / scale[:, None, None]
+    for _ in range(squarings):
+        a = a @ a
+        scale = torch.linalg.matrix_norm(a).clamp_min(_TINY)
+        log_norm = 2 * log_norm + scale.log()
+        a = a / scale[:, None, None]
+    gelfand = torch.exp(log_norm / 2**squarings)
+    probe = torch.randn(a.shape[-1], rank, generator=generator, dtype=a.dtype)
+    right = torch.linalg.qr(a @ probe).Q
+    left = torch.linalg.qr(a.mT @ probe).Q
+    # A few float64 subspace iterations remove the float32 rounding that squaring
+    # leaves in the bases; the eigenvalue gradient needs both bases accurate.
+    j64 = jac.double()
+    right, left = right.double(), left.double()
+    for _ in range(refine):
+        right = torch.linalg.qr(j64 @ right).Q
+        left = torch.linalg.qr(j64.mT @ left).Q
+    return right, left, gelfand
+
+
+def spectral_radius(
+    jac: torch.Tensor,
+    method: RadiusMethod = "ritz",
+    *,
+    squarings: int = 12,
+    rank: int = 4,
+    refine: int = 4,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Spectral radius of each square matrix in a (B, n, n) batch; differentiable."""
+    if jac.shape[-1] != jac.shape[-2]:
+        raise ValueError(f"spectral_radius needs square matrices, got shape {tuple(jac.shape)}")
+    if method == "eig":
+        return torch.linalg.eigvals(jac).abs().amax(dim=-1)
+    if method != "ritz":
+        raise ValueError(f"unknown radius method {method!r}; use 'eig' or 'ritz'")
+    rank = min(rank, jac.shape[-1])
+    right, left, gelfand = _dominant_subspaces(jac.detach(), squarings, rank, refine, generator)
+    # The projection is cheap (B n^2 p) and float32 loses the gradient when the
+    # coupling between the two subspaces is poorly conditioned, so do it in float64.
+    coupling = left.mT @ right
+    projected = torch.linalg.solve(coupling, left.mT @ jac.double() @ right)
+    moduli = torch.linalg.eigvals(projected).abs().to(jac.dtype)
+    # Directions that squaring has almost wiped out give spurious Ritz values; the
+    # Gelfand estimate (accurate to ~1e-3 at 12 squarings) says which one is real.
+    pick = (moduli.detach() - gelfand.to(moduli.dtype)[:, None]).abs().argmin(dim=-1)
+    radius = moduli.gather(-1, pick[:, None]).squeeze(-1)
+    # An all-zero Jacobian (e.g. every ReLU unit dead) has radius 0.
+    return torch.where(gelfand.to(radius.dtype) > 0, radius, torch.zeros_like(radius))

@@ -1,0 +1,1 @@
+"""Figure drawing: one module per figure, each reading only tidy CSV tables."""

@@ -1,0 +1,49 @@
+# Figure 1: analytic path counts and toy-RNN gradients (no experiment results needed).
+# Numbers and plotting live in separate library files, so a plotting-only edit reruns plot_fig1 alone.
+
+FIG1_OUTPUTS = ["results/figures/fig1.pdf", "results/figures/fig1.png"]
+
+
+rule fig1_numbers:
+    input:
+        code=["workflow_scripts/fig1_numbers.py", "lscrepro/analytic.py"],
+    output:
+        paths="results/fig1/paths.csv",
+        pascal="results/fig1/pascal.csv",
+    params:
+        depth=config["fig1"]["depth"],
+        steps=config["fig1"]["steps"],
+        batch=config["fig1"]["batch"],
+        rhos=" ".join(str(rho) for rho in config["fig1"]["rhos"]),
+        hernn_width=config["fig1"]["hernn_width"],
+        seed=config["fig1"]["seed"],
+        max_time=config["fig1"]["max_time"],
+        depth_gap=config["fig1"]["depth_gap"],
+    log:
+        "logs/fig1/fig1_numbers.log",
+    conda:
+        "../envs/lscrepro.yaml"
+    localrule: True
+    shell:
+        "python workflow_scripts/fig1_numbers.py"
+        " --depth {params.depth} --steps {params.steps} --batch {params.batch}"
+        " --rhos {params.rhos} --hernn-width {params.hernn_width} --seed {params.seed}"
+        " --max-time {params.max_time} --depth-gap {params.depth_gap}"
+        " --paths-out {output.paths} --pascal-out {output.pascal} 2> {log}"
+
+
+rule plot_fig1:
+    input:
+        paths="results/fig1/paths.csv",
+        pascal="results/fig1/pascal.csv",
+        code=["workflow_scripts/plot_fig1.py", "lscrepro/plotting/fig1.py"],
+    output:
+        FIG1_OUTPUTS,
+    log:
+        "logs/fig1/plot_fig1.log",
+    conda:
+        "../envs/lscrepro.yaml"
+    localrule: True
+    shell:
+        "python workflow_scripts/plot_fig1.py --paths {input.paths} --pascal {input.pascal}"
+        " --out {output} 2> {log}"
