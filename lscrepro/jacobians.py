@@ -97,11 +97,20 @@ def spectral_radius(
     # The projection is cheap (B n^2 p) and float32 loses the gradient when the
     # coupling between the two subspaces is poorly conditioned, so do it in float64.
     coupling = left.mT @ right
-    projected = torch.linalg.solve(coupling, left.mT @ jac.double() @ right)
-    moduli = torch.linalg.eigvals(projected).abs().to(jac.dtype)
+    projected = torch.linalg.solve_ex(coupling, left.mT @ jac.double() @ right).result
+    # A (near) singular coupling, e.g. a rank-deficient ReLU Jacobian, leaves no usable
+    # projection; those few samples go through the exact eigensolver instead.
+    usable = projected.isfinite().flatten(1).all(dim=1) & (gelfand > 0)
+    eye = torch.eye(rank, dtype=projected.dtype).expand_as(projected)
+    moduli = torch.linalg.eigvals(torch.where(usable[:, None, None], projected, eye)).abs()
     # Directions that squaring has almost wiped out give spurious Ritz values; the
     # Gelfand estimate (accurate to ~1e-3 at 12 squarings) says which one is real.
-    pick = (moduli.detach() - gelfand.to(moduli.dtype)[:, None]).abs().argmin(dim=-1)
-    radius = moduli.gather(-1, pick[:, None]).squeeze(-1)
-    # An all-zero Jacobian (e.g. every ReLU unit dead) has radius 0.
-    return torch.where(gelfand.to(radius.dtype) > 0, radius, torch.zeros_like(radius))
+    pick = (moduli.detach() - gelfand.double()[:, None]).abs().argmin(dim=-1)
+    radius = moduli.gather(-1, pick[:, None]).squeeze(-1).to(jac.dtype)
+    if not bool(usable.all()):
+        radius = radius.clone()
+        # Non-finite Jacobians (a diverged net) get a NaN radius for the caller to see.
+        bad = ~usable & jac.isfinite().flatten(1).all(dim=1)
+        radius[bad] = torch.linalg.eigvals(jac[bad]).abs().amax(dim=-1)
+        radius[~jac.isfinite().flatten(1).all(dim=1)] = float("nan")
+    return radius

@@ -1,0 +1,24 @@
+# Reproduction of "Stabilizing RNN Gradients through Pre-training" (arXiv 2308.12075).
+#   snakemake --cores N all                                   the paper's grid
+#   snakemake --cores N --configfile config/smoke.yaml all    the offline demo grid
+#   snakemake --workflow-profile profiles/slurm all           on a SLURM cluster
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/analytic.smk"
+include: "rules/ffn.smk"
+include: "rules/aggregate.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        FIG1_OUTPUTS,
+        FFN_OUTPUTS,

@@ -1,0 +1,107 @@
+"""Figure 2, drawn from summary.csv (lscrepro.aggregate.ffn_summary) alone.
+
+Test accuracy of the dense stacks against the learning rate, one panel per dataset x
+activation, one line per initialisation: the mean over seeds with a band of mean ± std/2 (one
+std wide in all, as in the reference). The paper lays the nine panels out in one row; here they
+form a grid, one row per dataset (bold, above its row, sharing the y axis) and one column per
+activation, which stays readable at print size.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from lscrepro.aggregate import ffn_figure_table
+from lscrepro.io import save_figure
+
+PathLike = str | os.PathLike
+
+DATASET_ORDER = ["mnist", "cifar10", "cifar100"]
+ACTIVATION_ORDER = ["cos", "relu", "sin"]
+ACTIVATION_TITLES = {"relu": "ReLU"}
+# the paper's colours and legend labels (lsc_colors and the July 2023 lsc_clean_comments)
+VARIANT_COLOURS = {"glorot": (0.25, 0.50, 0.36), "he": (0.97, 0.28, 0.26), "lsc": (0.43, 0.83, 0.59)}
+VARIANT_LABELS = {"glorot": "Glorot", "he": "He", "lsc": r"LSC ($\rho_t=1$)"}
+OTHER_PALETTE = "colorblind"
+FONTSIZE = 10
+BAND_ALPHA = 0.5
+
+
+def _ordered(values: pd.Series, preferred: list[str]) -> list[str]:
+    """The values present: those in ``preferred`` in its order, then the others sorted."""
+    present = set(values)
+    return [v for v in preferred if v in present] + sorted(present - set(preferred))
+
+
+def variant_styles(variants: list[str]) -> dict[str, tuple[str, tuple]]:
+    """Legend label and colour per variant; variants the paper lacks get their own name and
+    the next colour of a seaborn palette."""
+    others = [v for v in variants if v not in VARIANT_COLOURS]
+    palette = sns.color_palette(OTHER_PALETTE, max(len(others), 1))
+    styles = {v: (VARIANT_LABELS[v], VARIANT_COLOURS[v]) for v in variants if v in VARIANT_COLOURS}
+    styles |= {v: (v, colour) for v, colour in zip(others, palette)}
+    return {v: styles[v] for v in variants}
+
+
+def draw_panel(ax, panel: pd.DataFrame, styles: dict[str, tuple[str, tuple]]) -> None:
+    """One dataset x activation panel from rows of the figure table."""
+    for variant, (label, colour) in styles.items():
+        curve = panel[panel["variant"] == variant].sort_values("lr")
+        if curve.empty:
+            continue
+        lr, mean = curve["lr"].to_numpy(), curve["test_accuracy_mean"].to_numpy()
+        half = curve["test_accuracy_std"].to_numpy() / 2
+        # markers keep a learning rate without neighbours visible
+        ax.plot(lr, mean, color=colour, lw=1, marker="o", ms=2.5, label=label)
+        # std is NaN where only one seed ran: fill_between leaves a gap there
+        ax.fill_between(lr, mean - half, mean + half, color=colour, alpha=BAND_ALPHA, lw=0)
+    ax.set_xscale("log")
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+    sns.despine(ax=ax)
+
+
+def make_figure(table: pd.DataFrame) -> Figure:
+    """Figure 2 from the figure table (lscrepro.aggregate.ffn_figure_table) as a matplotlib
+    Figure (not registered with pyplot). Dataset x activation pairs without runs stay blank."""
+    if table.empty:
+        raise ValueError("no runs to plot")
+    if (table["lr"] <= 0).any():
+        raise ValueError("learning rates must be positive for the log axis")
+    datasets = _ordered(table["dataset"], DATASET_ORDER)
+    activations = _ordered(table["activation"], ACTIVATION_ORDER)
+    styles = variant_styles(_ordered(table["variant"], list(VARIANT_COLOURS)))
+    with sns.axes_style("ticks"):
+        fig = Figure(figsize=(2.2 * len(activations) + 0.8, 1.9 * len(datasets) + 0.6),
+                     layout="constrained")
+        rows = fig.subfigures(len(datasets), 1, squeeze=False)[:, 0]
+        for i, (row, dataset) in enumerate(zip(rows, datasets)):
+            row.suptitle(dataset, fontweight="bold", fontsize=FONTSIZE + 1)
+            axes = row.subplots(1, len(activations), sharey=True, squeeze=False)[0]
+            for ax, activation in zip(axes, activations):
+                panel = table[(table["dataset"] == dataset) & (table["activation"] == activation)]
+                ax.set_title(ACTIVATION_TITLES.get(activation, activation), fontsize=FONTSIZE)
+                if panel.empty:
+                    ax.set_axis_off()
+                    continue
+                draw_panel(ax, panel, styles)
+                if i == len(datasets) - 1:
+                    ax.set_xlabel("Learning rate", fontsize=FONTSIZE)
+            axes[0].set_ylabel("Accuracy", fontsize=FONTSIZE)
+    handles = [Line2D([0], [0], color=colour, lw=4, label=label) for label, colour in styles.values()]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False,
+               fontsize=FONTSIZE)
+    return fig
+
+
+def plot_fig2(summary_csv: PathLike, *outputs: PathLike) -> None:
+    """Read summary.csv and save Figure 2 to each output path (format from the suffix)."""
+    # names such as a dataset called "10" must stay strings
+    summary = pd.read_csv(summary_csv, dtype={"dataset": str, "activation": str, "variant": str})
+    save_figure(make_figure(ffn_figure_table(summary)), *outputs)

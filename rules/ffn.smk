@@ -1,0 +1,56 @@
+# Figure 2: deep feed-forward nets. pretrain_ffn -> train_ffn (variants with lsc: true).
+
+
+rule pretrain_ffn:
+    output:
+        weights="results/ffn/pretrained/{dataset}/{activation}/{variant}/seed{seed}/weights.pt",
+        report="results/ffn/pretrained/{dataset}/{activation}/{variant}/seed{seed}/pretrain.json",
+    input:
+        data=dataset_stamp,
+        code=["workflow_scripts/pretrain_ffn.py", *LSC_CODE],
+    params:
+        settings=ffn_pretrain_settings,
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    log:
+        "logs/ffn/pretrain/{dataset}_{activation}_{variant}_seed{seed}.log",
+    benchmark:
+        "benchmarks/pretrain_ffn/{dataset}_{activation}_{variant}_seed{seed}.tsv"
+    conda:
+        "../envs/lscrepro.yaml"
+    shell:
+        "python workflow_scripts/pretrain_ffn.py --dataset {wildcards.dataset}"
+        " --activation {wildcards.activation} --seed {wildcards.seed}"
+        " --settings '{params.settings}' --threads {threads}"
+        " --weights {output.weights} --report {output.report} 2> {log}"
+
+
+rule train_ffn:
+    output:
+        metrics="results/ffn/{dataset}/{activation}/{variant}/lr{lr}/seed{seed}/metrics.json",
+        history="results/ffn/{dataset}/{activation}/{variant}/lr{lr}/seed{seed}/history.csv",
+    input:
+        data=dataset_stamp,
+        weights=ffn_pretrained_weights,
+        code=["workflow_scripts/train_ffn.py", *TRAIN_CODE],
+    params:
+        settings=ffn_train_settings,
+        weights=ffn_weights_argument,
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    log:
+        "logs/ffn/train/{dataset}_{activation}_{variant}_lr{lr}_seed{seed}.log",
+    benchmark:
+        "benchmarks/train_ffn/{dataset}_{activation}_{variant}_lr{lr}_seed{seed}.tsv"
+    conda:
+        "../envs/lscrepro.yaml"
+    shell:
+        "python workflow_scripts/train_ffn.py --dataset {wildcards.dataset}"
+        " --activation {wildcards.activation} --variant {wildcards.variant}"
+        " --lr {wildcards.lr} --seed {wildcards.seed} --settings '{params.settings}'"
+        " --threads {threads} {params.weights}"
+        " --metrics {output.metrics} --history {output.history} 2> {log}"
