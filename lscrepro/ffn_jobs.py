@@ -42,7 +42,7 @@ def build_model(data: TensorSplits, model_cfg: dict, activation: str, initializa
 
 
 def run_pretrain(*, dataset: str, activation: str, seed: int, data_dir: str, model_cfg: dict,
-                 variant: dict, lsc_cfg: dict, weights_out: Path, report_out: Path,
+                 variant_name: str, variant: dict, lsc_cfg: dict, weights_out: Path, report_out: Path,
                  offline: bool = True, threads: int = 1, log=print) -> dict:
     """LSC pre-training from the variant's initialisation; saves weights and a report."""
     torch.set_num_threads(threads)
@@ -50,7 +50,8 @@ def run_pretrain(*, dataset: str, activation: str, seed: int, data_dir: str, mod
     model = build_model(data, model_cfg, activation, variant.get("init", "glorot_normal"), seed)
     settings = LSCSettings(target=float(variant.get("target", 1.0)), **lsc_cfg)
     result = pretrain_lsc(model, data.x_train, settings, seed=seed, log=log)
-    report = {"dataset": dataset, "activation": activation, "seed": seed, **model_cfg,
+    report = {"dataset": dataset, "activation": activation, "variant": variant_name,
+              "seed": seed, **model_cfg,
               **dataclasses.asdict(result)}
     with atomic_path(weights_out) as tmp:
         torch.save(model.state_dict(), tmp)

@@ -98,9 +98,10 @@ def _batches(x: torch.Tensor, batch_size: int, generator: torch.Generator):
         yield x[order[start:start + batch_size]]
 
 
-def _rescale_block(model: DenseStack, index: int, radius: float, target: float) -> None:
+def _rescale_block(model: DenseStack, index: int, radius: float, target: float) -> float:
     """The reference's multiplier: the first and last kernels are measured by
-    std * sqrt(fan), hidden ones by the current radius; the factor is clipped."""
+    std * sqrt(fan), hidden ones by the current radius; the factor is clipped.
+    Returns the factor applied to the kernel."""
     weight = model.layer(index).weight
     if index == 0:
         local = weight.std().item() * weight.shape[0] ** 0.5
@@ -109,7 +110,7 @@ def _rescale_block(model: DenseStack, index: int, radius: float, target: float) 
     else:
         local = radius
     if not local > 0:
-        return  # a dead block (every ReLU off) cannot be revived by scaling its kernel
+        return 1.0  # a dead block (every ReLU off) cannot be revived by scaling its kernel
     factor = target / local
     factor = float(np.clip(factor, 0.85, 3.0 if local < 0.5 else 1.15))
     weight.mul_(factor)
@@ -118,12 +119,14 @@ def _rescale_block(model: DenseStack, index: int, radius: float, target: float) 
     # the reference replaces an all-zero bias of a cos net by U[0, 1) draws.
     if model.activation_name == "cos" and bool((bias == 0).all()):
         bias.uniform_(0.0, 1.0)
+    return factor
 
 
 def _try_shuffle(model: DenseStack, index: int, h: torch.Tensor, radius: float, target: float,
-                 method: RadiusMethod, generator: torch.Generator) -> bool:
+                 method: RadiusMethod, generator: torch.Generator) -> float:
     """Permute the entries of the picked block's kernel; keep the permutation only if
-    the block's radius on the same batch does not move away from the target.
+    the block's radius on the same batch does not move away from the target. Returns
+    the block's radius after the decision.
 
     The reference permutes every weight of the net unconditionally. Measured at depth
     10, one such shuffle moves the hidden blocks' radii by up to 15% (ReLU: -40%) and
@@ -135,9 +138,9 @@ def _try_shuffle(model: DenseStack, index: int, h: torch.Tensor, radius: float, 
     flat.copy_(flat[torch.randperm(flat.numel(), generator=generator)])
     shuffled = block_radii(model, index, h, method, generator).mean().item()
     if abs(shuffled - target) <= abs(radius - target):
-        return True
+        return shuffled
     weight.copy_(saved)
-    return False
+    return radius
 
 
 def _block_schedule(blocks: list[int], rng: np.random.Generator):
@@ -167,12 +170,18 @@ def pretrain_lsc(model: DenseStack, x_train: torch.Tensor, settings: LSCSettings
     optimizer = adabelief_lookahead(model.parameters(), settings.lr, settings.weight_decay,
                                     settings.sync_period, settings.slow_step)
     target = settings.target
-    # Moving averages over about one sweep of the blocks: of the radius, and of its
-    # squared distance to the target (how far the blocks are spread around it).
-    horizon = len(blocks)
-    ma_radius = float(np.mean([before[2][i] for i in blocks]))
-    ma_sq_error = float(np.mean([(before[2][i] - target) ** 2 for i in blocks]))
-    best_sq_error, best_state, since_best, close_steps = ma_sq_error, _copy_state(model), 0, 0
+    # The latest radius estimate of every block, updated at each visit and after each
+    # heuristic, tells how close the current weights are; the reference uses a moving
+    # average of past steps' radii, which lags behind rescaling and shuffling.
+    estimate = {i: before[2][i] for i in blocks}
+
+    def distance() -> tuple[float, float]:
+        values = np.array(list(estimate.values()))
+        return abs(values.mean() - target), float(np.sqrt(((values - target) ** 2).mean()))
+
+    horizon = len(blocks)  # moving average over about one sweep, for the log and curves
+    ma_radius = float(np.mean(list(estimate.values())))
+    best_rms, best_state, since_best, close_steps = distance()[1], _copy_state(model), 0, 0
 
     def out_of_time() -> bool:
         return settings.max_seconds is not None and time.perf_counter() - start > settings.max_seconds
@@ -196,31 +205,32 @@ def pretrain_lsc(model: DenseStack, x_train: torch.Tensor, settings: LSCSettings
             radius = radii.mean().item()
 
             ma_radius += (radius - ma_radius) / horizon
-            ma_sq_error += ((radius - target) ** 2 - ma_sq_error) / horizon
             result.loss_curve.append(loss.item())
             result.radius_curve.append(radius)
             result.moving_average_curve.append(ma_radius)
             result.steps += 1
 
+            with torch.no_grad():
+                if settings.shuffle and rng.random() < settings.shuffle_probability:
+                    radius = _try_shuffle(model, index, h, radius, target,
+                                          settings.radius_method, generator)
+                if settings.rescale and rng.random() < settings.rescale_probability:
+                    radius *= _rescale_block(model, index, radius, target)
+            estimate[index] = radius
+
             # Keep the weights whose blocks sit closest to the target (the reference
             # ranks by |moving average - target| alone, which can hide a wide spread).
-            if result.steps >= horizon and ma_sq_error < best_sq_error:
-                best_sq_error, best_state, since_best = ma_sq_error, _copy_state(model), 0
+            bias, rms = distance()
+            if rms < best_rms:
+                best_rms, best_state, since_best = rms, _copy_state(model), 0
             elif since_best > 3 * settings.patience:
                 model.load_state_dict(best_state)
                 since_best = 0
             since_best += 1
-            close = abs(ma_radius - target) < settings.tolerance \
-                and ma_sq_error < settings.spread_tolerance ** 2
+            close = bias < settings.tolerance and rms < settings.spread_tolerance
             close_steps = close_steps + 1 if close else 0
-
-            with torch.no_grad():
-                if settings.shuffle and rng.random() < settings.shuffle_probability:
-                    _try_shuffle(model, index, h, radius, target, settings.radius_method, generator)
-                if settings.rescale and rng.random() < settings.rescale_probability:
-                    _rescale_block(model, index, radius, target)
         log(f"LSC epoch {epoch + 1}: steps {result.steps}, moving average radius {ma_radius:.4f}, "
-            f"rms distance to target {ma_sq_error ** 0.5:.4f} (best {best_sq_error ** 0.5:.4f})")
+            f"rms distance to target {rms:.4f} (best {best_rms:.4f})")
         if close_steps > settings.patience or out_of_time():
             result.stopped_early = close_steps > settings.patience
             break
@@ -229,7 +239,7 @@ def pretrain_lsc(model: DenseStack, x_train: torch.Tensor, settings: LSCSettings
     after = measure_radii(model, measure, settings.radius_method, seed)
     log(f"LSC after: radius {after[0]:.4f} +- {after[1]:.4f} ({result.steps} steps)")
     result.radius_after_mean, result.radius_after_std, result.radius_after_per_block = after
-    result.best_rms_distance = best_sq_error ** 0.5
+    result.best_rms_distance = best_rms
     result.seconds = time.perf_counter() - start
     return result
 

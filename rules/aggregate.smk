@@ -43,7 +43,12 @@ rule plot_fig2:
         png="results/figures/fig2.png",
     input:
         summary="results/ffn/summary.csv",
-        code=["workflow_scripts/plot_fig2.py", "lscrepro/plotting/fig2.py"],
+        code=[
+            "workflow_scripts/plot_fig2.py",
+            "lscrepro/plotting/fig2.py",
+            "lscrepro/aggregate.py",
+            "lscrepro/io.py",
+        ],
     log:
         "logs/aggregate/plot_fig2.log",
     conda:

@@ -22,8 +22,8 @@ rule pretrain_ffn:
         "../envs/lscrepro.yaml"
     shell:
         "python workflow_scripts/pretrain_ffn.py --dataset {wildcards.dataset}"
-        " --activation {wildcards.activation} --seed {wildcards.seed}"
-        " --settings '{params.settings}' --threads {threads}"
+        " --activation {wildcards.activation} --variant {wildcards.variant}"
+        " --seed {wildcards.seed} --settings '{params.settings}' --threads {threads}"
         " --weights {output.weights} --report {output.report} 2> {log}"
 
 

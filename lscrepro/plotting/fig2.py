@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
@@ -81,19 +80,25 @@ def make_figure(table: pd.DataFrame) -> Figure:
         fig = Figure(figsize=(2.2 * len(activations) + 0.8, 1.9 * len(datasets) + 0.6),
                      layout="constrained")
         rows = fig.subfigures(len(datasets), 1, squeeze=False)[:, 0]
-        for i, (row, dataset) in enumerate(zip(rows, datasets)):
+        for row, dataset in zip(rows, datasets):
             row.suptitle(dataset, fontweight="bold", fontsize=FONTSIZE + 1)
+            row.supylabel("Accuracy", fontsize=FONTSIZE)
             axes = row.subplots(1, len(activations), sharey=True, squeeze=False)[0]
+            drawn = []
             for ax, activation in zip(axes, activations):
                 panel = table[(table["dataset"] == dataset) & (table["activation"] == activation)]
                 ax.set_title(ACTIVATION_TITLES.get(activation, activation), fontsize=FONTSIZE)
                 if panel.empty:
                     ax.set_axis_off()
-                    continue
-                draw_panel(ax, panel, styles)
-                if i == len(datasets) - 1:
-                    ax.set_xlabel("Learning rate", fontsize=FONTSIZE)
-            axes[0].set_ylabel("Accuracy", fontsize=FONTSIZE)
+                    ax.text(0.5, 0.5, "no runs", transform=ax.transAxes, ha="center", va="center",
+                            color="0.6", fontsize=FONTSIZE)
+                else:
+                    draw_panel(ax, panel, styles)
+                    drawn.append(ax)
+            # sharey labels only the first column; if that panel is blank, label the first drawn
+            if drawn:
+                drawn[0].tick_params(labelleft=True)
+        rows[-1].supxlabel("Learning rate", fontsize=FONTSIZE)
     handles = [Line2D([0], [0], color=colour, lw=4, label=label) for label, colour in styles.values()]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False,
                fontsize=FONTSIZE)
