@@ -12,11 +12,21 @@ def lr_tag(lr: float) -> str:
     return f"{lr:g}"
 
 
+def variants_by_name(ffn: dict) -> dict[str, dict]:
+    """The config lists variants (so a --configfile replaces them wholesale); jobs
+    look them up by name. Duplicate names would make two jobs write one path."""
+    names = [v["name"] for v in ffn["variants"]]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"ffn.variants: duplicate variant names {duplicates}; names must be unique")
+    return {v["name"]: v for v in ffn["variants"]}
+
+
 def ffn_train_runs(ffn: dict) -> pd.DataFrame:
     """One row per train_ffn job: dataset x activation x variant x lr x seed."""
     rows = []
     for dataset, activation, (variant, spec), lr, seed in itertools.product(
-            ffn["datasets"], ffn["activations"], ffn["variants"].items(),
+            ffn["datasets"], ffn["activations"], variants_by_name(ffn).items(),
             ffn["learning_rates"], ffn["seeds"]):
         rows.append({"dataset": dataset, "activation": activation, "variant": variant,
                      "lr": float(lr), "lr_tag": lr_tag(lr), "seed": int(seed),

@@ -143,6 +143,13 @@ def _try_shuffle(model: DenseStack, index: int, h: torch.Tensor, radius: float, 
     return radius
 
 
+@torch.no_grad()
+def _block_means(model: DenseStack, blocks: list[int], x: torch.Tensor, method: RadiusMethod,
+                 generator: torch.Generator) -> dict[int, float]:
+    return {i: block_radii(model, i, model.block_input(i, x), method, generator).mean().item()
+            for i in blocks}
+
+
 def _block_schedule(blocks: list[int], rng: np.random.Generator):
     """Blocks in random order, each once per sweep (the reference draws with
     replacement, which leaves some blocks unvisited for long stretches)."""
@@ -220,7 +227,12 @@ def pretrain_lsc(model: DenseStack, x_train: torch.Tensor, settings: LSCSettings
 
             # Keep the weights whose blocks sit closest to the target (the reference
             # ranks by |moving average - target| alone, which can hide a wide spread).
+            # Estimates go stale as upstream blocks change, so a candidate is measured
+            # on a fixed batch before it is kept, and the estimates are refreshed.
             bias, rms = distance()
+            if rms < best_rms:
+                estimate.update(_block_means(model, blocks, measure[0], settings.radius_method, generator))
+                bias, rms = distance()
             if rms < best_rms:
                 best_rms, best_state, since_best = rms, _copy_state(model), 0
             elif since_best > 3 * settings.patience:

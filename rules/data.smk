@@ -14,11 +14,7 @@ rule demo_data:
         "../envs/lscrepro.yaml"
     localrule: True
     shell:
-        "python workflow_scripts/make_demo_data.py --data-dir {DATA_DIR} 2> {log}"
-
-
-def demo_registry(wildcards):
-    return [f"{DATA_DIR}/registry.txt"] if config["data"].get("demo", False) else []
+        'python workflow_scripts/make_demo_data.py --data-dir "$(dirname {output.registry})" 2> {log}'
 
 
 # Download (where allowed) and verify one dataset; login nodes have the network, so local.
@@ -29,6 +25,7 @@ rule fetch_dataset:
         demo=demo_registry,
         code=["workflow_scripts/fetch_dataset.py", *DATA_CODE],
     params:
+        data_dir=DATA_DIR,
         offline="--offline" if config["data"].get("offline", False) else "",
     log:
         "logs/data/fetch_{dataset}.log",
@@ -37,4 +34,4 @@ rule fetch_dataset:
     localrule: True
     shell:
         "python workflow_scripts/fetch_dataset.py --dataset {wildcards.dataset}"
-        " --data-dir {DATA_DIR} {params.offline} --stamp {output} 2> {log}"
+        " --data-dir {params.data_dir} {params.offline} --stamp {output} 2> {log}"

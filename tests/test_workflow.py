@@ -1,0 +1,103 @@
+"""The workflow itself: the paper's DAG, config validation, the offline smoke run end
+to end, and which jobs an edit makes stale."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from workflow_utils import copy_workflow, planned_jobs, snakemake
+
+SMOKE = ("--configfile", "config/smoke.yaml")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return copy_workflow(tmp_path_factory.mktemp("workflow"))
+
+
+def test_paper_grid_plans_one_pretraining_per_lr_independent_key(workdir):
+    jobs = planned_jobs(workdir, "all")
+    # 3 datasets x 3 activations x 4 seeds, shared by the 7 learning rates
+    assert jobs["pretrain_ffn"] == 36
+    # 3 datasets x 3 activations x 3 variants x 7 learning rates x 4 seeds
+    assert jobs["train_ffn"] == 756
+    assert jobs["aggregate_ffn"] == jobs["plot_fig2"] == jobs["plot_fig1"] == 1
+
+
+def test_lsc_training_depends_on_its_pretraining_and_others_do_not(workdir):
+    lsc = snakemake(workdir, "--dry-run", "--forceall",
+                    "results/ffn/mnist/sin/lsc/lr0.001/seed2/metrics.json").stdout
+    assert "results/ffn/pretrained/mnist/sin/lsc/seed2/weights.pt" in lsc
+    glorot = planned_jobs(workdir, "--forceall", "results/ffn/mnist/sin/glorot/lr0.001/seed2/metrics.json")
+    assert "pretrain_ffn" not in glorot
+
+
+def test_lint_is_clean(workdir):
+    out = snakemake(workdir, "--lint", check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("old, new, key", [
+    ("activations: [relu, cos]", "activations: [relu, tanh]", "activations"),
+    ("learning_rates: [1.0e-2, 1.0e-3]", "learning_rates: [1.0e-2, -1.0e-3]", "learning_rates"),
+    ("    width: 32", "    width: many", "width"),
+])
+def test_bad_config_fails_validation_naming_the_key(workdir, old, new, key):
+    text = (workdir / "config/smoke.yaml").read_text()
+    assert old in text
+    bad = workdir / f"bad_{key}.yaml"
+    bad.write_text(text.replace(old, new))
+    out = snakemake(workdir, "--dry-run", "--configfile", str(bad), check=False)
+    assert out.returncode != 0
+    message = out.stdout + out.stderr
+    assert "Error validating config file" in message
+    assert f"['{key}']" in message
+
+
+@pytest.mark.slow
+class TestSmokeRun:
+    @pytest.fixture(scope="class")
+    def smoke(self, tmp_path_factory):
+        workdir = copy_workflow(tmp_path_factory.mktemp("smoke"))
+        snakemake(workdir, "--cores", "2", *SMOKE)
+        return workdir
+
+    def test_figures_and_summary_exist(self, smoke):
+        for name in ("fig1", "fig2"):
+            for ext in ("pdf", "png"):
+                assert (smoke / f"results/figures/{name}.{ext}").stat().st_size > 1000
+        summary = pd.read_csv(smoke / "results/ffn/summary.csv")
+        # 3 datasets x 2 activations x 3 variants x 2 learning rates x 2 seeds
+        assert len(summary) == 72
+        assert set(summary["variant"]) == {"glorot", "he", "lsc"}
+        assert summary["test_accuracy"].between(0, 1).all()
+        lsc = summary[summary["variant"] == "lsc"]
+        assert lsc["lsc_radius_after"].notna().all()
+        assert summary[summary["variant"] != "lsc"]["lsc_radius_after"].isna().all()
+
+    def test_pretraining_moves_the_radius_towards_one(self, smoke):
+        reports = sorted(smoke.glob("results/ffn/pretrained/*/*/lsc/seed*/pretrain.json"))
+        assert len(reports) == 12
+        for path in reports:
+            report = json.loads(path.read_text())
+            assert abs(report["radius_after_mean"] - 1) < abs(report["radius_before_mean"] - 1), path
+
+    def test_a_finished_run_plans_nothing(self, smoke):
+        assert planned_jobs(smoke, *SMOKE) == {}
+
+    @pytest.mark.parametrize("code, rule", [
+        ("lscrepro/plotting/fig2.py", "plot_fig2"),
+        ("lscrepro/plotting/fig1.py", "plot_fig1"),
+    ])
+    def test_editing_plotting_code_replots_only_that_figure(self, smoke, code, rule):
+        path = smoke / code
+        original = path.read_text()
+        path.write_text(original + "\n# an edit\n")
+        try:
+            jobs = planned_jobs(smoke, *SMOKE)
+        finally:
+            path.write_text(original)
+        assert set(jobs) - {"all"} == {rule}
