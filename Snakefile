@@ -1,6 +1,6 @@
 # Reproduction of "Stabilizing RNN Gradients through Pre-training" (arXiv 2308.12075).
 #   snakemake --cores N all                                   the paper's grid
-#   snakemake --cores N --configfile config/smoke.yaml all    the offline demo grid
+#   snakemake all --cores N --configfile config/smoke.yaml    the offline demo grid (targets before --configfile)
 #   snakemake --workflow-profile profiles/slurm all           on a SLURM cluster
 from snakemake.utils import min_version, validate
 
