@@ -17,7 +17,7 @@ rule pretrain_ffn:
     log:
         "logs/ffn/pretrain/{dataset}_{activation}_{variant}_seed{seed}.log",
     benchmark:
-        "benchmarks/pretrain_ffn/{dataset}_{activation}_{variant}_seed{seed}.tsv"
+        "results/benchmarks/pretrain_ffn/{dataset}_{activation}_{variant}_seed{seed}.tsv"
     conda:
         "../envs/lscrepro.yaml"
     shell:
@@ -45,7 +45,7 @@ rule train_ffn:
     log:
         "logs/ffn/train/{dataset}_{activation}_{variant}_lr{lr}_seed{seed}.log",
     benchmark:
-        "benchmarks/train_ffn/{dataset}_{activation}_{variant}_lr{lr}_seed{seed}.tsv"
+        "results/benchmarks/train_ffn/{dataset}_{activation}_{variant}_lr{lr}_seed{seed}.tsv"
     conda:
         "../envs/lscrepro.yaml"
     shell:
