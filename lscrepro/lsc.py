@@ -1,13 +1,14 @@
 """LSC pre-training of a dense stack: drive the spectral radius of the per-sample
 Jacobian between consecutive layers towards a target (1 for feed-forward nets).
 
-One step: pick a random block i, take a training batch through blocks < i without
-gradient, compute the batch of Jacobians d h_{i+1} / d h_i (torch.func), their
-spectral radii, and the loss mean((rho - target)^2); one AdaBelief+Lookahead step on
-that block's weights. Then the reference's two heuristics, each by chance:
-``rescale`` (its "wmultiplier") multiplies the block's kernel by target / rho clipped
-to [0.85, 1.15], and ``shuffle`` (its "wshuff") permutes the entries of every weight.
-A moving average of rho decides which weights are kept and when to stop.
+One step: take the next hidden block i of a random sweep, a training batch through the
+blocks before it without gradient, the batch of Jacobians d h_{i+1} / d h_i
+(torch.func), their spectral radii, and the loss mean((rho - target)^2); one
+AdaBelief+Lookahead step. Then the reference's two heuristics, each by chance:
+``rescale`` (its "wmultiplier") multiplies the block's kernel by target / rho, clipped,
+and ``shuffle`` (its "wshuff") permutes the kernel's entries. A per-block radius
+estimate decides which weights are kept and when to stop. README lists where and why
+this departs from the reference.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ class LSCSettings:
     weight_decay: float = 1e-4
     sync_period: int = 6
     slow_step: float = 0.5
-    tolerance: float = 0.02  # stop once the moving-average radius stays this close,
-    spread_tolerance: float = 0.05  # the blocks' rms distance to the target this small,
-    patience: int = 10  # for more than this many steps
+    # Stop once the blocks' mean radius is within ``tolerance`` of the target and their
+    # rms distance to it is under ``spread_tolerance``, for more than ``patience`` steps.
+    tolerance: float = 0.02
+    spread_tolerance: float = 0.05
+    patience: int = 10
     rescale: bool = True
     rescale_probability: float = 1 / 3
     shuffle: bool = True
@@ -53,10 +56,10 @@ class LSCSettings:
 class LSCResult:
     radius_before_mean: float
     radius_before_std: float
-    radius_after_mean: float
-    radius_after_std: float
     radius_before_per_block: list[float]
-    radius_after_per_block: list[float]
+    radius_after_mean: float = float("nan")
+    radius_after_std: float = float("nan")
+    radius_after_per_block: list[float] = field(default_factory=list)
     loss_curve: list[float] = field(default_factory=list)
     radius_curve: list[float] = field(default_factory=list)
     moving_average_curve: list[float] = field(default_factory=list)
@@ -168,14 +171,18 @@ def pretrain_lsc(model: DenseStack, x_train: torch.Tensor, settings: LSCSettings
                                  range(settings.measure_batches))]
     before = measure_radii(model, measure, settings.radius_method, seed)
     log(f"LSC before: radius {before[0]:.4f} +- {before[1]:.4f}")
-    result = LSCResult(*before[:2], float("nan"), float("nan"), before[2], [],
-                       settings=asdict(settings))
+    result = LSCResult(radius_before_mean=before[0], radius_before_std=before[1],
+                       radius_before_per_block=before[2], settings=asdict(settings))
 
     blocks = list(range(model.n_blocks)) if settings.end_blocks or model.depth < 2 \
         else list(range(1, model.depth))
     schedule = _block_schedule(blocks, rng)
-    optimizer = adabelief_lookahead(model.parameters(), settings.lr, settings.weight_decay,
-                                    settings.sync_period, settings.slow_step)
+
+    def new_optimizer():
+        return adabelief_lookahead(model.parameters(), settings.lr, settings.weight_decay,
+                                   settings.sync_period, settings.slow_step)
+
+    optimizer = new_optimizer()
     target = settings.target
     # The latest radius estimate of every block, updated at each visit and after each
     # heuristic, tells how close the current weights are; the reference uses a moving
@@ -188,7 +195,9 @@ def pretrain_lsc(model: DenseStack, x_train: torch.Tensor, settings: LSCSettings
 
     horizon = len(blocks)  # moving average over about one sweep, for the log and curves
     ma_radius = float(np.mean(list(estimate.values())))
-    best_rms, best_state, since_best, close_steps = distance()[1], _copy_state(model), 0, 0
+    bias, rms = distance()
+    best_rms, best_state, best_estimate = rms, _copy_state(model), dict(estimate)
+    since_best, close_steps = 0, 0
 
     def out_of_time() -> bool:
         return settings.max_seconds is not None and time.perf_counter() - start > settings.max_seconds
@@ -234,10 +243,15 @@ def pretrain_lsc(model: DenseStack, x_train: torch.Tensor, settings: LSCSettings
                 estimate.update(_block_means(model, blocks, measure[0], settings.radius_method, generator))
                 bias, rms = distance()
             if rms < best_rms:
-                best_rms, best_state, since_best = rms, _copy_state(model), 0
-            elif since_best > 3 * settings.patience:
-                model.load_state_dict(best_state)
+                best_rms, best_state, best_estimate = rms, _copy_state(model), dict(estimate)
                 since_best = 0
+            elif since_best > 3 * settings.patience:
+                # Back to the best weights, with fresh optimiser state: Lookahead's slow
+                # weights would otherwise pull them back towards the abandoned ones.
+                model.load_state_dict(best_state)
+                estimate = dict(best_estimate)
+                optimizer = new_optimizer()
+                bias, rms, since_best = *distance(), 0
             since_best += 1
             close = bias < settings.tolerance and rms < settings.spread_tolerance
             close_steps = close_steps + 1 if close else 0
