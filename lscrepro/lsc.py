@@ -197,7 +197,8 @@ def pretrain_lsc(model: DenseStack, x_train: torch.Tensor, settings: LSCSettings
     ma_radius = float(np.mean(list(estimate.values())))
     bias, rms = distance()
     best_rms, best_state, best_estimate = rms, _copy_state(model), dict(estimate)
-    since_best, close_steps = 0, 0
+    since_best, close_steps, last_check = 0, 0, 0
+    check_batch = measure[0][:128]  # enough samples for a mean radius to about +-0.01
 
     def out_of_time() -> bool:
         return settings.max_seconds is not None and time.perf_counter() - start > settings.max_seconds
@@ -236,16 +237,18 @@ def pretrain_lsc(model: DenseStack, x_train: torch.Tensor, settings: LSCSettings
 
             # Keep the weights whose blocks sit closest to the target (the reference
             # ranks by |moving average - target| alone, which can hide a wide spread).
-            # Estimates go stale as upstream blocks change, so a candidate is measured
-            # on a fixed batch before it is kept, and the estimates are refreshed.
+            # Estimates go stale as upstream blocks change, so once per sweep a
+            # candidate is measured on a fixed batch before it is kept, and the
+            # estimates are refreshed.
             bias, rms = distance()
-            if rms < best_rms:
-                estimate.update(_block_means(model, blocks, measure[0], settings.radius_method, generator))
+            if rms < best_rms and result.steps - last_check >= len(blocks):
+                estimate.update(_block_means(model, blocks, check_batch, settings.radius_method, generator))
                 bias, rms = distance()
-            if rms < best_rms:
-                best_rms, best_state, best_estimate = rms, _copy_state(model), dict(estimate)
-                since_best = 0
-            elif since_best > 3 * settings.patience:
+                last_check = result.steps
+                if rms < best_rms:
+                    best_rms, best_state, best_estimate = rms, _copy_state(model), dict(estimate)
+                    since_best = 0
+            if since_best > 3 * max(settings.patience, len(blocks)):
                 # Back to the best weights, with fresh optimiser state: Lookahead's slow
                 # weights would otherwise pull them back towards the abandoned ones.
                 model.load_state_dict(best_state)
