@@ -19,18 +19,22 @@ FFN_OUTPUTS = [
 
 
 rule aggregate_ffn:
-    output:
-        summary="results/ffn/summary.csv",
-        figure_table="results/ffn/fig2_data.csv",
     input:
         metrics=FFN_METRICS,
         pretrain=FFN_PRETRAIN_REPORTS,
-        code=["workflow_scripts/aggregate_ffn.py", "lscrepro/aggregate.py", "lscrepro/io.py"],
+        code=[
+            "workflow_scripts/aggregate_ffn.py",
+            "lscrepro/aggregate.py",
+            "lscrepro/io.py",
+        ],
+    output:
+        summary="results/ffn/summary.csv",
+        figure_table="results/ffn/fig2_data.csv",
     log:
         "logs/aggregate/aggregate_ffn.log",
+    localrule: True
     conda:
         "../envs/lscrepro.yaml"
-    localrule: True
     shell:
         "python workflow_scripts/aggregate_ffn.py --metrics {input.metrics}"
         " --pretrain {input.pretrain} --out {output.summary}"
@@ -38,9 +42,6 @@ rule aggregate_ffn:
 
 
 rule plot_fig2:
-    output:
-        pdf="results/figures/fig2.pdf",
-        png="results/figures/fig2.png",
     input:
         summary="results/ffn/summary.csv",
         code=[
@@ -49,11 +50,14 @@ rule plot_fig2:
             "lscrepro/aggregate.py",
             "lscrepro/io.py",
         ],
+    output:
+        pdf="results/figures/fig2.pdf",
+        png="results/figures/fig2.png",
     log:
         "logs/aggregate/plot_fig2.log",
+    localrule: True
     conda:
         "../envs/lscrepro.yaml"
-    localrule: True
     shell:
         "python workflow_scripts/plot_fig2.py --summary {input.summary}"
         " --out {output.pdf} {output.png} 2> {log}"

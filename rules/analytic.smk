@@ -10,6 +10,11 @@ rule fig1_numbers:
     output:
         paths="results/fig1/paths.csv",
         pascal="results/fig1/pascal.csv",
+    log:
+        "logs/fig1/fig1_numbers.log",
+    localrule: True
+    conda:
+        "../envs/lscrepro.yaml"
     params:
         depth=config["fig1"]["depth"],
         steps=config["fig1"]["steps"],
@@ -19,11 +24,6 @@ rule fig1_numbers:
         seed=config["fig1"]["seed"],
         max_time=config["fig1"]["max_time"],
         depth_gap=config["fig1"]["depth_gap"],
-    log:
-        "logs/fig1/fig1_numbers.log",
-    conda:
-        "../envs/lscrepro.yaml"
-    localrule: True
     shell:
         "python workflow_scripts/fig1_numbers.py"
         " --depth {params.depth} --steps {params.steps} --batch {params.batch}"
@@ -41,9 +41,9 @@ rule plot_fig1:
         FIG1_OUTPUTS,
     log:
         "logs/fig1/plot_fig1.log",
+    localrule: True
     conda:
         "../envs/lscrepro.yaml"
-    localrule: True
     shell:
         "python workflow_scripts/plot_fig1.py --paths {input.paths} --pascal {input.pascal}"
         " --out {output} 2> {log}"

@@ -3,7 +3,6 @@ import json
 
 from lscrepro.grid import ffn_pretrain_runs, ffn_train_runs, variants_by_name
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATA_DIR = config["data"]["dir"]
@@ -51,7 +50,9 @@ def ffn_job_settings(wildcards, kind):
     the jobs it concerns (Snakemake compares params)."""
     settings = {
         "data_dir": DATA_DIR,
-        "offline": bool(config["data"].get("offline", False) or config["data"].get("demo", False)),
+        "offline": bool(
+            config["data"].get("offline", False) or config["data"].get("demo", False)
+        ),
         "model": FFN["model"],
         "variant": FFN_VARIANTS[wildcards.variant],
         kind: FFN[kind],

@@ -2,24 +2,24 @@
 
 
 rule pretrain_ffn:
-    output:
-        weights="results/ffn/pretrained/{dataset}/{activation}/{variant}/seed{seed}/weights.pt",
-        report="results/ffn/pretrained/{dataset}/{activation}/{variant}/seed{seed}/pretrain.json",
     input:
         data=dataset_stamp,
         code=["workflow_scripts/pretrain_ffn.py", *LSC_CODE],
-    params:
-        settings=ffn_pretrain_settings,
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=240,
+    output:
+        weights="results/ffn/pretrained/{dataset}/{activation}/{variant}/seed{seed}/weights.pt",
+        report="results/ffn/pretrained/{dataset}/{activation}/{variant}/seed{seed}/pretrain.json",
     log:
         "logs/ffn/pretrain/{dataset}_{activation}_{variant}_seed{seed}.log",
     benchmark:
         "results/benchmarks/pretrain_ffn/{dataset}_{activation}_{variant}_seed{seed}.tsv"
     conda:
         "../envs/lscrepro.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        settings=ffn_pretrain_settings,
     shell:
         "python workflow_scripts/pretrain_ffn.py --dataset {wildcards.dataset}"
         " --activation {wildcards.activation} --variant {wildcards.variant}"
@@ -28,26 +28,26 @@ rule pretrain_ffn:
 
 
 rule train_ffn:
-    output:
-        metrics="results/ffn/{dataset}/{activation}/{variant}/lr{lr}/seed{seed}/metrics.json",
-        history="results/ffn/{dataset}/{activation}/{variant}/lr{lr}/seed{seed}/history.csv",
     input:
         data=dataset_stamp,
         weights=ffn_pretrained_weights,
         code=["workflow_scripts/train_ffn.py", *TRAIN_CODE],
-    params:
-        settings=ffn_train_settings,
-        weights=ffn_weights_argument,
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=120,
+    output:
+        metrics="results/ffn/{dataset}/{activation}/{variant}/lr{lr}/seed{seed}/metrics.json",
+        history="results/ffn/{dataset}/{activation}/{variant}/lr{lr}/seed{seed}/history.csv",
     log:
         "logs/ffn/train/{dataset}_{activation}_{variant}_lr{lr}_seed{seed}.log",
     benchmark:
         "results/benchmarks/train_ffn/{dataset}_{activation}_{variant}_lr{lr}_seed{seed}.tsv"
     conda:
         "../envs/lscrepro.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        settings=ffn_train_settings,
+        weights=ffn_weights_argument,
     shell:
         "python workflow_scripts/train_ffn.py --dataset {wildcards.dataset}"
         " --activation {wildcards.activation} --variant {wildcards.variant}"

@@ -4,11 +4,13 @@ to end, and which jobs an edit makes stale."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 
-from workflow_utils import copy_workflow, planned_jobs, snakemake
+from workflow_utils import REPO, copy_workflow, planned_jobs, snakemake
 
 SMOKE = ("--configfile", "config/smoke.yaml")
 
@@ -37,6 +39,12 @@ def test_lsc_training_depends_on_its_pretraining_and_others_do_not(workdir):
 
 def test_lint_is_clean(workdir):
     out = snakemake(workdir, "--lint", check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_snakefiles_are_formatted():
+    out = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules"],
+                         cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
