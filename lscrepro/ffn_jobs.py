@@ -10,32 +10,22 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .data import load_dataset
+from .data import Splits, load_dataset
 from .io import atomic_path, write_csv, write_json
 from .lsc import LSCSettings, pretrain_lsc
 from .models import DenseStack
 from .training import TrainSettings, result_dict, train_classifier
 
 
-@dataclasses.dataclass(frozen=True)
-class TensorSplits:
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    num_classes: int
+def load_tensors(dataset: str, data_dir: str, offline: bool = True) -> Splits:
+    """The dataset's splits, with their arrays as torch tensors."""
+    splits = load_dataset(dataset, data_dir, offline=offline)
+    return dataclasses.replace(splits, **{
+        k: torch.from_numpy(getattr(splits, k))
+        for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")})
 
 
-def load_tensors(dataset: str, data_dir: str, offline: bool = True) -> TensorSplits:
-    s = load_dataset(dataset, data_dir, offline=offline)
-    t = {k: torch.from_numpy(getattr(s, k)) for k in
-         ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
-    return TensorSplits(**t, num_classes=s.num_classes)
-
-
-def build_model(data: TensorSplits, model_cfg: dict, activation: str, initialization: str,
+def build_model(data: Splits, model_cfg: dict, activation: str, initialization: str,
                 seed: int) -> DenseStack:
     return DenseStack(data.x_train.shape[1], model_cfg["width"], model_cfg["depth"],
                       data.num_classes, activation, initialization, seed=seed)

@@ -50,7 +50,8 @@ def square_block(jac: torch.Tensor, generator: torch.Generator | None = None) ->
 
 
 @torch.no_grad()
-def _dominant_subspaces(jac: torch.Tensor, squarings: int, rank: int, refine: int, generator):
+def _dominant_subspaces(jac: torch.Tensor, jac64: torch.Tensor, squarings: int, rank: int,
+                        refine: int, generator):
     """Orthonormal bases (B, n, p) of the dominant right and left invariant subspaces,
     and the Gelfand estimate of the spectral radius, from J^(2^squarings)."""
     a = jac if jac.dtype == torch.float64 else jac.float()
@@ -68,11 +69,10 @@ def _dominant_subspaces(jac: torch.Tensor, squarings: int, rank: int, refine: in
     left = torch.linalg.qr(a.mT @ probe).Q
     # A few float64 subspace iterations remove the float32 rounding that squaring
     # leaves in the bases; the eigenvalue gradient needs both bases accurate.
-    j64 = jac.double()
     right, left = right.double(), left.double()
     for _ in range(refine):
-        right = torch.linalg.qr(j64 @ right).Q
-        left = torch.linalg.qr(j64.mT @ left).Q
+        right = torch.linalg.qr(jac64 @ right).Q
+        left = torch.linalg.qr(jac64.mT @ left).Q
     return right, left, gelfand
 
 
@@ -93,11 +93,13 @@ def spectral_radius(
     if method != "ritz":
         raise ValueError(f"unknown radius method {method!r}; use 'eig' or 'ritz'")
     rank = min(rank, jac.shape[-1])
-    right, left, gelfand = _dominant_subspaces(jac.detach(), squarings, rank, refine, generator)
     # The projection is cheap (B n^2 p) and float32 loses the gradient when the
     # coupling between the two subspaces is poorly conditioned, so do it in float64.
+    jac64 = jac.double()
+    right, left, gelfand = _dominant_subspaces(jac.detach(), jac64.detach(), squarings, rank,
+                                               refine, generator)
     coupling = left.mT @ right
-    projected = torch.linalg.solve_ex(coupling, left.mT @ jac.double() @ right).result
+    projected = torch.linalg.solve_ex(coupling, left.mT @ jac64 @ right).result
     # A (near) singular coupling, e.g. a rank-deficient ReLU Jacobian, leaves no usable
     # projection; those few samples go through the exact eigensolver instead.
     usable = projected.isfinite().flatten(1).all(dim=1) & (gelfand > 0)
@@ -109,8 +111,9 @@ def spectral_radius(
     radius = moduli.gather(-1, pick[:, None]).squeeze(-1).to(jac.dtype)
     if not bool(usable.all()):
         radius = radius.clone()
-        # Non-finite Jacobians (a diverged net) get a NaN radius for the caller to see.
-        bad = ~usable & jac.isfinite().flatten(1).all(dim=1)
+        finite = jac.isfinite().flatten(1).all(dim=1)
+        bad = ~usable & finite
         radius[bad] = torch.linalg.eigvals(jac[bad]).abs().amax(dim=-1)
-        radius[~jac.isfinite().flatten(1).all(dim=1)] = float("nan")
+        # Non-finite Jacobians (a diverged net) get a NaN radius for the caller to see.
+        radius[~finite] = float("nan")
     return radius

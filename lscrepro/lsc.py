@@ -13,6 +13,7 @@ this departs from the reference.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -96,8 +97,9 @@ def measure_radii(model: DenseStack, batches: list[torch.Tensor], method: Radius
 
 
 def _batches(x: torch.Tensor, batch_size: int, generator: torch.Generator):
+    """Full batches of a random permutation; one (short) batch if x is smaller."""
     order = torch.randperm(len(x), generator=generator)
-    for start in range(0, len(x) - batch_size + 1 if len(x) >= batch_size else 1, batch_size):
+    for start in range(0, max(len(x) - batch_size, 0) + 1, batch_size):
         yield x[order[start:start + batch_size]]
 
 
@@ -167,8 +169,8 @@ def pretrain_lsc(model: DenseStack, x_train: torch.Tensor, settings: LSCSettings
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    measure = [b for b, _ in zip(_batches(x_train, settings.batch_size, generator),
-                                 range(settings.measure_batches))]
+    measure = list(itertools.islice(_batches(x_train, settings.batch_size, generator),
+                                    settings.measure_batches))
     before = measure_radii(model, measure, settings.radius_method, seed)
     log(f"LSC before: radius {before[0]:.4f} +- {before[1]:.4f}")
     result = LSCResult(radius_before_mean=before[0], radius_before_std=before[1],
