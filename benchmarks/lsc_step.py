@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from lscrepro.jacobians import batched_jacobian, spectral_radius
+from lscrepro.lsc.jacobians import batched_jacobian, spectral_radius
 from lscrepro.models import DenseStack
 from lscrepro.optim import adabelief_lookahead
 

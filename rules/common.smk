@@ -21,10 +21,10 @@ DATA_CODE = [
 ]
 FFN_CODE = DATA_CODE + [
     "lscrepro/ffn_jobs.py",
-    "lscrepro/models.py",
+    "lscrepro/models/__init__.py", "lscrepro/models/dense.py",
     "lscrepro/optim.py",
 ]
-LSC_CODE = FFN_CODE + ["lscrepro/jacobians.py", "lscrepro/lsc.py"]
+LSC_CODE = FFN_CODE + ["lscrepro/lsc/__init__.py", "lscrepro/lsc/jacobians.py", "lscrepro/lsc/loop.py"]
 TRAIN_CODE = FFN_CODE + ["lscrepro/training.py"]
 
 

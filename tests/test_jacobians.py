@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lscrepro.jacobians import batched_jacobian, spectral_radius, square_block
+from lscrepro.lsc.jacobians import batched_jacobian, spectral_radius, square_block
 from lscrepro.models import DenseStack
 
 

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from .jacobians import RadiusMethod, batched_jacobian, spectral_radius, square_block
-from .models import DenseStack
-from .optim import adabelief_lookahead
+from ..models.dense import DenseStack
+from ..optim import adabelief_lookahead
 
 
 @dataclass(frozen=True)
