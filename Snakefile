@@ -13,12 +13,13 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/analytic.smk"
-include: "rules/ffn.smk"
-include: "rules/aggregate.smk"
+include: "rules/jobs.smk"
+include: "rules/figures.smk"
 
 
 rule all:
     default_target: True
     input:
         FIG1_OUTPUTS,
-        FFN_OUTPUTS,
+        [f"results/{family}/summary.csv" for family in FAMILY_NAMES],
+        FIG2_OUTPUTS if "ffn" in FAMILY_NAMES else [],

@@ -15,3 +15,17 @@ def adabelief_lookahead(params: Iterable[torch.Tensor], lr: float, weight_decay:
     inner = AdaBelief(params, lr=lr, weight_decay=weight_decay, weight_decouple=True,
                       rectify=True, eps=1e-14)
     return Lookahead(inner, k=sync_period, alpha=slow_step)
+
+
+@torch.no_grad()
+def resync_slow_weights(optimizer: Lookahead) -> None:
+    """Make Lookahead's slow copies equal the current weights.
+
+    Lookahead pulls the weights half-way back to its slow copies at each sync; after an
+    edit made outside the optimiser (an LSC rescale or shuffle) the old slow copies would
+    undo half of that edit at the next sync."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            state = optimizer.state[p]
+            if "slow_params" in state:
+                state["slow_params"].copy_(p)

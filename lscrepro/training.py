@@ -1,19 +1,22 @@
-"""Supervised training of a classifier with early stopping, per-epoch checkpoints
-that a rerun resumes from, and divergence detection."""
+"""One supervised training loop for every family: any registered task and model, on the
+configured device, with optional gradient clipping, validation and test metrics every
+epoch, early stopping on the task's validation metric, and per-epoch checkpoints that a
+rerun of the same run resumes from."""
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .io import atomic_path
+from .checkpoint import load_checkpoint, save_checkpoint
+from .device import rng_state, set_rng_state
 from .optim import adabelief_lookahead
+from .tasks.base import Task, add_totals, evaluate, forward
 
 
 @dataclass(frozen=True)
@@ -25,120 +28,116 @@ class TrainSettings:
     patience: int = 10
     sync_period: int = 6
     slow_step: float = 0.5
+    clip_norm: float | None = None  # max global gradient norm; None: no clipping
 
 
 @dataclass
 class TrainResult:
     status: str  # "completed", "early_stopped" or "diverged"
-    test_accuracy: float
-    test_loss: float
-    best_epoch: int  # 1-based; 0 when no epoch finished with a finite validation loss
+    best_epoch: int  # 1-based; 0 when no epoch finished with a finite validation metric
     epochs_run: int
-    best_val_loss: float
     seconds: float
+    val: dict[str, float] = field(default_factory=dict)  # the best epoch's validation metrics
+    test: dict[str, float] = field(default_factory=dict)  # and its test metrics
     resumed_from_epoch: int = 0
     history: list[dict] = field(default_factory=list)
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 4096) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy over a whole split."""
-    model.eval()
-    total_loss, correct = 0.0, 0
-    for start in range(0, len(x), batch_size):
-        logits = model(x[start:start + batch_size])
-        target = y[start:start + batch_size]
-        total_loss += F.cross_entropy(logits, target, reduction="sum").item()
-        correct += (logits.argmax(dim=1) == target).sum().item()
-    return total_loss / len(x), correct / len(x)
+def _better(task: Task, value: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    return value < best if task.metrics[task.selection] == "min" else value > best
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+def _train_epoch(model: nn.Module, task: Task, optimizer, settings: TrainSettings,
+                 generator: torch.Generator) -> dict[str, float] | None:
+    """One pass over the training batches; None if the loss became non-finite."""
+    model.train()
+    totals: dict[str, float] = {}
+    state = None
+    for x, y in task.train_batches(settings.batch_size, generator):
+        output, state = forward(model, x, state, task.carries_state)
+        loss = task.loss(output, y)
+        if not torch.isfinite(loss):
+            return None
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if settings.clip_norm is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), settings.clip_norm)
+        optimizer.step()
+        if state is not None:  # carried across batches, without gradient
+            state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+        add_totals(totals, task.totals(output.detach(), y))
+    return task.summarize(totals)
 
 
-def train_classifier(model: nn.Module, data, settings: TrainSettings, seed: int,
-                     checkpoint: Path | None = None, log=print) -> TrainResult:
-    """Train on data.x_train, early-stop on data.x_val, report on data.x_test.
+def train(model: nn.Module, task: Task, settings: TrainSettings, seed: int, device: torch.device,
+          checkpoint: Path | None = None, fingerprint: str = "", log=print) -> TrainResult:
+    """Train ``model`` on ``task``; it ends holding the best epoch's weights.
 
-    ``data`` has x_/y_ train, val and test tensors. With ``checkpoint``, the full state
-    (weights, optimiser, best weights, history, RNG) is written after every epoch and
-    a rerun continues from it, giving the same result as an uninterrupted run.
+    With ``checkpoint``, the whole state is saved after every epoch; a rerun whose
+    ``fingerprint`` (settings and initial weights) matches continues from it and ends
+    where an uninterrupted run would. Any other checkpoint is ignored, with a log line.
     """
     start = time.perf_counter()
     torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(device=device).manual_seed(seed)
     optimizer = adabelief_lookahead(model.parameters(), settings.lr, settings.weight_decay,
                                     settings.sync_period, settings.slow_step)
-    history: list[dict] = []
-    best = {"val_loss": math.inf, "epoch": 0, "state": None}
-    first_epoch, status = 0, "completed"
+    run = {"history": [], "best": {"epoch": 0, "value": None, "state": None}, "epoch": 0}
+    saved = load_checkpoint(checkpoint, fingerprint, log) if checkpoint else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        generator.set_state(saved["generator"])
+        set_rng_state(saved["rng"], device)
+        run = saved["run"]
+        log(f"resumed from checkpoint after epoch {run['epoch']}")
+    first_epoch, status = run["epoch"], "completed"
 
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        history, best, first_epoch = state["history"], state["best"], state["epoch"]
-        log(f"resumed from checkpoint after epoch {first_epoch}")
-
-    n = len(data.x_train)
     for epoch in range(first_epoch, settings.epochs):
-        if epoch - best["epoch"] >= settings.patience and best["epoch"] > 0:
+        best = run["best"]
+        if best["epoch"] > 0 and epoch - best["epoch"] >= settings.patience:
             status = "early_stopped"
             break
-        model.train()
-        order = torch.randperm(n, generator=generator)
-        sum_loss, sum_correct, diverged = 0.0, 0, False
-        for begin in range(0, n, settings.batch_size):
-            idx = order[begin:begin + settings.batch_size]
-            logits = model(data.x_train[idx])
-            loss = F.cross_entropy(logits, data.y_train[idx])
-            if not torch.isfinite(loss):
-                diverged = True
-                break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            sum_loss += loss.item() * len(idx)
-            sum_correct += (logits.argmax(dim=1) == data.y_train[idx]).sum().item()
-        if diverged:
+        train_metrics = _train_epoch(model, task, optimizer, settings, generator)
+        if train_metrics is None:
             status = "diverged"
             log(f"epoch {epoch + 1}: loss is not finite; stopping (status diverged)")
             break
-        val_loss, val_acc = evaluate(model, data.x_val, data.y_val)
-        row = {"epoch": epoch + 1, "loss": sum_loss / n, "accuracy": sum_correct / n,
-               "val_loss": val_loss, "val_accuracy": val_acc}
-        history.append(row)
-        if not math.isfinite(val_loss):
+        row = {"epoch": epoch + 1, **train_metrics,
+               **{f"val_{k}": v for k, v in evaluate(model, task, "val").items()},
+               **{f"test_{k}": v for k, v in evaluate(model, task, "test").items()}}
+        run["history"].append(row)
+        value = row[f"val_{task.selection}"]
+        if not math.isfinite(value):
             status = "diverged"
-            log(f"epoch {epoch + 1}: validation loss is not finite; stopping (status diverged)")
+            log(f"epoch {epoch + 1}: validation {task.selection} is not finite; stopping (status diverged)")
             break
-        if val_loss < best["val_loss"]:
-            best = {"val_loss": val_loss, "epoch": epoch + 1,
-                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
-        log(f"epoch {epoch + 1}: loss {row['loss']:.4f} acc {row['accuracy']:.4f} "
-            f"val_loss {val_loss:.4f} val_acc {val_acc:.4f}")
+        if _better(task, value, best["value"]):
+            run["best"] = {"epoch": epoch + 1, "value": value,
+                           "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+        run["epoch"] = epoch + 1
+        log(f"epoch {epoch + 1}: " + " ".join(f"{k} {v:.4f}" for k, v in row.items() if k != "epoch"))
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, {
+            save_checkpoint(checkpoint, fingerprint, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-                "history": history, "best": best, "epoch": epoch + 1})
+                "generator": generator.get_state(), "rng": rng_state(device), "run": run})
+    return _finish(model, task, run, status, first_epoch, start)
 
-    # Like Keras' EarlyStopping(restore_best_weights=True), report the best epoch's
-    # weights; we restore them whether or not the patience ran out (Keras only when it did).
+
+def _finish(model: nn.Module, task: Task, run: dict, status: str, first_epoch: int,
+            start: float) -> TrainResult:
+    """Like Keras' EarlyStopping(restore_best_weights=True), report the best epoch; we
+    restore its weights whether or not the patience ran out (Keras only when it did)."""
+    best = run["best"]
     if best["state"] is not None:
         model.load_state_dict(best["state"])
-    test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
-    return TrainResult(status=status, test_accuracy=test_acc, test_loss=test_loss,
-                       best_epoch=best["epoch"], epochs_run=len(history),
-                       best_val_loss=best["val_loss"], seconds=time.perf_counter() - start,
-                       resumed_from_epoch=first_epoch, history=history)
-
-
-def result_dict(result: TrainResult) -> dict:
-    out = asdict(result)
-    out.pop("history")
-    return out
+        row = run["history"][best["epoch"] - 1]
+        val = {k[4:]: v for k, v in row.items() if k.startswith("val_")}
+        test = {k[5:]: v for k, v in row.items() if k.startswith("test_")}
+    else:  # no epoch finished: the weights as they are
+        val, test = evaluate(model, task, "val"), evaluate(model, task, "test")
+    return TrainResult(status=status, best_epoch=best["epoch"], epochs_run=len(run["history"]),
+                       seconds=time.perf_counter() - start, val=val, test=test,
+                       resumed_from_epoch=first_epoch, history=run["history"])

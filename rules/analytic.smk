@@ -6,7 +6,7 @@ FIG1_OUTPUTS = ["results/figures/fig1.pdf", "results/figures/fig1.png"]
 
 rule fig1_numbers:
     input:
-        code=["workflow_scripts/fig1_numbers.py", "lscrepro/analytic.py"],
+        code=code_inputs("workflow_scripts/fig1_numbers.py"),
     output:
         paths="results/fig1/paths.csv",
         pascal="results/fig1/pascal.csv",
@@ -36,7 +36,7 @@ rule plot_fig1:
     input:
         paths="results/fig1/paths.csv",
         pascal="results/fig1/pascal.csv",
-        code=["workflow_scripts/plot_fig1.py", "lscrepro/plotting/fig1.py"],
+        code=code_inputs("workflow_scripts/plot_fig1.py"),
     output:
         FIG1_OUTPUTS,
     log:

@@ -1,10 +1,11 @@
-# Datasets: canonical files in config["data"]["dir"], verified against pinned hashes.
+# Datasets: canonical files in config["data"]["dir"], verified against pinned hashes,
+# then prepared once per dataset into a cache that training jobs memory-map.
 from lscrepro.data import DATASETS
 
 
 rule demo_data:
     input:
-        code=["workflow_scripts/make_demo_data.py", "lscrepro/data/demo.py", *DATA_CODE],
+        code=code_inputs("workflow_scripts/make_demo_data.py"),
     output:
         files=[
             f"{DATA_DIR}/{spec.filename}"
@@ -25,7 +26,7 @@ rule demo_data:
 rule fetch_dataset:
     input:
         demo=demo_registry,
-        code=["workflow_scripts/fetch_dataset.py", *DATA_CODE],
+        code=code_inputs("workflow_scripts/fetch_dataset.py"),
     output:
         "results/data/{dataset}.json",
     log:
@@ -39,3 +40,24 @@ rule fetch_dataset:
     shell:
         "python workflow_scripts/fetch_dataset.py --dataset {wildcards.dataset}"
         " --data-dir {params.data_dir} {params.offline} --stamp {output} 2> {log}"
+
+
+# Decode, split and standardise once; the stamp's hashes make a new source file rebuild it.
+rule prepare_dataset:
+    input:
+        stamp="results/data/{dataset}.json",
+        code=code_inputs("workflow_scripts/prepare_dataset.py"),
+    output:
+        directory("results/prepared/{dataset}"),
+    log:
+        "logs/data/prepare_{dataset}.log",
+    conda:
+        "../envs/lscrepro.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    params:
+        data_dir=DATA_DIR,
+    shell:
+        "python workflow_scripts/prepare_dataset.py --dataset {wildcards.dataset}"
+        " --data-dir {params.data_dir} --offline --out {output} 2> {log}"

@@ -2,7 +2,7 @@
 
 import torch
 
-from lscrepro.lsc import LSCSettings, measure_radii, pretrain_lsc
+from lscrepro.lsc.loop import LSCSettings, measure_radii, pretrain_lsc
 from lscrepro.models import DenseStack
 
 

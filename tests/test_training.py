@@ -1,67 +1,125 @@
-"""Training: early stopping, resume from checkpoint, divergence."""
+"""The training loop: metrics, early stopping, resume (same run only), divergence, clipping."""
 
-from types import SimpleNamespace
-
+import pytest
 import torch
 
-from lscrepro.models import DenseStack
-from lscrepro.training import TrainSettings, train_classifier
+from lscrepro.checkpoint import fingerprint
+from lscrepro.training import TrainSettings, train
+from toy import CPU, quiet, toy_net, toy_task
 
 
-def toy_data(seed=0, n=600, d=10, classes=3):
-    g = torch.Generator().manual_seed(seed)
-    centers = torch.randn(classes, d, generator=g) * 2
-    def split(m):
-        y = torch.randint(classes, (m,), generator=g)
-        return centers[y] + torch.randn(m, d, generator=g), y
-    (xt, yt), (xv, yv), (xs, ys) = split(n), split(n // 5), split(n // 5)
-    return SimpleNamespace(x_train=xt, y_train=yt, x_val=xv, y_val=yv, x_test=xs, y_test=ys)
+def run(settings, task=None, net=None, **kwargs):
+    return train(net or toy_net(), task or toy_task(), settings, seed=kwargs.pop("seed", 0), device=CPU,
+                 log=kwargs.pop("log", quiet), **kwargs)
 
 
-def net(seed=0):
-    return DenseStack(10, 16, 3, 3, "relu", seed=seed)
-
-
-def test_learns_and_reports_test_metrics():
-    result = train_classifier(net(), toy_data(), TrainSettings(lr=1e-2, epochs=8, batch_size=64),
-                              seed=0, log=lambda _: None)
+def test_learns_and_reports_validation_and_test_metrics_every_epoch():
+    result = run(TrainSettings(lr=1e-2, epochs=8, batch_size=64))
     assert result.status == "completed"
-    assert result.test_accuracy > 0.8
+    assert result.test["accuracy"] > 0.8
     assert len(result.history) == result.epochs_run == 8
-    assert 1 <= result.best_epoch <= 8
+    assert {"val_loss", "val_accuracy", "test_loss", "test_accuracy"} <= set(result.history[0])
+    best = result.history[result.best_epoch - 1]
+    assert result.test == {"loss": best["test_loss"], "accuracy": best["test_accuracy"]}
 
 
-def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
-    data = toy_data()
-    full = train_classifier(net(), data, TrainSettings(lr=1e-3, epochs=6, batch_size=64), seed=3,
-                            log=lambda _: None)
+class Interrupt(Exception):
+    pass
+
+
+def interrupt_after(epochs):
+    def log(line):
+        if line.startswith(f"epoch {epochs}:"):
+            raise Interrupt
+    return log
+
+
+def test_an_interrupted_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path):
+    settings = TrainSettings(lr=1e-3, epochs=6, batch_size=64)
+    full = run(settings, seed=3)
     ckpt = tmp_path / "checkpoint.pt"
-    train_classifier(net(), data, TrainSettings(lr=1e-3, epochs=3, batch_size=64), seed=3,
-                     checkpoint=ckpt, log=lambda _: None)
-    assert ckpt.exists()
-    resumed = train_classifier(net(), data, TrainSettings(lr=1e-3, epochs=6, batch_size=64), seed=3,
-                               checkpoint=ckpt, log=lambda _: None)
+    print_ = fingerprint({"lr": 1e-3}, toy_net().state_dict())
+    with pytest.raises(Interrupt):  # killed during epoch 4, after epoch 3's checkpoint
+        run(settings, seed=3, checkpoint=ckpt, fingerprint=print_, log=interrupt_after(4))
+    resumed = run(settings, seed=3, checkpoint=ckpt, fingerprint=print_)
     assert resumed.resumed_from_epoch == 3
     assert resumed.history == full.history
-    assert resumed.test_loss == full.test_loss
+    assert resumed.test == full.test
 
 
-def test_early_stopping_restores_the_best_epoch():
-    data = toy_data()
+def test_a_checkpoint_of_another_run_is_not_resumed(tmp_path):
+    ckpt = tmp_path / "checkpoint.pt"
+    settings = TrainSettings(lr=1e-3, epochs=6, batch_size=64)
+    with pytest.raises(Interrupt):
+        run(settings, checkpoint=ckpt, fingerprint="old settings", log=interrupt_after(4))
+    lines = []
+    fresh = run(settings, checkpoint=ckpt, fingerprint="new settings", log=lines.append)
+    assert fresh.resumed_from_epoch == 0
+    assert any("belongs to another run" in line for line in lines)
+    assert fresh.history == run(settings).history
+
+
+def test_an_unreadable_checkpoint_means_a_fresh_start(tmp_path):
+    ckpt = tmp_path / "checkpoint.pt"
+    ckpt.write_bytes(b"not a checkpoint")
+    lines = []
+    result = run(TrainSettings(lr=1e-3, epochs=2, batch_size=64), checkpoint=ckpt, log=lines.append)
+    assert result.resumed_from_epoch == 0 and any("unreadable" in line for line in lines)
+
+
+def test_early_stopping_restores_the_best_epochs_weights():
+    task = toy_task()
     # validation labels unrelated to the inputs: fitting the training set makes the
     # validation loss rise, so patience runs out
-    data.y_val = torch.randint(3, data.y_val.shape, generator=torch.Generator().manual_seed(9))
-    result = train_classifier(net(), data, TrainSettings(lr=3e-2, epochs=200, batch_size=64, patience=3),
-                              seed=0, log=lambda _: None)
+    task.y["val"] = torch.randint(3, task.y["val"].shape, generator=torch.Generator().manual_seed(9))
+    net, states = toy_net(), {}
+
+    def log(line):  # weights at the end of each epoch, to compare with what is restored
+        states[int(line.split(":")[0].split()[1])] = {k: v.clone() for k, v in net.state_dict().items()}
+
+    result = run(TrainSettings(lr=3e-2, epochs=200, batch_size=64, patience=3), task=task, net=net, log=log)
     assert result.status == "early_stopped"
     val = [row["val_loss"] for row in result.history]
     assert result.best_epoch == val.index(min(val)) + 1
     assert result.epochs_run == result.best_epoch + 3
+    for name, value in net.state_dict().items():
+        assert torch.equal(value, states[result.best_epoch][name])
+    assert not torch.equal(net.hidden[0].weight, states[result.epochs_run]["hidden.0.weight"])
 
 
 def test_divergence_ends_normally_with_status_diverged():
-    data = toy_data()
-    data.x_train = data.x_train * 1e30  # logits overflow to inf -> non-finite loss
-    result = train_classifier(net(), data, TrainSettings(lr=1.0, epochs=5, batch_size=64), seed=0,
-                              log=lambda _: None)
+    task = toy_task()
+    task.x["train"] = task.x["train"] * 1e30  # logits overflow to inf -> non-finite loss
+    result = run(TrainSettings(lr=1.0, epochs=5, batch_size=64), task=task)
     assert result.status == "diverged"
+
+
+def test_divergence_after_some_epochs_reports_the_best_epochs_metrics():
+    task = toy_task()
+    state = {"epoch": 0}
+    original = task.train_batches
+
+    def batches(batch_size, generator):  # from epoch 3 on, the inputs are NaN
+        state["epoch"] += 1
+        for x, y in original(batch_size, generator):
+            yield (x * float("nan") if state["epoch"] >= 3 else x), y
+
+    task.train_batches = batches
+    result = run(TrainSettings(lr=1e-2, epochs=6, batch_size=64), task=task)
+    assert result.status == "diverged"
+    assert result.epochs_run == 2 and result.best_epoch in (1, 2)
+    best = result.history[result.best_epoch - 1]
+    assert result.test["accuracy"] == best["test_accuracy"] > 0.5
+    assert result.val["loss"] == best["val_loss"]
+
+
+def test_clipping_is_applied_when_the_gradient_norm_exceeds_it():
+    task = toy_task()
+    task.x["train"] = task.x["train"] * 50  # large gradients
+    settings = dict(lr=1e-2, epochs=1, batch_size=600)
+    nets = {}
+    for clip in (None, 1.0, 1e6):
+        nets[clip] = toy_net()
+        run(TrainSettings(**settings, clip_norm=clip), task=task, net=nets[clip])
+    assert not torch.equal(nets[None].hidden[0].weight, nets[1.0].hidden[0].weight)
+    assert torch.equal(nets[None].hidden[0].weight, nets[1e6].hidden[0].weight)

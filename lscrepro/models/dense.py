@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
+
+from ..lsc.sites import LSCSite
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "sin": torch.sin,
@@ -37,8 +40,8 @@ def keras_truncated_normal_(weight: torch.Tensor, scheme: str, generator: torch.
 class DenseStack(nn.Module):
     """``depth`` Dense+activation blocks, then a linear readout to logits.
 
-    Block ``i`` maps h_i to h_{i+1}; block ``depth`` is the readout. LSC pre-training
-    works on one block at a time, so blocks are addressable by index.
+    Block ``i`` maps h_i to h_{i+1}; block ``depth`` is the readout. Each block is an
+    LSC site; the hidden-to-hidden ones (square Jacobians) are the core sites.
     """
 
     def __init__(self, in_features: int, width: int, depth: int, num_classes: int,
@@ -76,3 +79,46 @@ class DenseStack(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.block_input(self.n_blocks, x)
+
+    def lsc_sites(self) -> list[LSCSite]:
+        return [self._site(i) for i in range(self.n_blocks)]
+
+    def _site(self, index: int) -> LSCSite:
+        layer = self.layer(index)
+        return LSCSite(
+            name=f"block{index}",
+            inputs=lambda x: self.block_input(index, x),
+            function=lambda h: self.block(index, h),
+            params=(layer.weight, layer.bias),
+            rescale=lambda radius, target: self._rescale(index, radius, target),
+            shuffled=(layer.weight,),
+            core=0 < index < self.depth or self.depth == 1,
+        )
+
+    @torch.no_grad()
+    def _rescale(self, index: int, radius: float, target: float) -> float:
+        """The reference's multiplier: the first and last kernels are measured by
+        std * sqrt(fan), hidden ones by the radius; the factor is clipped."""
+        weight = self.layer(index).weight
+        if index == 0:
+            local = weight.std().item() * weight.shape[0] ** 0.5
+        elif index == self.depth:
+            local = weight.std().item() * weight.shape[1] ** 0.5
+        else:
+            local = radius
+        if not local > 0:
+            return 1.0  # a dead block (every ReLU off) cannot be revived by scaling its kernel
+        factor = float(np.clip(target / local, 0.85, 3.0 if local < 0.5 else 1.15))
+        weight.mul_(factor)
+        bias = self.layer(index).bias
+        # cos'(0) = 0 kills the Jacobian of a block whose pre-activations sit at zero, so
+        # the reference replaces an all-zero bias of a cos net by U[0, 1) draws.
+        if self.activation_name == "cos" and bool((bias == 0).all()):
+            bias.uniform_(0.0, 1.0)
+        return factor
+
+
+def build(config: dict, dims: dict, seed: int) -> DenseStack:
+    """From the model config (depth, width, activation, init) and the task's sizes."""
+    return DenseStack(dims["in_features"], config["width"], config["depth"], dims["num_classes"],
+                      config["activation"], config.get("init", "glorot_normal"), seed=seed)

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from lscrepro.aggregate import ffn_figure_table
+from lscrepro.aggregate import fig2_table
 from lscrepro.io import save_figure
 
 PathLike = str | os.PathLike
@@ -109,4 +109,4 @@ def plot_fig2(summary_csv: PathLike, *outputs: PathLike) -> None:
     """Read summary.csv and save Figure 2 to each output path (format from the suffix)."""
     # names such as a dataset called "10" must stay strings
     summary = pd.read_csv(summary_csv, dtype={"dataset": str, "activation": str, "variant": str})
-    save_figure(make_figure(ffn_figure_table(summary)), *outputs)
+    save_figure(make_figure(fig2_table(summary)), *outputs)

@@ -1,0 +1,46 @@
+"""What both jobs share: device, task and model from a spec, settings, environment."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+
+from ..device import make_deterministic, resolve_device
+from ..models import build_model
+from ..tasks import build_task
+
+
+def setup(spec: dict, threads: int):
+    """Device, task and freshly initialised model of a spec."""
+    device = resolve_device(spec.get("device", "auto"))
+    make_deterministic(device)
+    torch.set_num_threads(threads)
+    task = build_task(spec["task"], spec["data"], device)
+    model = build_model(spec["model"], task.dims, spec["seed"]).to(device)
+    return device, task, model
+
+
+def settings_from(cls, section: dict, name: str):
+    """A settings dataclass from a config section; an unknown key is an error naming it."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ValueError(f"{name}: unknown settings {unknown}; known: {sorted(known)}")
+    return cls(**section)
+
+
+def environment(device: torch.device) -> dict:
+    return {"torch": torch.__version__, "host": platform.node(), "device": str(device)}
+
+
+def load_weights(model: torch.nn.Module, path: Path, device: torch.device) -> None:
+    """Pre-trained weights into ``model``; an unreadable or mismatched file is a clear error."""
+    try:
+        state = torch.load(path, weights_only=True, map_location=device)
+        model.load_state_dict(state)
+    except Exception as error:  # truncated, not a torch file, or another model's weights
+        raise ValueError(f"{path}: cannot load pre-trained weights ({type(error).__name__}: {error}). "
+                         "Delete the file and rerun the pre-training job that writes it.") from error

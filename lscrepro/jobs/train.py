@@ -1,0 +1,36 @@
+"""The training job of every family: training from a spec, from pre-trained weights
+where the spec says so."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from ..checkpoint import fingerprint
+from ..io import write_csv, write_json
+from ..training import TrainSettings, train
+from .common import environment, load_weights, settings_from, setup
+
+
+def train_run(spec: dict, metrics_out: Path, history_out: Path, weights: Path | None = None,
+              threads: int = 1, log=print) -> dict:
+    """Train one grid point; writes metrics.json and history.csv, then drops the
+    checkpoint (it only exists so that an interrupted job resumes)."""
+    device, task, model = setup(spec, threads)
+    if spec.get("pretrained"):
+        if weights is None:
+            raise ValueError(f"run {spec['run']} needs pre-trained weights (--weights)")
+        load_weights(model, weights, device)
+    settings = settings_from(TrainSettings, spec["train"], "train")
+    checkpoint = metrics_out.with_name("checkpoint.pt")
+    result = train(model, task, settings, seed=spec["seed"], device=device, checkpoint=checkpoint,
+                   fingerprint=fingerprint(spec, model.state_dict()), log=log)
+    outcome = {k: v for k, v in asdict(result).items() if k != "history"}
+    metrics = {"run": spec["run"], "settings": spec,
+               "result": {**outcome, "environment": environment(device)}}
+    write_csv(history_out, pd.DataFrame(result.history))
+    write_json(metrics_out, metrics)
+    checkpoint.unlink(missing_ok=True)
+    return metrics

@@ -1,0 +1,118 @@
+"""Job families and the run spec: one JSON-able mapping per job, resolved once from the
+config, that the job runs from and stores with its outputs.
+
+A family is data: the config keys whose values span its grid, where each grid value
+goes in the spec, which grid axes its pre-training depends on, and its path layout.
+No torch here: the Snakefile imports this at parse time.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Family:
+    # wildcard -> (config key listing its values, dotted spec path the value is set at)
+    axes: dict[str, tuple[str, str]]
+    # wildcards besides the variant that a pre-training depends on (the others share it)
+    pretrain_axes: tuple[str, ...]
+    train_dir: str  # run folder under results/<family>/, with one wildcard per axis
+    pretrain_dir: str
+
+
+FAMILIES: dict[str, Family] = {
+    "ffn": Family(
+        axes={"dataset": ("datasets", "task.dataset"), "activation": ("activations", "model.activation"),
+              "lr": ("learning_rates", "train.lr"), "seed": ("seeds", "seed")},
+        pretrain_axes=("dataset", "activation", "seed"),
+        train_dir="{dataset}/{activation}/{variant}/lr{lr}/seed{seed}",
+        pretrain_dir="pretrained/{dataset}/{activation}/{variant}/seed{seed}",
+    ),
+}
+# variant key -> the spec path it sets; a variant's other keys are its name and `lsc`
+VARIANT_KEYS = {"init": "model.init", "target": "lsc.target", "lsc_mode": "lsc.mode",
+                "clip_norm": "train.clip_norm"}
+
+
+def tag(value) -> str:
+    """How a grid value appears in paths: 0.01, 0.00316, 3.16e-05, relu, 3 ..."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def variants_by_name(family_config: dict) -> dict[str, dict]:
+    """Variants are a list in the config (a --configfile replaces lists wholesale); jobs
+    look them up by name. Duplicate names would make two jobs write one path."""
+    names = [v["name"] for v in family_config["variants"]]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"variants: duplicate variant names {duplicates}; names must be unique")
+    return {v["name"]: v for v in family_config["variants"]}
+
+
+def axis_values(family: Family, family_config: dict) -> dict[str, dict[str, object]]:
+    """{wildcard: {tag: value}}; two values with one tag would share a path, so refuse them."""
+    out = {}
+    for wildcard, (key, _) in family.axes.items():
+        values = family_config[key]
+        tags = {tag(v): v for v in values}
+        if len(tags) != len(values):
+            raise ValueError(f"{key}: values {values} do not all have distinct path tags "
+                             f"({[tag(v) for v in values]}); make them differ in 6 significant digits")
+        out[wildcard] = tags
+    return out
+
+
+def train_runs(name: str, family_config: dict) -> pd.DataFrame:
+    """One row per training job: the product of the axes and the variants (path tags)."""
+    family = FAMILIES[name]
+    axes = axis_values(family, family_config)
+    variants = variants_by_name(family_config)
+    rows = [dict(zip([*axes, "variant"], combo))
+            for combo in itertools.product(*(list(tags) for tags in axes.values()), variants)]
+    frame = pd.DataFrame(rows)
+    frame["pretrained"] = [bool(variants[v].get("lsc", False)) for v in frame["variant"]]
+    return frame
+
+
+def pretrain_runs(name: str, family_config: dict) -> pd.DataFrame:
+    """One row per pre-training job, shared by every value of the axes it ignores."""
+    runs = train_runs(name, family_config)
+    keys = [*FAMILIES[name].pretrain_axes, "variant"]
+    return runs[runs["pretrained"]][keys].drop_duplicates().reset_index(drop=True)
+
+
+def _set(spec: dict, dotted: str, value) -> None:
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        spec = spec.setdefault(key, {})
+    spec[leaf] = value
+
+
+def resolve_spec(config: dict, name: str, kind: str, wildcards: dict) -> dict:
+    """The spec of one ``kind`` ("pretrain" or "train") job of family ``name``."""
+    family, family_config = FAMILIES[name], config[name]
+    axes = axis_values(family, family_config)
+    variant = variants_by_name(family_config)[wildcards["variant"]]
+    section = "lsc" if kind == "pretrain" else "train"
+    spec = {"family": name, "kind": kind, "device": config.get("device", "auto"),
+            "run": {}, "task": dict(family_config["task"]), "model": dict(family_config["model"]),
+            section: dict(family_config[section])}
+    for wildcard, (_, path) in family.axes.items():
+        if wildcard in wildcards:
+            value = axes[wildcard][wildcards[wildcard]]
+            spec["run"][wildcard] = value
+            if not path.startswith(("train.", "lsc.")) or path.startswith(section):
+                _set(spec, path, value)
+    spec["run"]["variant"] = variant["name"]
+    for key, path in VARIANT_KEYS.items():
+        if key in variant and path.split(".")[0] in spec:
+            _set(spec, path, variant[key])
+    spec["pretrained"] = kind == "train" and bool(variant.get("lsc", False))
+    dataset = spec["task"]["dataset"]
+    spec["data"] = {"dataset": dataset, "cache": f"results/prepared/{dataset}",
+                    "stamp": f"results/data/{dataset}.json"}
+    return spec

@@ -1,0 +1,42 @@
+"""Tasks: what a network learns from. A task gives its batches per split, its loss, its
+metrics with their direction, and whether state carries across batches (see base.Task).
+
+The registry maps a name to ``"module:Class"`` so that reading it (in the Snakefile,
+where every millisecond of start-up counts) does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+TASKS: dict[str, Any] = {
+    "images": "lscrepro.tasks.images:ImageTask",
+}
+
+
+def registered_task_files() -> list[str]:
+    """Repo-relative files of the tasks registered by path: jobs import them by name,
+    which an import graph cannot see, so the workflow adds them to the jobs' code."""
+    return [entry.partition(":")[0].replace(".", "/") + ".py"
+            for entry in TASKS.values() if isinstance(entry, str)]
+
+
+def register_task(name: str, task_class: Any) -> None:
+    """Add a task class (or its ``"module:Class"`` path) under ``name``."""
+    TASKS[name] = task_class
+
+
+def task_class(name: str):
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; registered tasks: {', '.join(sorted(TASKS))}")
+    entry = TASKS[name]
+    if isinstance(entry, str):
+        module, _, attribute = entry.partition(":")
+        entry = getattr(importlib.import_module(module), attribute)
+    return entry
+
+
+def build_task(config: dict, data: dict, device):
+    """The task named by ``config["name"]``, reading its data as ``data`` describes."""
+    return task_class(config["name"]).from_config(config, data, device)

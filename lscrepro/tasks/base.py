@@ -1,0 +1,72 @@
+"""What every task provides to the training loop, and evaluation over a split."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class Task:
+    """Subclasses set ``metrics`` ({name: "min" | "max"}, "loss" included), ``selection``
+    (the validation metric that picks the best epoch), ``carries_state`` and ``dims``
+    (sizes the model is built with), and implement the methods below."""
+
+    metrics: dict[str, str] = {"loss": "min"}
+    selection: str = "loss"
+    carries_state: bool = False
+    dims: dict[str, int] = {}
+
+    @classmethod
+    def from_config(cls, config: dict, data: dict, device: torch.device) -> "Task":
+        raise NotImplementedError
+
+    def train_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        raise NotImplementedError
+
+    def eval_batches(self, split: str) -> Iterator[Batch]:
+        raise NotImplementedError
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean loss of a batch; what the optimiser minimises."""
+        raise NotImplementedError
+
+    def totals(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        """Additive sums over a batch (e.g. summed loss, correct count, sample count)."""
+        raise NotImplementedError
+
+    def summarize(self, totals: dict[str, float]) -> dict[str, float]:
+        """The metrics of a split from its summed ``totals``."""
+        raise NotImplementedError
+
+    def lsc_inputs(self, batch_size: int, generator: torch.Generator,
+                   split: str = "train") -> Iterator[torch.Tensor]:
+        """Network inputs of a split for LSC pre-training, in batches (labels unused)."""
+        raise NotImplementedError
+
+
+def add_totals(into: dict[str, float], more: dict[str, float]) -> None:
+    for key, value in more.items():
+        into[key] = into.get(key, 0.0) + value
+
+
+def forward(model: torch.nn.Module, x: torch.Tensor, state, carries_state: bool):
+    """Output and next state; stateless models take and give no state."""
+    if not carries_state:
+        return model(x), None
+    output, state = model(x, state)
+    return output, state
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, task: Task, split: str) -> dict[str, float]:
+    """The task's metrics on a whole split, in eval mode."""
+    model.eval()
+    totals: dict[str, float] = {}
+    state = None
+    for x, y in task.eval_batches(split):
+        output, state = forward(model, x, state, task.carries_state)
+        add_totals(totals, task.totals(output, y))
+    return task.summarize(totals)

@@ -1,0 +1,85 @@
+# The two jobs of every family, from one template: pretrain_<family> -> train_<family>.
+# A family is an entry of lscrepro.spec.FAMILIES plus its config section; nothing here
+# is copied per family. Per-rule resources for clusters live in the profiles.
+
+for family in FAMILY_NAMES:
+    layout = FAMILIES[family]
+    pretrain_dir = f"results/{family}/{layout.pretrain_dir}"
+    train_dir = f"results/{family}/{layout.train_dir}"
+
+    rule:
+        name:
+            f"pretrain_{family}"
+        input:
+            unpack(job_data(family, "pretrain")),
+            code=JOB_CODE["pretrain"],
+        output:
+            weights=f"{pretrain_dir}/weights.pt",
+            report=f"{pretrain_dir}/pretrain.json",
+        log:
+            f"logs/{family}/{layout.pretrain_dir}/pretrain.log",
+        benchmark:
+            f"results/benchmarks/{family}/{layout.pretrain_dir}/pretrain.tsv"
+        wildcard_constraints:
+            **family_constraints(family),
+        conda:
+            "../envs/lscrepro.yaml"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=240,
+        params:
+            spec=job_spec(family, "pretrain"),
+        shell:
+            "python workflow_scripts/job.py pretrain --spec '{params.spec}' --threads {threads}"
+            " --weights {output.weights} --report {output.report} 2> {log}"
+
+    rule:
+        name:
+            f"train_{family}"
+        input:
+            unpack(job_data(family, "train")),
+            weights=pretrained_weights(family),
+            code=JOB_CODE["train"],
+        output:
+            metrics=f"{train_dir}/metrics.json",
+            history=f"{train_dir}/history.csv",
+        log:
+            f"logs/{family}/{layout.train_dir}/train.log",
+        benchmark:
+            f"results/benchmarks/{family}/{layout.train_dir}/train.tsv"
+        wildcard_constraints:
+            **family_constraints(family),
+        conda:
+            "../envs/lscrepro.yaml"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=120,
+        params:
+            spec=job_spec(family, "train"),
+            weights=weights_argument,
+        shell:
+            "python workflow_scripts/job.py train --spec '{params.spec}' --threads {threads}"
+            " {params.weights} --metrics {output.metrics} --history {output.history} 2> {log}"
+
+    # One tidy row per training run, joined with its pre-training: any family.
+    rule:
+        name:
+            f"summarize_{family}"
+        input:
+            metrics=run_paths(family, "train", "metrics.json"),
+            pretrain=run_paths(family, "pretrain", "pretrain.json"),
+            code=code_inputs("workflow_scripts/summarize.py"),
+        output:
+            f"results/{family}/summary.csv",
+        log:
+            f"logs/{family}/summarize.log",
+        localrule: True
+        conda:
+            "../envs/lscrepro.yaml"
+        params:
+            family=family,
+        shell:
+            "python workflow_scripts/summarize.py --family {params.family}"
+            " --metrics {input.metrics} --pretrain {input.pretrain} --out {output} 2> {log}"

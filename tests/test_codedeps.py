@@ -1,0 +1,106 @@
+"""code_inputs: package files a job's entry file imports, found statically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lscrepro.codedeps import code_inputs
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A fake package: nested subpackages, relative imports, `from pkg import submodule`,
+# an import inside a function, a cycle, third-party imports and a look-alike name.
+FAKE = {
+    "pkg/__init__.py": '"""Top."""\n',
+    "pkg/util.py": "import os\nimport numpy as np\n",
+    "pkg/unused.py": "from . import util\n",
+    "pkg/a/__init__.py": "from .core import thing\n",
+    "pkg/a/core.py": "from ..util import helper\nfrom . import cyc\nthing = 1\n",
+    "pkg/a/cyc.py": "from pkg.a import core\n",  # cycle: core -> cyc -> core
+    "pkg/b/__init__.py": "",
+    "pkg/b/sub/__init__.py": "",
+    "pkg/b/sub/deep.py": "def f():\n    from pkg.c import lazy\n    return lazy\n",
+    "pkg/c/__init__.py": "NAME = 1\n",
+    "pkg/c/lazy.py": "import torch\n",
+    "pkg/c/other.py": "",
+    "pkg/d/__init__.py": "VALUE = 2\n",
+    "pkg/d/heavy.py": "",
+    "pkg_extra/__init__.py": "",  # shares a prefix with pkg, but is another package
+    "scripts/job.py": (
+        "import requests\nimport pkg_extra\nimport pkg.b.sub.deep\n"
+        "from pkg import a\nfrom pkg.d import VALUE\n"
+    ),
+    "scripts/plain.py": "import json\n",
+}
+
+
+@pytest.fixture()
+def fake(tmp_path: Path) -> Path:
+    for name, text in FAKE.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path
+
+
+def test_script_imports_followed_transitively(fake: Path) -> None:
+    assert code_inputs("scripts/job.py", root=fake, package="pkg") == [
+        "pkg/__init__.py",
+        "pkg/a/__init__.py",
+        "pkg/a/core.py",
+        "pkg/a/cyc.py",
+        "pkg/b/__init__.py",
+        "pkg/b/sub/__init__.py",
+        "pkg/b/sub/deep.py",
+        "pkg/c/__init__.py",
+        "pkg/c/lazy.py",
+        "pkg/d/__init__.py",
+        "pkg/util.py",
+        "scripts/job.py",
+    ]
+
+
+def test_entry_inside_package_includes_its_package_inits(fake: Path) -> None:
+    assert code_inputs("pkg/a/cyc.py", root=fake, package="pkg") == [
+        "pkg/__init__.py",
+        "pkg/a/__init__.py",
+        "pkg/a/core.py",
+        "pkg/a/cyc.py",
+        "pkg/util.py",
+    ]
+    assert code_inputs("pkg/c/__init__.py", root=fake, package="pkg") == [
+        "pkg/__init__.py",
+        "pkg/c/__init__.py",
+    ]
+
+
+def test_several_entries_are_merged_and_deduplicated(fake: Path) -> None:
+    both = code_inputs("scripts/plain.py", "pkg/unused.py", "pkg/util.py", root=fake, package="pkg")
+    assert both == ["pkg/__init__.py", "pkg/unused.py", "pkg/util.py", "scripts/plain.py"]
+    assert code_inputs(fake / "scripts" / "plain.py", root=fake, package="pkg") == ["scripts/plain.py"]
+
+
+def test_missing_entry_is_a_value_error_naming_it(fake: Path) -> None:
+    with pytest.raises(ValueError, match="scripts/nope.py"):
+        code_inputs("scripts/plain.py", "scripts/nope.py", root=fake, package="pkg")
+
+
+def test_real_repo_fetch_dataset() -> None:
+    found = code_inputs("workflow_scripts/fetch_dataset.py", root=REPO)
+    for path in (
+        "workflow_scripts/fetch_dataset.py",
+        "lscrepro/__init__.py",
+        "lscrepro/data/__init__.py",
+        "lscrepro/data/registry.py",
+        "lscrepro/io.py",
+    ):
+        assert path in found
+
+
+def test_real_repo_results_are_existing_files() -> None:
+    for script in sorted((REPO / "workflow_scripts").glob("*.py")):
+        found = code_inputs(script.relative_to(REPO).as_posix(), root=REPO)
+        assert all((REPO / path).is_file() for path in found), script.name
+        assert all(p.startswith(("lscrepro/", "workflow_scripts/")) for p in found), script.name

@@ -1,0 +1,28 @@
+"""Decode a dataset's verified files once into a prepared cache that training jobs memory-map."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lscrepro.data.prepared import prepare
+from lscrepro.data.registry import DATASETS, DatasetError
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dataset", required=True, choices=sorted(DATASETS))
+    parser.add_argument("--data-dir", required=True, help="directory holding the dataset's files")
+    parser.add_argument("--out", required=True, help="cache directory to write (replaced if it exists)")
+    parser.add_argument("--offline", action="store_true", help="never download; fail if a file is missing")
+    args = parser.parse_args(argv)
+
+    try:
+        out = prepare(args.dataset, args.data_dir, args.out, offline=args.offline)
+    except DatasetError as err:
+        sys.exit(f"prepare_dataset: {err}")
+    print(f"prepared {args.dataset} -> {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Collect one family's runs into summary.csv: one row per training run, joined with
+the pre-training it started from."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from lscrepro.aggregate import summary
+from lscrepro.io import write_csv
+from lscrepro.spec import FAMILIES
+
+log = logging.getLogger("summarize")
+
+
+def main(argv=None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--family", required=True, choices=sorted(FAMILIES))
+    parser.add_argument("--metrics", nargs="+", required=True, help="metrics.json of each training run")
+    parser.add_argument("--pretrain", nargs="*", default=[], help="pretrain.json of each pre-training")
+    parser.add_argument("--out", required=True, help="summary CSV, one row per run")
+    args = parser.parse_args(argv)
+    keys = [*FAMILIES[args.family].pretrain_axes, "variant"]
+    table = summary(args.metrics, args.pretrain, keys)
+    write_csv(args.out, table)
+    log.info("wrote %s: %d runs, %d from a pre-training", args.out, len(table),
+             table["lsc_radius_after"].notna().sum())
+
+
+if __name__ == "__main__":
+    main()
