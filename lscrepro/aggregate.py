@@ -42,9 +42,16 @@ def _record(path: PathLike, required: Iterable[str]) -> dict:
     return record
 
 
-def _run_row(path: PathLike) -> dict:
+REQUIRED_RESULT = ["status", "test"]
+
+
+def _run_row(path: PathLike, run_keys: list[str]) -> dict:
     """run keys, then the result's scalars, its val/test metrics as val_*/test_*."""
     record = _record(path, ["run", "result"])
+    missing = [f"run.{k}" for k in run_keys if k not in record["run"]]
+    missing += [f"result.{k}" for k in REQUIRED_RESULT if k not in record["result"]]
+    if missing:
+        raise ValueError(f"{path} lacks required keys {missing}")
     result = {k: v for k, v in record["result"].items() if k != "environment"}
     clash = sorted(set(record["run"]) & set(result))
     if clash:
@@ -75,21 +82,20 @@ def _refuse_duplicates(frame: pd.DataFrame, paths: list[PathLike], keys: list[st
 
 
 def summary(metrics_paths: Iterable[PathLike], pretrain_paths: Iterable[PathLike],
-            pretrain_keys: list[str]) -> pd.DataFrame:
-    """One row per training run, with its pre-training (if any) joined on
-    ``pretrain_keys`` (the run keys a pre-training depends on, variant included).
+            run_keys: list[str], pretrain_keys: list[str]) -> pd.DataFrame:
+    """One row per training run, sorted by ``run_keys``, with its pre-training (if any)
+    joined on ``pretrain_keys`` (the run keys a pre-training depends on).
 
     Raises ValueError naming the file when one lacks a required key, and when two
     files describe the same run or the same pre-training."""
     metrics_paths, pretrain_paths = list(metrics_paths), list(pretrain_paths)
-    runs = pd.DataFrame([_run_row(p) for p in metrics_paths])
-    run_keys = list(read_json(metrics_paths[0])["run"]) if metrics_paths else pretrain_keys
+    runs = pd.DataFrame([_run_row(p, run_keys) for p in metrics_paths])
     _refuse_duplicates(runs, metrics_paths, run_keys, "metrics")
     pretrain = pd.DataFrame([_pretrain_row(p, pretrain_keys) for p in pretrain_paths],
                             columns=[*pretrain_keys, *PRETRAIN_COLUMNS.values()])
     _refuse_duplicates(pretrain, pretrain_paths, pretrain_keys, "pretrain")
     if runs.empty:
-        return pd.DataFrame(columns=[*pretrain_keys, *PRETRAIN_COLUMNS.values()])
+        return pd.DataFrame(columns=[*run_keys, *PRETRAIN_COLUMNS.values()])
     pretrain = pretrain.astype({k: runs[k].dtype for k in pretrain_keys})
     table = runs.merge(pretrain, on=pretrain_keys, how="left", validate="many_to_one")
     return table.sort_values(run_keys, ignore_index=True)

@@ -9,6 +9,7 @@ No torch here: the Snakefile imports this at parse time.
 from __future__ import annotations
 
 import itertools
+import string
 from dataclasses import dataclass
 
 import pandas as pd
@@ -18,17 +19,29 @@ import pandas as pd
 class Family:
     # wildcard -> (config key listing its values, dotted spec path the value is set at)
     axes: dict[str, tuple[str, str]]
-    # wildcards besides the variant that a pre-training depends on (the others share it)
-    pretrain_axes: tuple[str, ...]
-    train_dir: str  # run folder under results/<family>/, with one wildcard per axis
+    train_dir: str  # run folder under results/<family>/, with one wildcard per axis and the variant
+    # pre-training folder: only the wildcards a pre-training depends on (the other axes share it)
     pretrain_dir: str
+
+    @property
+    def run_keys(self) -> list[str]:
+        """The keys that identify a training run, in path order."""
+        return _fields(self.train_dir)
+
+    @property
+    def pretrain_keys(self) -> list[str]:
+        """The keys that identify a pre-training (a subset of run_keys), in path order."""
+        return _fields(self.pretrain_dir)
+
+
+def _fields(pattern: str) -> list[str]:
+    return [name for _, name, _, _ in string.Formatter().parse(pattern) if name]
 
 
 FAMILIES: dict[str, Family] = {
     "ffn": Family(
         axes={"dataset": ("datasets", "task.dataset"), "activation": ("activations", "model.activation"),
               "lr": ("learning_rates", "train.lr"), "seed": ("seeds", "seed")},
-        pretrain_axes=("dataset", "activation", "seed"),
         train_dir="{dataset}/{activation}/{variant}/lr{lr}/seed{seed}",
         pretrain_dir="pretrained/{dataset}/{activation}/{variant}/seed{seed}",
     ),
@@ -81,8 +94,7 @@ def train_runs(name: str, family_config: dict) -> pd.DataFrame:
 def pretrain_runs(name: str, family_config: dict) -> pd.DataFrame:
     """One row per pre-training job, shared by every value of the axes it ignores."""
     runs = train_runs(name, family_config)
-    keys = [*FAMILIES[name].pretrain_axes, "variant"]
-    return runs[runs["pretrained"]][keys].drop_duplicates().reset_index(drop=True)
+    return runs[runs["pretrained"]][FAMILIES[name].pretrain_keys].drop_duplicates().reset_index(drop=True)
 
 
 def _set(spec: dict, dotted: str, value) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lscrepro.aggregate import SUMMARY_COLUMNS, ffn_figure_table, ffn_summary
+from lscrepro.aggregate import fig2_table, summary as build_summary
 from lscrepro.io import read_json, write_json
 from lscrepro.plotting.fig2 import VARIANT_COLOURS, variant_styles
 
@@ -39,23 +39,32 @@ PRETRAININGS = {
 }
 
 
+KEYS = ["dataset", "activation", "variant", "seed"]  # what a pre-training depends on
+RUN_KEYS = ["dataset", "activation", "variant", "lr", "seed"]
+SETTINGS = {"model": {"depth": 30, "width": 128}, "train": {"epochs": 50, "batch_size": 32}}
+
+
 def _metrics(dataset, activation, variant, lr, seed, accuracy, status, loss) -> dict:
-    return {"dataset": dataset, "activation": activation, "variant": variant, "lr": lr,
-            "seed": seed, "depth": 30, "width": 128, "epochs": 50, "batch_size": 32,
-            "weight_decay": 1e-4, "patience": 10, "sync_period": 6, "slow_step": 0.5,
-            "status": status, "test_accuracy": accuracy, "test_loss": loss, "best_epoch": 4,
-            "epochs_run": 14, "best_val_loss": 0.5, "seconds": 10.0 + seed, "resumed_from_epoch": 0,
-            "torch": "2.13.0", "host": "node1"}
+    return {"run": {"dataset": dataset, "activation": activation, "variant": variant, "lr": lr,
+                    "seed": seed},
+            "settings": SETTINGS,
+            "result": {"status": status, "best_epoch": 4, "epochs_run": 14, "seconds": 10.0 + seed,
+                       "resumed_from_epoch": 0, "val": {"loss": 0.5, "accuracy": 0.7},
+                       "test": {"accuracy": accuracy, "loss": loss},
+                       "environment": {"torch": "2.13.0", "host": "node1"}}}
 
 
 def _pretrain(dataset, activation, seed, before, after) -> dict:
-    return {"dataset": dataset, "activation": activation, "seed": seed,
-            "radius_before_mean": before, "radius_before_std": 0.1, "radius_after_mean": after,
-            "radius_after_std": 0.01, "radius_before_per_block": [before] * 3,
-            "radius_after_per_block": [after] * 3, "loss_curve": [1.0, 0.1], "radius_curve": [before, after],
-            "moving_average_curve": [before, after], "steps": 100 + seed, "stopped_early": True,
-            "best_rms_distance": 0.01, "seconds": 60.0 + seed,
-            "settings": {"target": 1.0, "lr": 1e-3}}
+    return {"run": {"dataset": dataset, "activation": activation, "variant": "lsc", "seed": seed},
+            "settings": {"lsc": {"target": 1.0, "lr": 1e-3}},
+            "result": {"status": "converged", "radius_before_mean": before, "radius_before_std": 0.1,
+                       "radius_after_mean": after, "radius_after_std": 0.01,
+                       "radius_before_per_site": {"block1": before}, "loss_curve": [1.0, 0.1],
+                       "radius_curve": [before, after], "steps": 100 + seed, "seconds": 60.0 + seed}}
+
+
+def ffn_summary(metrics, pretrain):
+    return build_summary(metrics, pretrain, RUN_KEYS, KEYS)
 
 
 @pytest.fixture
@@ -85,7 +94,9 @@ def _load_script(name: str):
 
 def test_summary_has_one_row_per_run_in_order(run_files):
     summary = ffn_summary(*run_files)
-    assert list(summary.columns) == SUMMARY_COLUMNS
+    assert {"status", "test_accuracy", "test_loss", "val_loss", "best_epoch", "lsc_radius_after",
+            "lsc_status"} <= set(summary.columns)
+    assert not any(column.startswith(("environment", "settings")) for column in summary.columns)
     assert len(summary) == len(RUNS)
     keys = ["dataset", "activation", "variant", "lr", "seed"]
     assert list(summary[keys].itertuples(index=False, name=None)) == sorted(run[:5] for run in RUNS)
@@ -110,7 +121,7 @@ def test_pretraining_joins_onto_lsc_rows_only(run_files):
 
 
 def test_figure_table_mean_std_n_by_hand(run_files):
-    table = ffn_figure_table(ffn_summary(*run_files)).set_index(["dataset", "activation", "variant", "lr"])
+    table = fig2_table(ffn_summary(*run_files)).set_index(["dataset", "activation", "variant", "lr"])
     assert list(table.columns) == ["test_accuracy_mean", "test_accuracy_std", "n"]
     assert len(table) == 5
 
@@ -125,23 +136,23 @@ def test_figure_table_mean_std_n_by_hand(run_files):
     assert (mean, n) == (pytest.approx(0.95), 1) and math.isnan(std)
 
 
-@pytest.mark.parametrize("key", ["status", "test_accuracy", "lr"])
-def test_missing_metrics_key_names_the_file(run_files, key):
+@pytest.mark.parametrize("section, key", [("result", "status"), ("result", "test"), ("run", "lr")])
+def test_missing_metrics_key_names_the_file(run_files, section, key):
     metrics, pretrain = run_files
     broken = metrics[3]
     record = read_json(broken)
-    del record[key]
+    del record[section][key]
     write_json(broken, record)
-    with pytest.raises(ValueError, match=re.escape(str(broken)) + f".*'{key}'"):
+    with pytest.raises(ValueError, match=re.escape(str(broken)) + f".*{section}.{key}"):
         ffn_summary(metrics, pretrain)
 
 
 def test_missing_pretrain_target_names_the_file(run_files):
     metrics, pretrain = run_files
     record = read_json(pretrain[0])
-    del record["settings"]["target"]
+    del record["settings"]["lsc"]["target"]
     write_json(pretrain[0], record)
-    with pytest.raises(ValueError, match=re.escape(str(pretrain[0])) + ".*settings.target"):
+    with pytest.raises(ValueError, match=re.escape(str(pretrain[0])) + ".*settings.lsc.target"):
         ffn_summary(metrics, pretrain)
 
 
@@ -154,19 +165,13 @@ def test_duplicate_runs_are_refused(run_files, tmp_path):
         ffn_summary([*metrics, copy], pretrain)
 
 
-def test_pretrain_variant_needs_key_or_layout(run_files, tmp_path):
+def test_pretrain_variant_is_read_from_the_report(run_files, tmp_path):
     metrics, pretrain = run_files
-    loose = tmp_path / "pretrain.json"
-    shutil.copy(pretrain[0], loose)
-    with pytest.raises(ValueError, match=re.escape(str(loose)) + ".*variant"):
-        ffn_summary(metrics, [loose])
-    record = read_json(loose)
-    write_json(loose, record | {"variant": "lsc"})
-    summary = ffn_summary(metrics, [loose])
-    joined = summary[summary["lsc_radius_after"].notna()]
-    assert set(joined["lr"]) == {1e-3, 1e-4}  # both mnist/relu/lsc seed-0 runs, nothing else
-    assert set(joined[["dataset", "activation", "variant", "seed"]].itertuples(index=False, name=None)) \
-        == {("mnist", "relu", "lsc", 0)}
+    record = read_json(pretrain[0])
+    del record["run"]["variant"]
+    write_json(pretrain[0], record)
+    with pytest.raises(ValueError, match=re.escape(str(pretrain[0])) + ".*run.variant"):
+        ffn_summary(metrics, pretrain)
 
 
 def test_unknown_variants_get_their_name_and_a_new_colour():
@@ -178,9 +183,10 @@ def test_unknown_variants_get_their_name_and_a_new_colour():
 def test_clis_write_tables_and_figure_from_the_csv_alone(run_files, tmp_path):
     metrics, pretrain = run_files
     summary_csv, table_csv = tmp_path / "out" / "summary.csv", tmp_path / "out" / "fig2_data.csv"
-    _load_script("aggregate_ffn").main(
-        ["--metrics", *map(str, metrics), "--pretrain", *map(str, pretrain),
-         "--out", str(summary_csv), "--figure-table", str(table_csv)])
+    _load_script("summarize").main(
+        ["--family", "ffn", "--metrics", *map(str, metrics), "--pretrain", *map(str, pretrain),
+         "--out", str(summary_csv)])
+    _load_script("fig2_data").main(["--summary", str(summary_csv), "--out", str(table_csv)])
     assert len(pd.read_csv(summary_csv)) == len(RUNS)
     assert pd.read_csv(table_csv)["n"].sum() == len(RUNS)
 

@@ -26,7 +26,9 @@ def test_paper_grid_plans_one_pretraining_per_lr_independent_key(workdir):
     assert jobs["pretrain_ffn"] == 36
     # 3 datasets x 3 activations x 3 variants x 7 learning rates x 4 seeds
     assert jobs["train_ffn"] == 756
-    assert jobs["aggregate_ffn"] == jobs["plot_fig2"] == jobs["plot_fig1"] == 1
+    assert jobs["summarize_ffn"] == jobs["fig2_data"] == jobs["plot_fig2"] == jobs["plot_fig1"] == 1
+    # one fetch and one prepared cache per dataset, shared by all its jobs
+    assert jobs["fetch_dataset"] == jobs["prepare_dataset"] == 3
 
 
 def test_lsc_training_depends_on_its_pretraining_and_others_do_not(workdir):
@@ -90,22 +92,35 @@ class TestSmokeRun:
         reports = sorted(smoke.glob("results/ffn/pretrained/*/*/lsc/seed*/pretrain.json"))
         assert len(reports) == 12
         for path in reports:
-            report = json.loads(path.read_text())
+            report = json.loads(path.read_text())["result"]
             assert abs(report["radius_after_mean"] - 1) < abs(report["radius_before_mean"] - 1), path
 
     def test_a_finished_run_plans_nothing(self, smoke):
         assert planned_jobs(smoke, *SMOKE) == {}
+
+    @staticmethod
+    def plan_after_edit(workdir, code):
+        path = workdir / code
+        original = path.read_text()
+        path.write_text(original + "\n# an edit\n")
+        try:
+            return planned_jobs(workdir, *SMOKE)
+        finally:
+            path.write_text(original)
 
     @pytest.mark.parametrize("code, rule", [
         ("lscrepro/plotting/fig2.py", "plot_fig2"),
         ("lscrepro/plotting/fig1.py", "plot_fig1"),
     ])
     def test_editing_plotting_code_replots_only_that_figure(self, smoke, code, rule):
-        path = smoke / code
-        original = path.read_text()
-        path.write_text(original + "\n# an edit\n")
-        try:
-            jobs = planned_jobs(smoke, *SMOKE)
-        finally:
-            path.write_text(original)
-        assert set(jobs) - {"all"} == {rule}
+        assert set(self.plan_after_edit(smoke, code)) - {"all"} == {rule}
+
+    def test_editing_the_lsc_loop_reruns_pretraining_and_its_trainings_only(self, smoke):
+        jobs = self.plan_after_edit(smoke, "lscrepro/lsc/loop.py")
+        # 3 datasets x 2 activations x 2 seeds pre-trainings; their 2 learning rates each
+        assert jobs["pretrain_ffn"] == 12 and jobs["train_ffn"] == 24
+        assert "prepare_dataset" not in jobs and "fig1_numbers" not in jobs
+
+    def test_editing_the_training_loop_reruns_training_only(self, smoke):
+        jobs = self.plan_after_edit(smoke, "lscrepro/training.py")
+        assert jobs["train_ffn"] == 72 and "pretrain_ffn" not in jobs

@@ -21,8 +21,8 @@ def main(argv=None) -> None:
     parser.add_argument("--pretrain", nargs="*", default=[], help="pretrain.json of each pre-training")
     parser.add_argument("--out", required=True, help="summary CSV, one row per run")
     args = parser.parse_args(argv)
-    keys = [*FAMILIES[args.family].pretrain_axes, "variant"]
-    table = summary(args.metrics, args.pretrain, keys)
+    family = FAMILIES[args.family]
+    table = summary(args.metrics, args.pretrain, family.run_keys, family.pretrain_keys)
     write_csv(args.out, table)
     log.info("wrote %s: %d runs, %d from a pre-training", args.out, len(table),
              table["lsc_radius_after"].notna().sum())
