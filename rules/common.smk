@@ -1,4 +1,5 @@
 # Config -> run tables (one row per job), wildcard constraints, input functions.
+import functools
 import json
 import re
 
@@ -42,13 +43,17 @@ def run_paths(name, kind, filename):
         else (PRETRAIN_RUNS[name], family.pretrain_dir)
     )
     columns = runs.drop(columns="pretrained", errors="ignore")
-    return expand(
-        f"results/{name}/{folder}/{filename}", zip, **columns.to_dict("list")
-    )
+    return expand(f"results/{name}/{folder}/{filename}", zip, **columns.to_dict("list"))
 
 
 def spec_of(name, kind, wildcards):
-    return resolve_spec(config, name, kind, dict(wildcards.items()))
+    return _spec(name, kind, tuple(sorted(wildcards.items())))
+
+
+@functools.lru_cache(maxsize=None)
+def _spec(name, kind, wildcards):
+    # input functions and params of one job all need its spec: resolve it once
+    return resolve_spec(config, name, kind, dict(wildcards))
 
 
 def job_spec(name, kind):
@@ -81,6 +86,10 @@ def pretrained_weights(name):
         )
 
     return weights
+
+
+def job_code(wildcards):
+    return JOB_CODE[wildcards.kind]
 
 
 def weights_argument(wildcards, input):

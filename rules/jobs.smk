@@ -1,3 +1,21 @@
+# The code a job kind runs, as one stamp: each job depends on it, not on its 25 files.
+rule code_stamp:
+    input:
+        code=job_code,
+        script="workflow_scripts/code_stamp.py",
+    output:
+        "results/code/{kind}.json",
+    log:
+        "logs/code/{kind}.log",
+    wildcard_constraints:
+        kind="pretrain|train",
+    localrule: True
+    conda:
+        "../envs/lscrepro.yaml"
+    shell:
+        "python workflow_scripts/code_stamp.py --out {output} {input.code} 2> {log}"
+
+
 # The two jobs of every family, from one template: pretrain_<family> -> train_<family>.
 # A family is an entry of lscrepro.spec.FAMILIES plus its config section; nothing here
 # is copied per family. Per-rule resources for clusters live in the profiles.
@@ -12,7 +30,7 @@ for family in FAMILY_NAMES:
             f"pretrain_{family}"
         input:
             unpack(job_data(family, "pretrain")),
-            code=JOB_CODE["pretrain"],
+            code="results/code/pretrain.json",
         output:
             weights=f"{pretrain_dir}/weights.pt",
             report=f"{pretrain_dir}/pretrain.json",
@@ -40,7 +58,7 @@ for family in FAMILY_NAMES:
         input:
             unpack(job_data(family, "train")),
             weights=pretrained_weights(family),
-            code=JOB_CODE["train"],
+            code="results/code/train.json",
         output:
             metrics=f"{train_dir}/metrics.json",
             history=f"{train_dir}/history.csv",

@@ -37,7 +37,7 @@ def test_pretraining_and_array_training_run_as_slurm_jobs(tmp_path):
     snakemake(workdir, "--workflow-profile", "profiles/slurm", "--configfile", "config/smoke.yaml",
               *CI_CLUSTER, target, timeout=900)
     metrics = json.loads((workdir / target).read_text())
-    assert metrics["status"] in {"completed", "early_stopped"}
+    assert metrics["result"]["status"] in {"completed", "early_stopped"}
     assert (workdir / "results/ffn/pretrained/mnist/relu/lsc/seed0/pretrain.json").exists()
     # the plugin writes one log per SLURM job, under the rule's name
     slurm_logs = {p.relative_to(workdir / "logs/slurm").parts[0]

@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_digits
 
 from lscrepro.data.formats import write_cifar, write_idx
 from lscrepro.data.registry import DATASETS, REGISTRY_FILENAME, sha256_file
@@ -25,6 +24,9 @@ CIFAR_CHANNEL_SCALE = (1.0, 0.85, 0.7)  # distinct channels, so RGB is not three
 
 def demo_arrays() -> dict[str, np.ndarray]:
     """The digits as MNIST-like and CIFAR-like uint8 images plus 10- and 100-class labels."""
+    # imported here: the Snakefile imports this package, and sklearn takes a second to load
+    from sklearn.datasets import load_digits
+
     digits = load_digits()
     images = digits.images  # float, 0..16
     labels = digits.target.astype(np.int64)

@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from lscrepro.data.formats import read_cifar, read_idx
 from lscrepro.data.registry import check_dataset_name, ensure_files
@@ -60,6 +59,8 @@ def load_dataset(
     x_train, y_train, x_test, y_test = load_raw(name, data_dir, offline=offline)
     x_train = x_train.reshape(len(x_train), -1)
     x_test = x_test.reshape(len(x_test), -1)
+    from sklearn.model_selection import train_test_split  # slow to import; see demo.py
+
     x_train, x_val, y_train, y_val = train_test_split(
         x_train, y_train, test_size=val_fraction, random_state=split_seed
     )
