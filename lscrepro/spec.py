@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .tasks import dataset_of
+
 
 @dataclass(frozen=True)
 class Family:
@@ -124,7 +126,7 @@ def resolve_spec(config: dict, name: str, kind: str, wildcards: dict) -> dict:
         if key in variant and path.split(".")[0] in spec:
             _set(spec, path, variant[key])
     spec["pretrained"] = kind == "train" and bool(variant.get("lsc", False))
-    dataset = spec["task"]["dataset"]
+    dataset = dataset_of(spec["task"])
     spec["data"] = {"dataset": dataset, "cache": f"results/prepared/{dataset}",
                     "stamp": f"results/data/{dataset}.json"}
     return spec

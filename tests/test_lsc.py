@@ -144,3 +144,17 @@ def test_reference_mode_trains_every_site_and_shuffles_every_weight():
     assert torch.equal(fixed.readout.weight, readout)  # the default leaves end blocks alone
     assert not torch.equal(reference.readout.weight, readout)
     assert result.steps > 0 and result.status in ("converged", "not_converged")
+
+
+def test_the_model_ends_holding_the_best_weights_found():
+    task = toy_task(n=512, d=16)
+    model = DenseStack(16, 16, 4, 3, "relu", seed=1)
+    run = LSCRun(model, task, LSCSettings(batch_size=64, tolerance=1e-9), 0, CPU, quiet)
+    run.measure_before()
+    for _ in range(3):
+        run.run_epoch()
+    best = {k: v.clone() for k, v in run.best["state"].items()}
+    assert any(not torch.equal(best[k], v) for k, v in model.state_dict().items())  # it moved on
+    run.finish()
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, best[name])

@@ -50,3 +50,13 @@ def test_run_tables_of_the_paper_grid(config):
     assert len(train_runs("ffn", config["ffn"])) == 756
     pretrain = pretrain_runs("ffn", config["ffn"])
     assert len(pretrain) == 36 and list(pretrain.columns) == FAMILIES["ffn"].pretrain_keys
+
+
+def test_a_task_without_its_own_dataset_takes_the_registry_one(monkeypatch):
+    from lscrepro import tasks
+
+    monkeypatch.setitem(tasks.TASK_DATASETS, "sl_mnist", "mnist")
+    assert tasks.dataset_of({"name": "sl_mnist"}) == "mnist"
+    assert tasks.dataset_of({"name": "images", "dataset": "cifar10"}) == "cifar10"
+    with pytest.raises(ValueError, match="names no dataset"):
+        tasks.dataset_of({"name": "unknown_task"})

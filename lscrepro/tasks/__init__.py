@@ -15,6 +15,21 @@ TASKS: dict[str, Any] = {
 }
 
 
+# The dataset whose files a task reads, where the task name alone says it; other tasks
+# (images: mnist, cifar10, cifar100) name theirs in their config as `dataset`.
+TASK_DATASETS: dict[str, str] = {}
+
+
+def dataset_of(config: dict) -> str:
+    """The dataset a task config reads: its own `dataset`, else the task's in TASK_DATASETS."""
+    if "dataset" in config:
+        return config["dataset"]
+    if config["name"] not in TASK_DATASETS:
+        raise ValueError(f"task {config['name']!r} names no dataset: give it `dataset:` in the config "
+                         "or an entry in lscrepro.tasks.TASK_DATASETS")
+    return TASK_DATASETS[config["name"]]
+
+
 def registered_task_files() -> list[str]:
     """Repo-relative files of the tasks registered by path: jobs import them by name,
     which an import graph cannot see, so the workflow adds them to the jobs' code."""
