@@ -98,7 +98,8 @@ def summary(metrics_paths: Iterable[PathLike], pretrain_paths: Iterable[PathLike
         return pd.DataFrame(columns=[*run_keys, *PRETRAIN_COLUMNS.values()])
     pretrain = pretrain.astype({k: runs[k].dtype for k in pretrain_keys})
     table = runs.merge(pretrain, on=pretrain_keys, how="left", validate="many_to_one")
-    return table.sort_values(run_keys, ignore_index=True)
+    columns = [*run_keys, *(c for c in table.columns if c not in run_keys)]
+    return table[columns].sort_values(run_keys, ignore_index=True)
 
 
 def fig2_table(summary: pd.DataFrame) -> pd.DataFrame:
