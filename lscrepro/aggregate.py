@@ -25,7 +25,9 @@ PRETRAIN_COLUMNS = {
     "result.steps": "lsc_steps",
     "result.status": "lsc_status",
     "result.seconds": "pretrain_seconds",
+    "result.environment.git_commit": "pretrain_git_commit",
 }
+OPTIONAL = {"result.environment.git_commit"}  # provenance of older reports may lack it
 FIGURE2_KEYS = ["dataset", "activation", "variant", "lr"]
 
 
@@ -46,13 +48,14 @@ REQUIRED_RESULT = ["status", "test"]
 
 
 def _run_row(path: PathLike, run_keys: list[str]) -> dict:
-    """run keys, then the result's scalars, its val/test metrics as val_*/test_*."""
+    """run keys, then the result's scalars, its val/test metrics as val_*/test_* and its
+    provenance as environment_*."""
     record = _record(path, ["run", "result"])
     missing = [f"run.{k}" for k in run_keys if k not in record["run"]]
     missing += [f"result.{k}" for k in REQUIRED_RESULT if k not in record["result"]]
     if missing:
         raise ValueError(f"{path} lacks required keys {missing}")
-    result = {k: v for k, v in record["result"].items() if k != "environment"}
+    result = record["result"]
     clash = sorted(set(record["run"]) & set(result))
     if clash:
         raise ValueError(f"{path}: keys {clash} are in both run and result")
@@ -64,11 +67,11 @@ def _pretrain_row(path: PathLike, keys: list[str]) -> dict:
     record = _record(path, ["run", "settings", "result"])
     flat = pd.json_normalize(record).iloc[0].to_dict()
     missing = [f"run.{k}" for k in keys if f"run.{k}" not in flat]
-    missing += [field for field in PRETRAIN_COLUMNS if field not in flat]
+    missing += [field for field in PRETRAIN_COLUMNS if field not in flat and field not in OPTIONAL]
     if missing:
         raise ValueError(f"{path} lacks required keys {missing}")
     return {**{k: flat[f"run.{k}"] for k in keys},
-            **{column: flat[field] for field, column in PRETRAIN_COLUMNS.items()}}
+            **{column: flat.get(field) for field, column in PRETRAIN_COLUMNS.items()}}
 
 
 def _refuse_duplicates(frame: pd.DataFrame, paths: list[PathLike], keys: list[str], what: str) -> None:

@@ -96,7 +96,8 @@ def test_summary_has_one_row_per_run_in_order(run_files):
     summary = ffn_summary(*run_files)
     assert {"status", "test_accuracy", "test_loss", "val_loss", "best_epoch", "lsc_radius_after",
             "lsc_status"} <= set(summary.columns)
-    assert not any(column.startswith(("environment", "settings")) for column in summary.columns)
+    assert not any(column.startswith("settings") for column in summary.columns)
+    assert set(summary["environment_torch"]) == {"2.13.0"}
     assert len(summary) == len(RUNS)
     keys = ["dataset", "activation", "variant", "lr", "seed"]
     assert list(summary[keys].itertuples(index=False, name=None)) == sorted(run[:5] for run in RUNS)

@@ -99,4 +99,6 @@ def test_a_toy_model_and_task_run_through_both_jobs(tmp_path):
     metrics = train_run(spec("train"), tmp_path / "metrics.json", tmp_path / "history.csv", weights=weights)
     assert metrics["result"]["test"]["accuracy"] > 0.8
     assert metrics["settings"]["model"]["name"] == "tanh_net"
+    environment = metrics["result"]["environment"]
+    assert environment["torch"] == torch.__version__ and environment["git_commit"] and environment["device"] == "cpu"
     assert (tmp_path / "history.csv").read_text().startswith("epoch,")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import platform
+import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -10,6 +10,7 @@ import torch
 
 from ..device import make_deterministic, resolve_device
 from ..models import build_model
+from ..provenance import provenance
 from ..tasks import build_task
 
 
@@ -32,8 +33,8 @@ def settings_from(cls, section: dict, name: str):
     return cls(**section)
 
 
-def environment(device: torch.device) -> dict:
-    return {"torch": torch.__version__, "host": platform.node(), "device": str(device)}
+def environment(device: torch.device, start: float) -> dict:
+    return provenance(str(device), time.perf_counter() - start)
 
 
 def load_weights(model: torch.nn.Module, path: Path, device: torch.device) -> None:

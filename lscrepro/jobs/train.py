@@ -4,6 +4,7 @@ where the spec says so."""
 from __future__ import annotations
 
 from dataclasses import asdict
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,7 @@ def train_run(spec: dict, metrics_out: Path, history_out: Path, weights: Path | 
               threads: int = 1, log=print) -> dict:
     """Train one grid point; writes metrics.json and history.csv, then drops the
     checkpoint (it only exists so that an interrupted job resumes)."""
+    start = time.perf_counter()
     device, task, model = setup(spec, threads)
     if spec.get("pretrained"):
         if weights is None:
@@ -29,7 +31,7 @@ def train_run(spec: dict, metrics_out: Path, history_out: Path, weights: Path | 
                    fingerprint=fingerprint(spec, model.state_dict()), log=log)
     outcome = {k: v for k, v in asdict(result).items() if k != "history"}
     metrics = {"run": spec["run"], "settings": spec,
-               "result": {**outcome, "environment": environment(device)}}
+               "result": {**outcome, "environment": environment(device, start)}}
     write_csv(history_out, pd.DataFrame(result.history))
     write_json(metrics_out, metrics)
     checkpoint.unlink(missing_ok=True)
