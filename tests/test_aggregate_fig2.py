@@ -197,3 +197,15 @@ def test_clis_write_tables_and_figure_from_the_csv_alone(run_files, tmp_path):
     _load_script("plot_fig2").main(["--summary", str(summary_csv), "--out", str(pdf), str(png)])
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5_000
     assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 5_000
+
+
+def test_panel_titles_use_proper_names(run_files, tmp_path):
+    import matplotlib.pyplot as plt
+
+    from lscrepro.plotting.fig2 import make_figure
+
+    figure = make_figure(fig2_table(ffn_summary(*run_files)))
+    texts = {t.get_text() for t in figure.findobj(lambda a: hasattr(a, "get_text"))}
+    assert {"MNIST", "CIFAR-10", "ReLU", "Cos"} <= texts
+    assert not {"mnist", "cifar10", "relu", "cos"} & texts
+    plt.close("all")

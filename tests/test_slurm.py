@@ -27,14 +27,14 @@ pytestmark = [
 
 # The cluster .ci/run starts has no accounting database, so sacct cannot report job
 # states; the plugin must poll squeue instead, and soon (its default waits 40 s).
-CI_CLUSTER = ("--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2",
+CI_CLUSTER = ("--slurm-init-seconds-before-status-checks", "2",
               "--latency-wait", "5", "--jobs", "2", "--slurm-keep-successful-logs")
 
 
 def test_pretraining_and_array_training_run_as_slurm_jobs(tmp_path):
     workdir = copy_workflow(tmp_path)
     target = "results/ffn/mnist/relu/lsc/lr0.01/seed0/metrics.json"
-    snakemake(workdir, "--workflow-profile", "profiles/slurm", "--configfile", "config/smoke.yaml",
+    snakemake(workdir, "--profile", "slurm", "--configfile", "config/smoke.yaml",
               *CI_CLUSTER, target, timeout=900)
     metrics = json.loads((workdir / target).read_text())
     assert metrics["result"]["status"] in {"completed", "early_stopped"}

@@ -24,7 +24,8 @@ PathLike = str | os.PathLike
 
 DATASET_ORDER = ["mnist", "cifar10", "cifar100"]
 ACTIVATION_ORDER = ["cos", "relu", "sin"]
-ACTIVATION_TITLES = {"relu": "ReLU"}
+DATASET_TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+ACTIVATION_TITLES = {"relu": "ReLU", "sin": "Sin", "cos": "Cos"}  # one case: capitalised
 # the paper's colours and legend labels (lsc_colors and the July 2023 lsc_clean_comments)
 VARIANT_COLOURS = {"glorot": (0.25, 0.50, 0.36), "he": (0.97, 0.28, 0.26), "lsc": (0.43, 0.83, 0.59)}
 VARIANT_LABELS = {"glorot": "Glorot", "he": "He", "lsc": r"LSC ($\rho_t=1$)"}
@@ -81,7 +82,7 @@ def make_figure(table: pd.DataFrame) -> Figure:
                      layout="constrained")
         rows = fig.subfigures(len(datasets), 1, squeeze=False)[:, 0]
         for row, dataset in zip(rows, datasets):
-            row.suptitle(dataset, fontweight="bold", fontsize=FONTSIZE + 1)
+            row.suptitle(DATASET_TITLES.get(dataset, dataset), fontweight="bold", fontsize=FONTSIZE + 1)
             row.supylabel("Accuracy", fontsize=FONTSIZE)
             axes = row.subplots(1, len(activations), sharey=True, squeeze=False)[0]
             drawn = []

@@ -1,0 +1,187 @@
+"""Where the grid stands: one row per job, read from the files the jobs leave behind
+(outputs, logs, checkpoints). Starts no job and imports no torch or Snakemake, so that it
+takes seconds on the full grid.
+
+States:
+    done           training finished (metrics.json: completed or early_stopped)
+    converged      pre-training finished, reported converged and |radius - target| <= tolerance
+    not_converged  pre-training finished otherwise (the detail says which test failed)
+    diverged       the job's report says diverged
+    failed         a log and no output (and no checkpoint)
+    incomplete     a checkpoint.pt and no output (running or interrupted), or partial outputs
+    not_run        nothing yet
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from .spec import FAMILIES, pretrain_runs, train_runs
+
+STATES = ["done", "converged", "not_converged", "diverged", "failed", "incomplete", "not_run"]
+
+# Per job kind: the family's folder pattern, its outputs (the report first) and its log,
+# as rules/jobs.smk writes them.
+KINDS = {
+    "pretrain": ("pretrain_dir", ("pretrain.json", "weights.pt"), "pretrain.log"),
+    "train": ("train_dir", ("metrics.json", "history.csv"), "train.log"),
+}
+
+# Figure -> (the family it needs, or None; its outputs, the PDF first), as in
+# rules/analytic.smk (FIG1_OUTPUTS) and rules/figures.smk (FIG2_OUTPUTS).
+FIGURES = {
+    "Figure 1": (None, ["results/figures/fig1.pdf", "results/figures/fig1.png"]),
+    "Figure 2": ("ffn", ["results/figures/fig2.pdf", "results/figures/fig2.png",
+                         "results/ffn/fig2_data.csv"]),
+}
+
+DEFAULT_TOLERANCE = 0.02  # LSCSettings.tolerance and the config schema's default
+DEFAULT_TARGET = 1.0
+
+
+def merge(base: dict, update: dict) -> dict:
+    """Snakemake's config merge: mappings merged recursively, anything else replaced."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(configfiles: list[str], base: str | os.PathLike = "config/config.yaml") -> dict:
+    """The config a `snakemake --configfile F ...` run sees: ``base`` (the Snakefile's
+    configfile), then each file in order."""
+    config: dict = {}
+    for path in [base, *configfiles]:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: a config file must hold a mapping, not {type(loaded).__name__}")
+        config = merge(config, loaded)
+    return config
+
+
+def run_status(config: dict, root: str | os.PathLike = ".") -> pd.DataFrame:
+    """One row per job of every family in ``config``, then one per figure: family, kind
+    (pretrain, train or figure), the run keys (path tags), path, state, detail."""
+    root = Path(root)
+    rows, keys = [], []
+    for name in [n for n in FAMILIES if n in config]:
+        family = FAMILIES[name]
+        pretrain = _job_rows(root, name, "pretrain", pretrain_runs(name, config[name]))
+        train = _job_rows(root, name, "train", train_runs(name, config[name]))
+        _note_waiting(train, pretrain, family.pretrain_keys)
+        rows += pretrain + train
+        keys += [k for k in family.run_keys if k not in keys]
+    rows += _figure_rows(root, config)
+    columns = ["family", "kind", *keys, "path", "state", "detail"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _job_rows(root: Path, name: str, kind: str, runs: pd.DataFrame) -> list[dict]:
+    pattern_attr, outputs, log_name = KINDS[kind]
+    pattern = getattr(FAMILIES[name], pattern_attr)
+    rows = []
+    for record in runs.to_dict("records"):
+        pretrained = record.pop("pretrained", False)
+        tags = {key: str(value) for key, value in record.items()}
+        folder = pattern.format(**tags)
+        out_dir = f"results/{name}/{folder}"
+        state, detail = _job_state(root, kind, out_dir, outputs, f"logs/{name}/{folder}/{log_name}")
+        rows.append({"family": name, "kind": kind, **tags, "path": f"{out_dir}/{outputs[0]}",
+                     "state": state, "detail": detail, "_pretrained": pretrained})
+    return rows
+
+
+def _job_state(root: Path, kind: str, out_dir: str, outputs: tuple, log: str) -> tuple[str, str]:
+    present = [os.path.exists(root / out_dir / name) for name in outputs]
+    if all(present):
+        try:
+            report = json.loads((root / out_dir / outputs[0]).read_text())
+            return (_pretrain_state if kind == "pretrain" else _train_state)(report["result"], report)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            return "failed", f"unreadable {outputs[0]}: {error}"
+    if os.path.exists(root / out_dir / "checkpoint.pt"):
+        return "incomplete", "checkpoint.pt and no output: running or interrupted"
+    if os.path.exists(root / log):
+        return "failed", f"{log}: {_last_line(root / log)}"
+    if any(present):
+        missing = [name for name, here in zip(outputs, present) if not here]
+        return "incomplete", f"missing {', '.join(missing)}"
+    return "not_run", ""
+
+
+def _train_state(result: dict, report: dict) -> tuple[str, str]:
+    status = result.get("status", "?")
+    test = ", ".join(f"{key} {value:.4g}" for key, value in sorted(result.get("test", {}).items())
+                     if isinstance(value, (int, float)))
+    detail = f"{status}, best epoch {result.get('best_epoch')}" + (f", test {test}" if test else "")
+    return ("diverged" if status == "diverged" else "done"), detail
+
+
+def _pretrain_state(result: dict, report: dict) -> tuple[str, str]:
+    status = result.get("status", "?")
+    lsc = report.get("settings", {}).get("lsc", {})
+    target = float(lsc.get("target", DEFAULT_TARGET))
+    tolerance = float(lsc.get("tolerance", DEFAULT_TOLERANCE))
+    radius = float(result.get("radius_after_mean", math.nan))
+    off = abs(radius - target)
+    within = off <= tolerance  # False for a NaN radius
+    detail = (f"{status}, radius {radius:.4g} vs target {target:g}: "
+              f"off by {off:.3g} {'<=' if within else '>'} tolerance {tolerance:g}")
+    if status == "diverged":
+        return "diverged", detail
+    return ("converged" if status == "converged" and within else "not_converged"), detail
+
+
+def _last_line(path: Path, size: int = 4096) -> str:
+    """The log's last non-empty line (its error, usually), read from the end only."""
+    with open(path, "rb") as file:
+        file.seek(max(0, os.fstat(file.fileno()).st_size - size))
+        lines = [line.strip() for line in file.read().decode(errors="replace").splitlines()]
+    lines = [line for line in lines if line]
+    return lines[-1][:300] if lines else "(empty log)"
+
+
+def _note_waiting(train: list[dict], pretrain: list[dict], keys: list[str]) -> None:
+    """A training run not yet run that loads weights says whether they are there yet."""
+    states = {tuple(row[k] for k in keys): row["state"] for row in pretrain}
+    for row in train:
+        if row.pop("_pretrained") and row["state"] == "not_run":
+            waiting = states.get(tuple(row[k] for k in keys))
+            if waiting in ("not_run", "failed", "incomplete"):
+                row["detail"] = f"waits for its pre-training ({waiting})"
+    for row in pretrain:
+        row.pop("_pretrained", None)
+
+
+def _figure_rows(root: Path, config: dict) -> list[dict]:
+    rows = []
+    for figure, (family, outputs) in FIGURES.items():
+        if family is not None and family not in config:
+            continue
+        missing = [path for path in outputs if not os.path.exists(root / path)]
+        state = "done" if not missing else ("not_run" if len(missing) == len(outputs) else "incomplete")
+        detail = f"missing {', '.join(missing)}" if missing and state == "incomplete" else ""
+        rows.append({"family": figure, "kind": "figure", "path": outputs[0], "state": state, "detail": detail})
+    return rows
+
+
+def summary_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Counts of each state per family x kind (figures last, one row each), and a total."""
+    table = pd.crosstab([df["family"], df["kind"]], df["state"])
+    table = table.reindex(columns=STATES, fill_value=0)
+    # jobs first, in the order run_status gives them, then figures
+    order = list(dict.fromkeys(zip(df["family"], df["kind"])))
+    order = [k for k in order if k[1] != "figure"] + [k for k in order if k[1] == "figure"]
+    table = table.reindex(order, fill_value=0)
+    table["total"] = table.sum(axis=1)
+    table.columns.name = None
+    return table
