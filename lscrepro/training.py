@@ -16,6 +16,7 @@ from torch import nn
 from .checkpoint import load_checkpoint, save_checkpoint
 from .device import rng_state, set_rng_state
 from .optim import adabelief_lookahead
+from .progress import Progress
 from .tasks.base import Task, add_totals, evaluate, forward
 
 
@@ -50,7 +51,7 @@ def _better(task: Task, value: float, best: float | None) -> bool:
 
 
 def _train_epoch(model: nn.Module, task: Task, optimizer, settings: TrainSettings,
-                 generator: torch.Generator) -> dict[str, float] | None:
+                 generator: torch.Generator, progress: Progress) -> dict[str, float] | None:
     """One pass over the training batches; None if the loss became non-finite."""
     model.train()
     totals: dict[str, float] = {}
@@ -68,6 +69,7 @@ def _train_epoch(model: nn.Module, task: Task, optimizer, settings: TrainSetting
         if state is not None:  # carried across batches, without gradient
             state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
         add_totals(totals, task.totals(output.detach(), y))
+        progress.step(loss=loss.item())
     return task.summarize(totals)
 
 
@@ -94,13 +96,16 @@ def train(model: nn.Module, task: Task, settings: TrainSettings, seed: int, devi
         run = saved["run"]
         log(f"resumed from checkpoint after epoch {run['epoch']}")
     first_epoch, status = run["epoch"], "completed"
+    per_epoch = task.batches_per_epoch(settings.batch_size)
+    progress = Progress(log, "training", per_epoch and per_epoch * settings.epochs,
+                        done=(per_epoch or 0) * first_epoch)
 
     for epoch in range(first_epoch, settings.epochs):
         best = run["best"]
         if best["epoch"] > 0 and epoch - best["epoch"] >= settings.patience:
             status = "early_stopped"
             break
-        train_metrics = _train_epoch(model, task, optimizer, settings, generator)
+        train_metrics = _train_epoch(model, task, optimizer, settings, generator, progress)
         if train_metrics is None:
             status = "diverged"
             log(f"epoch {epoch + 1}: loss is not finite; stopping (status diverged)")

@@ -23,6 +23,7 @@ import torch
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..device import rng_state, set_rng_state
 from ..optim import adabelief_lookahead, resync_slow_weights
+from ..progress import Progress
 from .jacobians import RadiusMethod, batched_jacobian, spectral_radius, square_block
 from .sites import LSCSite
 
@@ -154,6 +155,10 @@ class LSCRun:
         self.measure = [x for x, _ in zip(task.lsc_inputs(settings.batch_size, measure_generator, "val"),
                                           range(settings.measure_batches))]
         self.check_batch = self.measure[0][:settings.check_samples]
+        per_epoch = task.batches_per_epoch(settings.batch_size)
+        if per_epoch and settings.steps_per_epoch:
+            per_epoch = min(per_epoch, settings.steps_per_epoch)
+        self.progress = Progress(log, "LSC", per_epoch and per_epoch * settings.epochs)
 
     def all_sites(self) -> bool:
         return self.settings.end_blocks or not any(s.core for s in self.sites)
@@ -242,6 +247,7 @@ class LSCRun:
         self.result.radius_curve.append(radius)
         self.result.moving_average_curve.append(self.ma_radius)
         self.result.steps += 1
+        self.progress.step(site=site.name, radius=radius, moving_average=self.ma_radius)
         with torch.no_grad():
             radius = self.heuristics(index, h, radius)
         self.estimate[index] = radius
@@ -339,6 +345,7 @@ class LSCRun:
         for name, value in state["fields"].items():
             setattr(self, name, value)
         self.result.resumed_from_epoch = self.epoch
+        self.progress.done = self.progress.start_done = self.result.steps
 
 
 def _permute_entries(weight: torch.Tensor, generator: torch.Generator) -> None:

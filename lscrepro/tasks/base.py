@@ -29,6 +29,10 @@ class Task:
     def eval_batches(self, split: str) -> Iterator[Batch]:
         raise NotImplementedError
 
+    def batches_per_epoch(self, batch_size: int, split: str = "train") -> int | None:
+        """How many training (or LSC) batches an epoch has, for progress ETAs; None if unknown."""
+        return None
+
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean loss of a batch; what the optimiser minimises."""
         raise NotImplementedError

@@ -47,6 +47,9 @@ class ImageTask(Task):
         for begin in range(0, max(len(x) - batch_size, 0) + 1, batch_size):
             yield x[order[begin:begin + batch_size]]
 
+    def batches_per_epoch(self, batch_size: int, split: str = "train") -> int:
+        return -(-len(self.x[split]) // batch_size)
+
     def eval_batches(self, split: str) -> Iterator[Batch]:
         x, y = self.x[split], self.y[split]
         for begin in range(0, len(x), EVAL_BATCH):
