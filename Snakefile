@@ -10,6 +10,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/analytic.smk"
@@ -21,5 +24,6 @@ rule all:
     default_target: True
     input:
         FIG1_OUTPUTS,
-        [f"results/{family}/summary.csv" for family in FAMILY_NAMES],
+        [f"{RESULTS}/{family}/summary.csv" for family in FAMILY_NAMES],
         FIG2_OUTPUTS if "ffn" in FAMILY_NAMES else [],
+        f"{RESULTS}/status.csv",

@@ -9,6 +9,7 @@ No torch here: the Snakefile imports this at parse time.
 from __future__ import annotations
 
 import itertools
+import posixpath
 import string
 from dataclasses import dataclass
 
@@ -51,6 +52,14 @@ FAMILIES: dict[str, Family] = {
 # variant key -> the spec path it sets; a variant's other keys are its name and `lsc`
 VARIANT_KEYS = {"init": "model.init", "target": "lsc.target", "lsc_mode": "lsc.mode",
                 "clip_norm": "train.clip_norm"}
+
+
+def output_roots(config: dict) -> tuple[str, str]:
+    """Where results and logs go: results/ and logs/, or results/<prefix>/ and
+    logs/<prefix>/ for a config with a `prefix` (the demo grid: demo), so that grids do
+    not overwrite each other's files."""
+    prefix = config.get("prefix") or ""
+    return posixpath.join("results", prefix).rstrip("/"), posixpath.join("logs", prefix).rstrip("/")
 
 
 def tag(value) -> str:
@@ -127,6 +136,7 @@ def resolve_spec(config: dict, name: str, kind: str, wildcards: dict) -> dict:
             _set(spec, path, variant[key])
     spec["pretrained"] = kind == "train" and bool(variant.get("lsc", False))
     dataset = dataset_of(spec["task"])
-    spec["data"] = {"dataset": dataset, "cache": f"results/prepared/{dataset}",
-                    "stamp": f"results/data/{dataset}.json"}
+    results = output_roots(config)[0]
+    spec["data"] = {"dataset": dataset, "cache": f"{results}/prepared/{dataset}",
+                    "stamp": f"{results}/data/{dataset}.json"}
     return spec

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from .spec import FAMILIES, pretrain_runs, train_runs
+from .spec import FAMILIES, output_roots, pretrain_runs, train_runs
 
 STATES = ["done", "converged", "not_converged", "diverged", "failed", "incomplete", "not_run"]
 
@@ -75,8 +75,9 @@ def run_status(config: dict, root: str | os.PathLike = ".") -> pd.DataFrame:
     rows, keys = [], []
     for name in [n for n in FAMILIES if n in config]:
         family = FAMILIES[name]
-        pretrain = _job_rows(root, name, "pretrain", pretrain_runs(name, config[name]))
-        train = _job_rows(root, name, "train", train_runs(name, config[name]))
+        roots = output_roots(config)
+        pretrain = _job_rows(root, roots, name, "pretrain", pretrain_runs(name, config[name]))
+        train = _job_rows(root, roots, name, "train", train_runs(name, config[name]))
         _note_waiting(train, pretrain, family.pretrain_keys)
         rows += pretrain + train
         keys += [k for k in family.run_keys if k not in keys]
@@ -85,7 +86,7 @@ def run_status(config: dict, root: str | os.PathLike = ".") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def _job_rows(root: Path, name: str, kind: str, runs: pd.DataFrame) -> list[dict]:
+def _job_rows(root: Path, roots: tuple[str, str], name: str, kind: str, runs: pd.DataFrame) -> list[dict]:
     pattern_attr, outputs, log_name = KINDS[kind]
     pattern = getattr(FAMILIES[name], pattern_attr)
     rows = []
@@ -93,8 +94,8 @@ def _job_rows(root: Path, name: str, kind: str, runs: pd.DataFrame) -> list[dict
         pretrained = record.pop("pretrained", False)
         tags = {key: str(value) for key, value in record.items()}
         folder = pattern.format(**tags)
-        out_dir = f"results/{name}/{folder}"
-        state, detail = _job_state(root, kind, out_dir, outputs, f"logs/{name}/{folder}/{log_name}")
+        out_dir = f"{roots[0]}/{name}/{folder}"
+        state, detail = _job_state(root, kind, out_dir, outputs, f"{roots[1]}/{name}/{folder}/{log_name}")
         rows.append({"family": name, "kind": kind, **tags, "path": f"{out_dir}/{outputs[0]}",
                      "state": state, "detail": detail, "_pretrained": pretrained})
     return rows
@@ -163,10 +164,11 @@ def _note_waiting(train: list[dict], pretrain: list[dict], keys: list[str]) -> N
 
 
 def _figure_rows(root: Path, config: dict) -> list[dict]:
-    rows = []
+    rows, results = [], output_roots(config)[0]
     for figure, (family, outputs) in FIGURES.items():
         if family is not None and family not in config:
             continue
+        outputs = [results + path.removeprefix("results") for path in outputs]
         missing = [path for path in outputs if not os.path.exists(root / path)]
         state = "done" if not missing else ("not_run" if len(missing) == len(outputs) else "incomplete")
         detail = f"missing {', '.join(missing)}" if missing and state == "incomplete" else ""

@@ -1,17 +1,17 @@
 # Figure 1: analytic path counts and toy-RNN gradients (no experiment results needed).
 # Numbers and plotting live in separate library files, so a plotting-only edit reruns plot_fig1 alone.
 
-FIG1_OUTPUTS = ["results/figures/fig1.pdf", "results/figures/fig1.png"]
+FIG1_OUTPUTS = [f"{RESULTS}/figures/fig1.pdf", f"{RESULTS}/figures/fig1.png"]
 
 
 rule fig1_numbers:
     input:
         code=code_inputs("workflow_scripts/fig1_numbers.py"),
     output:
-        paths="results/fig1/paths.csv",
-        pascal="results/fig1/pascal.csv",
+        paths=f"{RESULTS}/fig1/paths.csv",
+        pascal=f"{RESULTS}/fig1/pascal.csv",
     log:
-        "logs/fig1/fig1_numbers.log",
+        f"{LOGS}/fig1/fig1_numbers.log",
     localrule: True
     conda:
         "../envs/lscrepro.yaml"
@@ -34,13 +34,14 @@ rule fig1_numbers:
 
 rule plot_fig1:
     input:
-        paths="results/fig1/paths.csv",
-        pascal="results/fig1/pascal.csv",
+        paths=f"{RESULTS}/fig1/paths.csv",
+        pascal=f"{RESULTS}/fig1/pascal.csv",
         code=code_inputs("workflow_scripts/plot_fig1.py"),
     output:
-        FIG1_OUTPUTS,
+        pdf=FIG1_OUTPUTS[0],
+        png=report(FIG1_OUTPUTS[1], caption="../report/fig1.rst", category="Figure 1"),
     log:
-        "logs/fig1/plot_fig1.log",
+        f"{LOGS}/fig1/plot_fig1.log",
     localrule: True
     conda:
         "../envs/lscrepro.yaml"

@@ -4,12 +4,23 @@ import json
 import re
 
 from lscrepro.codedeps import code_inputs
-from lscrepro.spec import FAMILIES, pretrain_runs, resolve_spec, train_runs
+from lscrepro.spec import (
+    FAMILIES,
+    output_roots,
+    pretrain_runs,
+    resolve_spec,
+    train_runs,
+)
 from lscrepro.tasks import registered_task_files
 
+# before validate(): 1e-3 (a string in YAML 1.1) becomes a number, a misspelled key is named
+from lscrepro.configcheck import prepare_config
+
+prepare_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATA_DIR = config["data"]["dir"]
+RESULTS, LOGS = output_roots(config)
 # the families the config grids (ffn; rnn and lru plug in the same way)
 FAMILY_NAMES = [name for name in FAMILIES if name in config]
 TRAIN_RUNS = {name: train_runs(name, config[name]) for name in FAMILY_NAMES}
@@ -43,7 +54,9 @@ def run_paths(name, kind, filename):
         else (PRETRAIN_RUNS[name], family.pretrain_dir)
     )
     columns = runs.drop(columns="pretrained", errors="ignore")
-    return expand(f"results/{name}/{folder}/{filename}", zip, **columns.to_dict("list"))
+    return expand(
+        f"{RESULTS}/{name}/{folder}/{filename}", zip, **columns.to_dict("list")
+    )
 
 
 def spec_of(name, kind, wildcards):
@@ -81,7 +94,7 @@ def pretrained_weights(name):
     def weights(wildcards):
         if not spec_of(name, "train", wildcards)["pretrained"]:
             return []
-        return f"results/{name}/{FAMILIES[name].pretrain_dir}/weights.pt".format(
+        return f"{RESULTS}/{name}/{FAMILIES[name].pretrain_dir}/weights.pt".format(
             **dict(wildcards.items())
         )
 

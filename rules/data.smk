@@ -14,7 +14,7 @@ rule demo_data:
         ],
         registry=f"{DATA_DIR}/registry.txt",
     log:
-        "logs/data/demo_data.log",
+        f"{LOGS}/data/demo_data.log",
     localrule: True
     conda:
         "../envs/lscrepro.yaml"
@@ -28,9 +28,9 @@ rule fetch_dataset:
         demo=demo_registry,
         code=code_inputs("workflow_scripts/fetch_dataset.py"),
     output:
-        "results/data/{dataset}.json",
+        f"{RESULTS}/data/{{dataset}}.json",
     log:
-        "logs/data/fetch_{dataset}.log",
+        f"{LOGS}/data/fetch_{{dataset}}.log",
     localrule: True
     conda:
         "../envs/lscrepro.yaml"
@@ -45,12 +45,12 @@ rule fetch_dataset:
 # Decode, split and standardise once; the stamp's hashes make a new source file rebuild it.
 rule prepare_dataset:
     input:
-        stamp="results/data/{dataset}.json",
+        stamp=f"{RESULTS}/data/{{dataset}}.json",
         code=code_inputs("workflow_scripts/prepare_dataset.py"),
     output:
-        directory("results/prepared/{dataset}"),
+        directory(f"{RESULTS}/prepared/{{dataset}}"),
     log:
-        "logs/data/prepare_{dataset}.log",
+        f"{LOGS}/data/prepare_{{dataset}}.log",
     conda:
         "../envs/lscrepro.yaml"
     resources:

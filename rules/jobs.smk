@@ -4,9 +4,9 @@ rule code_stamp:
         code=job_code,
         script="workflow_scripts/code_stamp.py",
     output:
-        "results/code/{kind}.json",
+        f"{RESULTS}/code/{{kind}}.json",
     log:
-        "logs/code/{kind}.log",
+        f"{LOGS}/code/{{kind}}.log",
     wildcard_constraints:
         kind="pretrain|train",
     localrule: True
@@ -22,22 +22,22 @@ rule code_stamp:
 
 for family in FAMILY_NAMES:
     layout = FAMILIES[family]
-    pretrain_dir = f"results/{family}/{layout.pretrain_dir}"
-    train_dir = f"results/{family}/{layout.train_dir}"
+    pretrain_dir = f"{RESULTS}/{family}/{layout.pretrain_dir}"
+    train_dir = f"{RESULTS}/{family}/{layout.train_dir}"
 
     rule:
         name:
             f"pretrain_{family}"
         input:
             unpack(job_data(family, "pretrain")),
-            code="results/code/pretrain.json",
+            code=f"{RESULTS}/code/pretrain.json",
         output:
             weights=f"{pretrain_dir}/weights.pt",
             report=f"{pretrain_dir}/pretrain.json",
         log:
-            f"logs/{family}/{layout.pretrain_dir}/pretrain.log",
+            f"{LOGS}/{family}/{layout.pretrain_dir}/pretrain.log",
         benchmark:
-            f"results/benchmarks/{family}/{layout.pretrain_dir}/pretrain.tsv"
+            f"{RESULTS}/benchmarks/{family}/{layout.pretrain_dir}/pretrain.tsv"
         wildcard_constraints:
             **family_constraints(family),
         conda:
@@ -58,14 +58,14 @@ for family in FAMILY_NAMES:
         input:
             unpack(job_data(family, "train")),
             weights=pretrained_weights(family),
-            code="results/code/train.json",
+            code=f"{RESULTS}/code/train.json",
         output:
             metrics=f"{train_dir}/metrics.json",
             history=f"{train_dir}/history.csv",
         log:
-            f"logs/{family}/{layout.train_dir}/train.log",
+            f"{LOGS}/{family}/{layout.train_dir}/train.log",
         benchmark:
-            f"results/benchmarks/{family}/{layout.train_dir}/train.tsv"
+            f"{RESULTS}/benchmarks/{family}/{layout.train_dir}/train.tsv"
         wildcard_constraints:
             **family_constraints(family),
         conda:
@@ -90,9 +90,13 @@ for family in FAMILY_NAMES:
             pretrain=run_paths(family, "pretrain", "pretrain.json"),
             code=code_inputs("workflow_scripts/summarize.py"),
         output:
-            f"results/{family}/summary.csv",
+            report(
+                f"{RESULTS}/{family}/summary.csv",
+                caption="../report/summary.rst",
+                category="Summaries",
+            ),
         log:
-            f"logs/{family}/summarize.log",
+            f"{LOGS}/{family}/summarize.log",
         localrule: True
         conda:
             "../envs/lscrepro.yaml"

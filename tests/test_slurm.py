@@ -33,12 +33,12 @@ CI_CLUSTER = ("--slurm-init-seconds-before-status-checks", "2",
 
 def test_pretraining_and_array_training_run_as_slurm_jobs(tmp_path):
     workdir = copy_workflow(tmp_path)
-    target = "results/ffn/mnist/relu/lsc/lr0.01/seed0/metrics.json"
+    target = "results/demo/ffn/mnist/relu/lsc/lr0.01/seed0/metrics.json"
     snakemake(workdir, "--profile", "slurm", "--configfile", "config/smoke.yaml",
               *CI_CLUSTER, target, timeout=900)
     metrics = json.loads((workdir / target).read_text())
     assert metrics["result"]["status"] in {"completed", "early_stopped"}
-    assert (workdir / "results/ffn/pretrained/mnist/relu/lsc/seed0/pretrain.json").exists()
+    assert (workdir / "results/demo/ffn/pretrained/mnist/relu/lsc/seed0/pretrain.json").exists()
     # the plugin writes one log per SLURM job, under the rule's name
     slurm_logs = {p.relative_to(workdir / "logs/slurm").parts[0]
                   for p in (workdir / "logs/slurm").rglob("*.log")}

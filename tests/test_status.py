@@ -22,7 +22,7 @@ BASE = REPO / "config/config.yaml"
 
 
 def _metrics(root: Path, folder: str, status: str) -> None:
-    out = root / "results/ffn" / folder
+    out = root / "results/demo/ffn" / folder
     out.mkdir(parents=True, exist_ok=True)
     result = {"status": status, "best_epoch": 3, "test": {"accuracy": 0.5, "loss": 1.0}, "val": {}}
     (out / "metrics.json").write_text(json.dumps({"run": {}, "settings": {}, "result": result}))
@@ -30,7 +30,7 @@ def _metrics(root: Path, folder: str, status: str) -> None:
 
 
 def _pretrain(root: Path, folder: str, status: str, radius: float) -> None:
-    out = root / "results/ffn/pretrained" / folder
+    out = root / "results/demo/ffn/pretrained" / folder
     out.mkdir(parents=True, exist_ok=True)
     report = {"run": {}, "settings": {"lsc": {"target": 1.0, "tolerance": 0.02}},
               "result": {"status": status, "radius_after_mean": radius}}
@@ -50,19 +50,19 @@ def tree(tmp_path):
     _metrics(tmp_path, "mnist/relu/he/lr0.01/seed0", "early_stopped")
     _metrics(tmp_path, "mnist/relu/lsc/lr0.01/seed0", "completed")
     _metrics(tmp_path, "mnist/cos/he/lr0.01/seed1", "diverged")
-    _touch(tmp_path / "logs/ffn/cifar10/relu/glorot/lr0.001/seed0/train.log", "epoch 1: ...\nRuntimeError: boom\n\n")
+    _touch(tmp_path / "logs/demo/ffn/cifar10/relu/glorot/lr0.001/seed0/train.log", "epoch 1: ...\nRuntimeError: boom\n\n")
     # a checkpoint and a log: interrupted or running, not failed
-    _touch(tmp_path / "results/ffn/cifar10/cos/glorot/lr0.01/seed1/checkpoint.pt")
-    _touch(tmp_path / "logs/ffn/cifar10/cos/glorot/lr0.01/seed1/train.log", "epoch 1: ...\n")
-    _touch(tmp_path / "results/ffn/cifar100/cos/he/lr0.001/seed1/metrics.json", "{")  # unreadable
-    _touch(tmp_path / "results/ffn/cifar100/cos/he/lr0.001/seed1/history.csv")
+    _touch(tmp_path / "results/demo/ffn/cifar10/cos/glorot/lr0.01/seed1/checkpoint.pt")
+    _touch(tmp_path / "logs/demo/ffn/cifar10/cos/glorot/lr0.01/seed1/train.log", "epoch 1: ...\n")
+    _touch(tmp_path / "results/demo/ffn/cifar100/cos/he/lr0.001/seed1/metrics.json", "{")  # unreadable
+    _touch(tmp_path / "results/demo/ffn/cifar100/cos/he/lr0.001/seed1/history.csv")
     _pretrain(tmp_path, "mnist/relu/lsc/seed0", "converged", 0.99)
     _pretrain(tmp_path, "mnist/cos/lsc/seed0", "converged", 1.05)  # radius outside tolerance
     _pretrain(tmp_path, "cifar10/relu/lsc/seed0", "not_converged", 1.0)
     _pretrain(tmp_path, "cifar100/relu/lsc/seed1", "diverged", math.nan)
-    _touch(tmp_path / "results/figures/fig1.pdf")
-    _touch(tmp_path / "results/figures/fig1.png")
-    _touch(tmp_path / "results/figures/fig2.pdf")  # its png and data are missing
+    _touch(tmp_path / "results/demo/figures/fig1.pdf")
+    _touch(tmp_path / "results/demo/figures/fig1.png")
+    _touch(tmp_path / "results/demo/figures/fig2.pdf")  # its png and data are missing
     return tmp_path
 
 
@@ -83,7 +83,7 @@ def test_each_job_gets_its_state(tree, smoke):
     assert list(jobs.columns) == ["family", "kind", "dataset", "activation", "variant", "lr", "seed",
                                   "path", "state", "detail"]
     assert set(jobs["state"]) <= set(STATES)
-    train = "results/ffn/{}/metrics.json".format
+    train = "results/demo/ffn/{}/metrics.json".format
     assert _state(jobs, train("mnist/relu/he/lr0.01/seed0"))[0] == "done"
     assert _state(jobs, train("mnist/cos/he/lr0.01/seed1"))[0] == "diverged"
     state, detail = _state(jobs, train("cifar10/relu/glorot/lr0.001/seed0"))
@@ -94,7 +94,7 @@ def test_each_job_gets_its_state(tree, smoke):
     # LSC runs whose pre-training is missing say so; one whose weights exist does not
     assert _state(jobs, train("mnist/relu/lsc/lr0.001/seed1")) == ("not_run", "waits for its pre-training (not_run)")
     assert _state(jobs, train("mnist/relu/lsc/lr0.001/seed0")) == ("not_run", "")
-    pretrain = "results/ffn/pretrained/{}/pretrain.json".format
+    pretrain = "results/demo/ffn/pretrained/{}/pretrain.json".format
     assert _state(jobs, pretrain("mnist/relu/lsc/seed0"))[0] == "converged"
     state, detail = _state(jobs, pretrain("mnist/cos/lsc/seed0"))
     assert state == "not_converged" and "> tolerance 0.02" in detail
@@ -137,11 +137,11 @@ def test_the_command_prints_counts_and_writes_the_csv(tree, capsys):
     assert _script().main(["-d", str(tree), "--configfile", SMOKE, "--failed"]) == 0
     printed = capsys.readouterr().out
     assert "not_converged" in printed and "RuntimeError: boom" in printed
-    jobs = pd.read_csv(tree / "results/status.csv", dtype=str, keep_default_na=False)
+    jobs = pd.read_csv(tree / "results/demo/status.csv", dtype=str, keep_default_na=False)
     assert len(jobs) == 86
     assert jobs["state"].value_counts().to_dict() == {
         "not_run": 73, "done": 4, "not_converged": 2, "diverged": 2, "failed": 2, "incomplete": 2, "converged": 1}
-    assert not list((tree / "results").glob(".status.csv.*"))  # no temp file left
+    assert not list((tree / "results/demo").glob(".status.csv.*"))  # no temp file left
 
 
 def test_the_command_imports_neither_torch_nor_snakemake(tmp_path):
@@ -161,7 +161,7 @@ def test_the_command_imports_neither_torch_nor_snakemake(tmp_path):
 def test_load_config_merges_mappings_and_replaces_lists(tmp_path, smoke):
     assert smoke["ffn"]["activations"] == ["relu", "cos"]  # list replaced
     assert smoke["ffn"]["model"] == {"name": "dense", "depth": 6, "width": 32}
-    assert smoke["data"]["dir"] == "results/demo_data"
+    assert smoke["data"]["dir"] == "results/demo/data"
     first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
     first.write_text("ffn:\n  seeds: [7]\n  model: {width: 64}\n  lsc: {tolerance: 0.05}\nfig1: {seed: 3}\n")
     second.write_text("ffn:\n  model: {width: 16}\n")

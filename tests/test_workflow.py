@@ -78,8 +78,8 @@ class TestSmokeRun:
     def test_figures_and_summary_exist(self, smoke):
         for name in ("fig1", "fig2"):
             for ext in ("pdf", "png"):
-                assert (smoke / f"results/figures/{name}.{ext}").stat().st_size > 1000
-        summary = pd.read_csv(smoke / "results/ffn/summary.csv")
+                assert (smoke / f"results/demo/figures/{name}.{ext}").stat().st_size > 1000
+        summary = pd.read_csv(smoke / "results/demo/ffn/summary.csv")
         # 3 datasets x 2 activations x 3 variants x 2 learning rates x 2 seeds
         assert len(summary) == 72
         assert set(summary["variant"]) == {"glorot", "he", "lsc"}
@@ -89,11 +89,27 @@ class TestSmokeRun:
         assert summary[summary["variant"] != "lsc"]["lsc_radius_after"].isna().all()
 
     def test_pretraining_moves_the_radius_towards_one(self, smoke):
-        reports = sorted(smoke.glob("results/ffn/pretrained/*/*/lsc/seed*/pretrain.json"))
+        reports = sorted(smoke.glob("results/demo/ffn/pretrained/*/*/lsc/seed*/pretrain.json"))
         assert len(reports) == 12
         for path in reports:
             report = json.loads(path.read_text())["result"]
             assert abs(report["radius_after_mean"] - 1) < abs(report["radius_before_mean"] - 1), path
+
+    def test_the_paper_grids_results_are_left_alone(self, smoke):
+        assert not (smoke / "results/ffn").exists() and not (smoke / "results/figures").exists()
+
+    def test_the_report_holds_every_figure_with_its_caption(self, smoke):
+        snakemake(smoke, "--report", "results/demo/report.html", *SMOKE)
+        html = (smoke / "results/demo/report.html").read_text()
+        for text in ("fig1.png", "fig2.png", "fig2_data.csv", "status.csv", "summary.csv",
+                     "PascalRNN (L = 10", "Test accuracy of 6-layer dense", "offline demo grid"):
+            assert text in html, text
+
+    def test_status_counts_every_job(self, smoke):
+        status = pd.read_csv(smoke / "results/demo/status.csv")
+        jobs = status[status["kind"] != "figure"]
+        assert len(jobs) == 84 and set(jobs["state"]) <= {"done", "converged", "not_converged"}
+        assert (status[status["kind"] == "figure"]["state"] == "done").all()
 
     def test_a_finished_run_plans_nothing(self, smoke):
         assert planned_jobs(smoke, *SMOKE) == {}

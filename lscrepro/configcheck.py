@@ -1,0 +1,86 @@
+"""Config checks that run before Snakemake's schema validation (rules/common.smk).
+
+The schema stays the one description of the config; this module reads it to
+- turn numeric strings into numbers where the schema wants a number: YAML 1.1 (PyYAML)
+  reads ``1e-3`` as the string "1e-3", and a learning rate written so should just work;
+- name an unknown key with the closest known one (the schema says only "Additional
+  properties are not allowed", which does not point at a typo).
+No torch here: the Snakefile imports this at parse time.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import reprlib
+from pathlib import Path
+
+import yaml
+
+# decimal numbers only: not "nan", "inf", "1_000", "0x10", which float()/int() also accept
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_SHORT = reprlib.Repr()  # a short repr of an unknown key's value: a section is long
+_SHORT.maxlevel, _SHORT.maxstring = 1, 40
+
+
+def prepare_config(config: dict, schema_path: str | Path) -> None:
+    """Check ``config``'s keys and coerce its numbers, in place (Snakemake's ``config``)."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    check_keys(config, schema)
+    config.update(coerce_numbers(config, schema))
+
+
+def _resolve(schema: dict, root: dict) -> dict:
+    # only local "#/$defs/name" references: the schema has no others
+    while "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rpartition("/")[2]]
+    return schema
+
+
+def coerce_numbers(value, schema: dict, root: dict | None = None):
+    """``value`` with numeric strings made numbers where ``schema`` types a number, and
+    integral floats made ints where it types an integer. Names and paths are left as
+    they are: only values the schema says are numbers are touched."""
+    root = root if root is not None else schema
+    schema = _resolve(schema, root)
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        return {key: coerce_numbers(item, properties.get(key, {}), root) for key, item in value.items()}
+    if isinstance(value, list):
+        return [coerce_numbers(item, schema.get("items", {}), root) for item in value]
+    kind = schema.get("type")
+    if kind not in ("number", "integer") or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        value = float(value) if re.search(r"[.eE]", value) else int(value)
+    # jsonschema accepts 5.0 as an integer, but range(5.0) fails in a job
+    if kind == "integer" and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value
+
+
+def check_keys(value, schema: dict, root: dict | None = None, path: str = "") -> None:
+    """Raise ValueError on the first key the schema does not allow, naming the closest
+    known key; recurse into known keys and list items."""
+    root = root if root is not None else schema
+    schema = _resolve(schema, root)
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            check_keys(item, schema.get("items", {}), root, f"{path}[{index}]")
+        return
+    if not isinstance(value, dict):
+        return
+    known = schema.get("properties", {})
+    for key, item in value.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key in known:
+            check_keys(item, known[key], root, where)
+        elif schema.get("additionalProperties") is False:
+            raise ValueError(_unknown_key(where, key, item, known))
+
+
+def _unknown_key(where: str, key, item, known: dict) -> str:
+    close = difflib.get_close_matches(str(key), known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ";"
+    return (f"config key {where!r} (value {_SHORT.repr(item)}) is not known{hint} "
+            f"known keys: {', '.join(sorted(known))}")

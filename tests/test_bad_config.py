@@ -1,0 +1,124 @@
+"""Malformed configs fail a dry run with a message naming the key and the value; a
+learning rate written 1e-3 (a string to YAML 1.1) is accepted as the number."""
+
+from __future__ import annotations
+
+import pytest
+
+from lscrepro.configcheck import check_keys, coerce_numbers
+from workflow_utils import copy_workflow, planned_jobs, snakemake
+
+SMOKE_LRS = "learning_rates: [1.0e-2, 1.0e-3]"
+HE = "{name: he, init: he_normal, lsc: false}"
+LSC_SIZES = "  lsc:\n    epochs: 30\n    batch_size: 128"
+
+# id, text in config/smoke.yaml, its replacement, fragments the output must contain
+SCHEMA_CASES = [
+    ("width_not_int", "    width: 32", "    width: many",
+     ["'many' is not of type 'integer'", "On instance['ffn']['model']['width']"]),
+    ("zero_epochs", "    epochs: 4", "    epochs: 0",
+     ["0 is less than the minimum of 1", "On instance['ffn']['train']['epochs']"]),
+    ("negative_batch_size", LSC_SIZES, LSC_SIZES.replace("128", "-1"),
+     ["-1 is less than the minimum of 1", "On instance['ffn']['lsc']['batch_size']"]),
+    ("unknown_activation", "activations: [relu, cos]", "activations: [relu, tanh]",
+     ["'tanh' is not one of ['sin', 'relu', 'cos']", "On instance['ffn']['activations'][1]"]),
+    ("unknown_dataset", "datasets: [mnist, cifar10, cifar100]", "datasets: [mnist, svhn, cifar100]",
+     ["'svhn' is not one of ['mnist', 'cifar10', 'cifar100']", "On instance['ffn']['datasets'][1]"]),
+    ("unknown_radius_method", "radius_method: ritz", "radius_method: power",
+     ["'power' is not one of ['ritz', 'eig']", "On instance['ffn']['lsc']['radius_method']"]),
+    ("empty_seeds", "seeds: [0, 1]", "seeds: []",
+     ["[] should be non-empty", "On instance['ffn']['seeds']"]),
+    ("variant_without_name", HE, "{init: he_normal, lsc: false}",
+     ["'name' is a required property", "On instance['ffn']['variants'][1]", "{'init': 'he_normal', 'lsc': False}"]),
+    ("zero_lsc_target", "target: 1.0}", "target: 0}",
+     ["0 is less than or equal to the minimum of 0", "On instance['ffn']['variants'][2]['target']"]),
+    # only numeric strings become numbers: a word stays a (wrong) string
+    ("word_learning_rate", SMOKE_LRS, "learning_rates: [1e-2, fast]",
+     ["'fast' is not of type 'number'", "On instance['ffn']['learning_rates'][1]"]),
+]
+# errors the schema cannot phrase well: lscrepro.configcheck and lscrepro.spec raise them
+CHECK_CASES = [
+    ("misspelled_top_level_key", "\nffn:", "\nfnn:",
+     ["config key 'fnn' (value {", "is not known; did you mean 'ffn'? known keys: data, device, ffn, fig1"]),
+    ("misspelled_nested_key", "    patience: 10\n  lsc:", "    patiense: 10\n  lsc:",
+     ["config key 'ffn.train.patiense' (value 10) is not known; did you mean 'patience'?"]),
+    ("unknown_variant_key", HE, "{name: he, initt: he_normal, lsc: false}",
+     ["config key 'ffn.variants[1].initt' (value 'he_normal') is not known; did you mean 'init'?"]),
+    ("duplicate_variant_names", HE, "{name: glorot, init: he_normal, lsc: false}",
+     ["ValueError", "variants: duplicate variant names ['glorot']; names must be unique"]),
+]
+# Snakemake loads a --configfile before it reads the Snakefile, so no workflow code sees
+# a YAML error; it prints only "Config file is not valid JSON or YAML". The file and line
+# are in PyYAML's error, which it shows with --verbose (in the traceback).
+YAML_CASES = [
+    ("unclosed_bracket", "seeds: [0, 1]", "seeds: [0, 1"),
+    ("bad_indentation", "    depth: 6\n    width", "      depth: 6\n    width"),
+]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return copy_workflow(tmp_path_factory.mktemp("bad_config"))
+
+
+def write_config(workdir, name, old, new):
+    text = (workdir / "config/smoke.yaml").read_text()
+    assert text.count(old) == 1, old
+    path = workdir / f"{name}.yaml"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+def dry_run_output(workdir, path, *args):
+    out = snakemake(workdir, "--dry-run", "--configfile", str(path), *args, check=False)
+    assert out.returncode != 0, out.stdout + out.stderr
+    return out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("name, old, new, fragments", SCHEMA_CASES + CHECK_CASES,
+                         ids=[case[0] for case in SCHEMA_CASES + CHECK_CASES])
+def test_bad_config_fails_naming_key_and_value(workdir, name, old, new, fragments):
+    message = dry_run_output(workdir, write_config(workdir, name, old, new))
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+@pytest.mark.parametrize("name, old, new", YAML_CASES, ids=[case[0] for case in YAML_CASES])
+def test_yaml_syntax_error_names_file_and_line(workdir, name, old, new):
+    path = write_config(workdir, name, old, new)
+    text = path.read_text()
+    line = text[:text.index(new)].count("\n") + 1
+    message = dry_run_output(workdir, path, "--verbose")
+    assert "Config file is not valid JSON or YAML" in message
+    assert f'in "{path}", line {line},' in message, message
+
+
+def test_exponent_learning_rates_plan_the_same_jobs(workdir):
+    plain = planned_jobs(workdir, "--configfile", str(write_config(workdir, "lr_plain", SMOKE_LRS, SMOKE_LRS)))
+    short = write_config(workdir, "lr_short", SMOKE_LRS, "learning_rates: [1e-2, 1e-3]")
+    assert plain and planned_jobs(workdir, "--configfile", str(short)) == plain
+
+
+SCHEMA = {
+    "$defs": {"rate": {"type": "number"}},
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"dir": {"type": "string"}, "name": {"enum": ["1e3", "a"]}, "width": {"type": "integer"},
+                   "rates": {"type": "array", "items": {"$ref": "#/$defs/rate"}}},
+}
+
+
+def test_coerce_numbers_touches_only_numbers():
+    config = {"dir": "2024", "name": "1e3", "width": "1e2", "rates": ["1e-3", "-.5E+1", 2, "nan", "fast"]}
+    assert coerce_numbers(config, SCHEMA) == {
+        "dir": "2024", "name": "1e3", "width": 100, "rates": [1.0e-3, -5.0, 2, "nan", "fast"]}
+    assert type(coerce_numbers({"width": 5.0}, SCHEMA)["width"]) is int
+    assert coerce_numbers({"width": 5.5}, SCHEMA) == {"width": 5.5}  # left for the schema to refuse
+
+
+def test_check_keys_suggests_the_closest_key():
+    check_keys({"dir": "x", "rates": [1.0]}, SCHEMA)
+    with pytest.raises(ValueError, match=r"config key 'widht' \(value 3\) is not known; did you mean 'width'\?"):
+        check_keys({"widht": 3}, SCHEMA)
+    with pytest.raises(ValueError, match=r"config key 'zzz' \(value 3\) is not known; known keys: dir, name"):
+        check_keys({"zzz": 3}, SCHEMA)
