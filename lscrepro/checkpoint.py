@@ -8,8 +8,11 @@ continuing another run's state. An unreadable checkpoint also means a fresh star
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import json
+import zipfile
 from pathlib import Path
 
 import torch
@@ -31,8 +34,19 @@ def save_checkpoint(path: Path, fingerprint: str, state: dict) -> None:
 
 
 def load_checkpoint(path: Path, fingerprint: str, log=print) -> dict | None:
-    """The saved state if ``path`` holds a readable checkpoint of this run, else None."""
+    """The saved state if ``path`` holds a readable checkpoint of this run, else None.
+
+    Temporary files of a checkpoint write that was killed midway are removed first: only
+    this job writes its checkpoint, so they are debris of an earlier, interrupted run."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+            log(f"removed {stale}, left by an interrupted checkpoint write")
     if not path.exists():
+        return None
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        log(f"checkpoint {path} is unreadable (not a PyTorch file: truncated or overwritten); "
+            "starting fresh")
         return None
     try:
         # our own file: it holds optimiser state and RNG states, not only tensors

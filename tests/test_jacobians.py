@@ -91,3 +91,21 @@ def test_ritz_radius_on_fresh_width128_jacobians(activation, seed, one_thread):
     radius = spectral_radius(jac, "ritz", generator=torch.Generator().manual_seed(0))
     error = ((radius - expected).abs() / expected).max().item()
     assert error <= 1e-3, f"max relative error {error:.3g} over {len(jac)} samples"
+
+
+def test_ritz_radius_with_near_equal_dominant_moduli():
+    """Five complex pairs within 1e-4 in modulus: more than rank-4 subspaces can separate."""
+    g = torch.Generator().manual_seed(0)
+    n, batch = 32, 64
+    d = torch.diag_embed(0.5 * torch.rand(batch, n, generator=g, dtype=torch.float64))
+    for k in range(5):
+        angle = 0.3 + 0.6 * k + 0.1 * torch.rand(batch, generator=g, dtype=torch.float64)
+        c, s = 0.9 * (1 - 2e-5 * k) * angle.cos(), 0.9 * (1 - 2e-5 * k) * angle.sin()
+        d[:, 2 * k:2 * k + 2, 2 * k:2 * k + 2] = torch.stack([torch.stack([c, -s], -1),
+                                                              torch.stack([s, c], -1)], -2)
+    basis = torch.eye(n, dtype=torch.float64) + torch.randn(
+        batch, n, n, generator=g, dtype=torch.float64) / (2 * n**0.5)
+    jac = basis @ d @ torch.linalg.inv(basis)
+    expected = torch.linalg.eigvals(jac).abs().amax(dim=-1)
+    radius = spectral_radius(jac, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(radius, expected, rtol=1e-6, atol=0)

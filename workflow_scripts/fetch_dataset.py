@@ -24,11 +24,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.stamp:
         # ensure_files verified every file against these hashes, so they need no rehashing.
         specs = file_specs(args.dataset, args.data_dir)
-        write_json(args.stamp, {
-            "dataset": args.dataset,
-            "demo": any(spec.demo for spec in specs),
-            "files": {spec.filename: {"path": str(paths[spec.name]), "sha256": spec.sha256} for spec in specs},
-        })
+        try:
+            write_json(args.stamp, {
+                "dataset": args.dataset,
+                "demo": any(spec.demo for spec in specs),
+                "files": {spec.filename: {"path": str(paths[spec.name]), "sha256": spec.sha256}
+                          for spec in specs},
+            })
+        except OSError as err:  # lscrepro.io.WriteError: names the stamp and the fix
+            sys.exit(f"fetch_dataset: {err}")
     for path in paths.values():
         print(f"ok {path}")
 

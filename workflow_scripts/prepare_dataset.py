@@ -21,6 +21,10 @@ def main(argv: list[str] | None = None) -> None:
         out = prepare(args.dataset, args.data_dir, args.out, offline=args.offline)
     except DatasetError as err:
         sys.exit(f"prepare_dataset: {err}")
+    except OSError as err:  # a full disk or a folder that is not writable
+        sys.exit(f"prepare_dataset: cannot write the prepared cache {args.out} ({err}); nothing "
+                 f"half-written was left at that path. Check that its folder is writable and its disk "
+                 "has free space, then rerun.")
     print(f"prepared {args.dataset} -> {out}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import zipfile
 from dataclasses import fields
 from pathlib import Path
 
@@ -38,10 +39,19 @@ def environment(device: torch.device, start: float) -> dict:
 
 
 def load_weights(model: torch.nn.Module, path: Path, device: torch.device) -> None:
-    """Pre-trained weights into ``model``; an unreadable or mismatched file is a clear error."""
+    """Pre-trained weights into ``model``; an unreadable or mismatched file is a clear error
+    naming the file and the fix, in one line (not torch's advice on ``weights_only``)."""
+    fix = ("Delete the file and rerun the workflow: Snakemake then reruns the pre-training job "
+           "that writes it, and this job.")
+    path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        raise ValueError(f"cannot load pre-trained weights: {path} is not a PyTorch weights file "
+                         f"(truncated, overwritten or not written by torch.save). {fix}")
     try:
         state = torch.load(path, weights_only=True, map_location=device)
         model.load_state_dict(state)
-    except Exception as error:  # truncated, not a torch file, or another model's weights
-        raise ValueError(f"{path}: cannot load pre-trained weights ({type(error).__name__}: {error}). "
-                         "Delete the file and rerun the pre-training job that writes it.") from error
+    except Exception as error:  # missing, a damaged archive, or another model's weights
+        detail = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+        detail = detail if len(detail) <= 300 else detail[:300] + "..."
+        raise ValueError(f"cannot load pre-trained weights from {path} ({type(error).__name__}: "
+                         f"{detail}). {fix}") from error

@@ -13,6 +13,9 @@ with respect to the weights. Two ways to get it:
           differentiable, and because the projection is two-sided the gradient is the
           exact eigenvalue gradient u^H dJ v / u^H v. Only batched matmuls, QR of n x p
           blocks and p x p eigensolves, so it is several times faster than ``eig``.
+          The radius is the largest converged Ritz value not above the Gelfand bound;
+          where that falls short of the bound (near-equal moduli the rank cannot
+          separate, about 0.1% of samples of fresh nets) the sample goes to ``eig``.
 """
 
 from __future__ import annotations
