@@ -48,7 +48,7 @@ def square_block(jac: torch.Tensor, generator: torch.Generator | None = None) ->
     if m == n:
         return jac
     k = min(m, n)
-    keep = torch.randperm(max(m, n), generator=generator)[:k].sort().values
+    keep = torch.randperm(max(m, n), generator=generator, device=jac.device)[:k].sort().values
     return jac[..., keep, :] if m > n else jac[..., :, keep]
 
 
@@ -67,7 +67,7 @@ def _dominant_subspaces(jac: torch.Tensor, jac64: torch.Tensor, squarings: int, 
         log_norm = 2 * log_norm + scale.log()
         a = a / scale[:, None, None]
     gelfand = torch.exp(log_norm / 2**squarings)
-    probe = torch.randn(a.shape[-1], rank, generator=generator, dtype=a.dtype)
+    probe = torch.randn(a.shape[-1], rank, generator=generator, dtype=a.dtype, device=a.device)
     right = torch.linalg.qr(a @ probe).Q
     left = torch.linalg.qr(a.mT @ probe).Q
     # A few float64 subspace iterations remove the float32 rounding that squaring
@@ -134,7 +134,7 @@ def spectral_radius(
     # A (near) singular coupling, e.g. a rank-deficient ReLU Jacobian, leaves no usable
     # projection.
     usable = projected.isfinite().flatten(1).all(dim=1) & (gelfand > 0)
-    eye = torch.eye(rank, dtype=projected.dtype).expand_as(projected)
+    eye = torch.eye(rank, dtype=projected.dtype, device=projected.device).expand_as(projected)
     values, vectors = torch.linalg.eig(torch.where(usable[:, None, None], projected, eye))
     moduli = values.abs()
     pick, trusted = _pick_ritz(moduli.detach(), vectors.detach(),
@@ -142,12 +142,13 @@ def spectral_radius(
     radius = moduli.gather(-1, pick[:, None]).squeeze(-1).to(jac.dtype)
     # Those samples, and those whose subspaces missed the dominant eigenvalue (too many
     # near-equal moduli for the rank), go through the exact eigensolver instead.
-    exact = ~(usable & trusted)
-    if bool(exact.any()):
+    exact = (~(usable & trusted)).nonzero().squeeze(1)
+    if len(exact):
+        # Non-finite Jacobians (a diverged net) are among them (their projection is not
+        # finite) and get a NaN radius for the caller to see. Checking only these rows keeps
+        # a full pass over the batch off the common path.
+        finite = jac.detach()[exact].isfinite().flatten(1).all(dim=1)
         radius = radius.clone()
-        finite = jac.isfinite().flatten(1).all(dim=1)
-        bad = exact & finite
-        radius[bad] = torch.linalg.eigvals(jac[bad]).abs().amax(dim=-1)
-        # Non-finite Jacobians (a diverged net) get a NaN radius for the caller to see.
-        radius[~finite] = float("nan")
+        radius[exact[finite]] = torch.linalg.eigvals(jac[exact[finite]]).abs().amax(dim=-1)
+        radius[exact[~finite]] = float("nan")
     return radius
