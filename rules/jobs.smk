@@ -76,10 +76,9 @@ for family in FAMILY_NAMES:
             runtime=120,
         params:
             spec=job_spec(family, "train"),
-            weights=weights_argument,
         shell:
             "python workflow_scripts/job.py train --spec '{params.spec}' --threads {threads}"
-            " {params.weights} --metrics {output.metrics} --history {output.history} 2> {log}"
+            " --weights '{input.weights}' --metrics {output.metrics} --history {output.history} 2> {log}"
 
     # One tidy row per training run, joined with its pre-training: any family.
     rule:

@@ -21,7 +21,8 @@ def main(argv=None) -> None:
     parser.add_argument("kind", choices=["pretrain", "train"])
     parser.add_argument("--spec", required=True, help="JSON spec, or @path to a JSON file")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--weights", type=Path, help="pretrain: output; train: pre-trained input")
+    parser.add_argument("--weights", type=lambda text: Path(text) if text else None,
+                        help="pretrain: output; train: pre-trained input ('' for none)")
     parser.add_argument("--report", type=Path, help="pretrain: pretrain.json")
     parser.add_argument("--metrics", type=Path, help="train: metrics.json")
     parser.add_argument("--history", type=Path, help="train: history.csv")
