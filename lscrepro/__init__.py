@@ -1,16 +1,23 @@
 """PyTorch reproduction of "Stabilizing RNN Gradients through Pre-training" (LSC).
 
-Modules, one concern each:
+Modules and packages, one concern each:
     io          atomic file writes (temp file + rename)
-    data        dataset files: registry with pinned hashes, canonical readers, demo writers, splits
-    models      the networks (dense stacks for Figure 2)
+    data        dataset files: registry with pinned hashes, canonical readers/writers, demo, splits, prepared caches
+    tasks       TASKS registry: what a network learns from (batches, loss, metrics); images
+    models      MODELS registry: the networks and their LSC sites; dense
+    lsc         LSC pre-training: sites, Jacobians and spectral radii, the loop, the reference's mode
+    training    one supervised training loop for every family
+    checkpoint  fingerprinted per-epoch checkpoints
+    device      device choice, determinism, RNG states
     optim       AdaBelief + Lookahead, as the reference configures them
-    jacobians   batched per-sample Jacobians (torch.func) and spectral radii
-    lsc         LSC pre-training loop and its heuristics
-    training    supervised training with early stopping and checkpoints
-    grid        config grids -> one row per job
-    ffn_jobs    the Figure 2 jobs (pre-train, train) as functions
+    progress    progress lines with an ETA for long jobs
+    provenance  git commit, package versions, host, device of a result
+    spec        job families, run tables and run specs (no torch: the Snakefile imports it)
+    jobs        the pre-training and training jobs, from a spec
+    codedeps    the code a job runs, from the import graph
+    configcheck config checks before schema validation
+    status      where the grid stands, from the files jobs leave
     analytic    Figure 1: gradient path counts and the PascalRNN
-    aggregate   per-run results -> tidy summary tables
+    aggregate   per-run results -> tidy summary tables; per-figure reducers
     plotting    one module per figure
 """
