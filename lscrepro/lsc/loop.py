@@ -13,7 +13,7 @@ choices where this port departs from them (reference.py); README lists each.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
