@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .tasks import dataset_of
+from .tasks import dataset_of, prepared_of
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,14 @@ FAMILIES: dict[str, Family] = {
               "lr": ("learning_rates", "train.lr"), "seed": ("seeds", "seed")},
         train_dir="{dataset}/{activation}/{variant}/lr{lr}/seed{seed}",
         pretrain_dir="pretrained/{dataset}/{activation}/{variant}/seed{seed}",
+    ),
+    # Figure 3: six deep RNNs on three tasks; width, batch size, lr and epochs per task and
+    # net come from the config's `overrides` (the reference's default_config)
+    "rnn": Family(
+        axes={"task": ("tasks", "task.name"), "net": ("nets", "model.cell"),
+              "depth": ("depths", "model.depth"), "seed": ("seeds", "seed")},
+        train_dir="{task}/{net}/depth{depth}/{variant}/seed{seed}",
+        pretrain_dir="pretrained/{task}/{net}/depth{depth}/{variant}/seed{seed}",
     ),
 }
 # variant key -> the spec path it sets; a variant's other keys are its name and `lsc`
@@ -93,6 +101,7 @@ def axis_values(family: Family, family_config: dict) -> dict[str, dict[str, obje
 def train_runs(name: str, family_config: dict) -> pd.DataFrame:
     """One row per training job: the product of the axes and the variants (path tags)."""
     family = FAMILIES[name]
+    check_overrides(name, family_config)
     axes = axis_values(family, family_config)
     variants = variants_by_name(family_config)
     rows = [dict(zip([*axes, "variant"], combo))
@@ -115,6 +124,38 @@ def _set(spec: dict, dotted: str, value) -> None:
     spec[leaf] = value
 
 
+def _matches(when: dict, run: dict) -> bool:
+    """A `when` holds where every key's grid value is the value given (or one of a list)."""
+    return all(run.get(key) in (wanted if isinstance(wanted, list) else [wanted])
+               for key, wanted in when.items())
+
+
+def apply_overrides(spec: dict, overrides: list[dict]) -> None:
+    """Settings that depend on grid values, in config order (later entries win): each
+    ``{when: {axis: value(s)}, set: {dotted.path: value}}`` whose ``when`` matches the
+    run sets its paths in the sections this job has (train or lsc, task, model)."""
+    for entry in overrides:
+        if _matches(entry.get("when", {}), spec["run"]):
+            for path, value in entry["set"].items():
+                if path.split(".")[0] in spec:
+                    _set(spec, path, value)
+
+
+def check_overrides(name: str, family_config: dict) -> None:
+    """Refuse an override whose `when` names no axis of the family, or whose `set` path
+    starts outside task, model, train and lsc: it would silently never apply."""
+    axes = [*FAMILIES[name].axes, "variant"]
+    for number, entry in enumerate(family_config.get("overrides", []), start=1):
+        unknown = sorted(set(entry.get("when", {})) - set(axes))
+        if unknown:
+            raise ValueError(f"{name}.overrides entry {number}: `when` keys {unknown} are not axes of "
+                             f"the {name} grid; use {axes}")
+        roots = sorted({p.split(".")[0] for p in entry["set"]} - {"task", "model", "train", "lsc"})
+        if roots:
+            raise ValueError(f"{name}.overrides entry {number}: `set` paths must start with task., "
+                             f"model., train. or lsc. (got {roots})")
+
+
 def resolve_spec(config: dict, name: str, kind: str, wildcards: dict) -> dict:
     """The spec of one ``kind`` ("pretrain" or "train") job of family ``name``."""
     family, family_config = FAMILIES[name], config[name]
@@ -134,9 +175,10 @@ def resolve_spec(config: dict, name: str, kind: str, wildcards: dict) -> dict:
     for key, path in VARIANT_KEYS.items():
         if key in variant and path.split(".")[0] in spec:
             _set(spec, path, variant[key])
+    apply_overrides(spec, family_config.get("overrides", []))
     spec["pretrained"] = kind == "train" and bool(variant.get("lsc", False))
-    dataset = dataset_of(spec["task"])
     results = output_roots(config)[0]
-    spec["data"] = {"dataset": dataset, "cache": f"{results}/prepared/{dataset}",
-                    "stamp": f"{results}/data/{dataset}.json"}
+    spec["data"] = {"dataset": dataset_of(spec["task"]),
+                    "cache": f"{results}/prepared/{prepared_of(spec['task'])}",
+                    "stamp": f"{results}/data/{dataset_of(spec['task'])}.json"}
     return spec

@@ -5,6 +5,7 @@ rerun of the same run resumes from."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .device import rng_state, set_rng_state
 from .optim import adabelief_lookahead
 from .progress import Progress
-from .tasks.base import Task, add_totals, evaluate, forward
+from .tasks.base import Task, add_totals, detach_state, evaluate, forward
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,14 @@ class TrainSettings:
     sync_period: int = 6
     slow_step: float = 0.5
     clip_norm: float | None = None  # max global gradient norm; None: no clipping
+    steps_per_epoch: int | None = None  # at most this many batches per epoch; None: all
+    # wall-clock cap of one job (the reference stops training after 6 h); None: none
+    max_seconds: float | None = None
 
 
 @dataclass
 class TrainResult:
-    status: str  # "completed", "early_stopped" or "diverged"
+    status: str  # "completed", "early_stopped", "time_limit" or "diverged"
     best_epoch: int  # 1-based; 0 when no epoch finished with a finite validation metric
     epochs_run: int
     seconds: float
@@ -56,7 +60,8 @@ def _train_epoch(model: nn.Module, task: Task, optimizer, settings: TrainSetting
     model.train()
     totals: dict[str, float] = {}
     state = None
-    for x, y in task.train_batches(settings.batch_size, generator):
+    batches = task.train_batches(settings.batch_size, generator)
+    for x, y in itertools.islice(batches, settings.steps_per_epoch):
         output, state = forward(model, x, state, task.carries_state)
         loss = task.loss(output, y)
         if not torch.isfinite(loss):
@@ -67,10 +72,33 @@ def _train_epoch(model: nn.Module, task: Task, optimizer, settings: TrainSetting
             nn.utils.clip_grad_norm_(model.parameters(), settings.clip_norm)
         optimizer.step()
         if state is not None:  # carried across batches, without gradient
-            state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+            state = detach_state(state)
         add_totals(totals, task.totals(output.detach(), y))
         progress.step(loss=loss.item())
     return task.summarize(totals)
+
+
+def _epoch(model: nn.Module, task: Task, optimizer, settings: TrainSettings, generator: torch.Generator,
+           progress: Progress, run: dict, epoch: int, log) -> str | None:
+    """Train one epoch, evaluate, record it in ``run``; "diverged" if a loss is not finite."""
+    train_metrics = _train_epoch(model, task, optimizer, settings, generator, progress)
+    if train_metrics is None:
+        log(f"epoch {epoch + 1}: loss is not finite; stopping (status diverged)")
+        return "diverged"
+    row = {"epoch": epoch + 1, **train_metrics,
+           **{f"val_{k}": v for k, v in evaluate(model, task, "val").items()},
+           **{f"test_{k}": v for k, v in evaluate(model, task, "test").items()}}
+    run["history"].append(row)
+    value = row[f"val_{task.selection}"]
+    if not math.isfinite(value):
+        log(f"epoch {epoch + 1}: validation {task.selection} is not finite; stopping (status diverged)")
+        return "diverged"
+    if _better(task, value, run["best"]["value"]):
+        run["best"] = {"epoch": epoch + 1, "value": value,
+                       "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+    run["epoch"] = epoch + 1
+    log(f"epoch {epoch + 1}: " + " ".join(f"{k} {v:.4f}" for k, v in row.items() if k != "epoch"))
+    return None
 
 
 def train(model: nn.Module, task: Task, settings: TrainSettings, seed: int, device: torch.device,
@@ -97,6 +125,8 @@ def train(model: nn.Module, task: Task, settings: TrainSettings, seed: int, devi
         log(f"resumed from checkpoint after epoch {run['epoch']}")
     first_epoch, status = run["epoch"], "completed"
     per_epoch = task.batches_per_epoch(settings.batch_size)
+    if per_epoch and settings.steps_per_epoch:
+        per_epoch = min(per_epoch, settings.steps_per_epoch)
     progress = Progress(log, "training", per_epoch and per_epoch * settings.epochs,
                         done=(per_epoch or 0) * first_epoch)
 
@@ -105,29 +135,18 @@ def train(model: nn.Module, task: Task, settings: TrainSettings, seed: int, devi
         if best["epoch"] > 0 and epoch - best["epoch"] >= settings.patience:
             status = "early_stopped"
             break
-        train_metrics = _train_epoch(model, task, optimizer, settings, generator, progress)
-        if train_metrics is None:
-            status = "diverged"
-            log(f"epoch {epoch + 1}: loss is not finite; stopping (status diverged)")
-            break
-        row = {"epoch": epoch + 1, **train_metrics,
-               **{f"val_{k}": v for k, v in evaluate(model, task, "val").items()},
-               **{f"test_{k}": v for k, v in evaluate(model, task, "test").items()}}
-        run["history"].append(row)
-        value = row[f"val_{task.selection}"]
-        if not math.isfinite(value):
-            status = "diverged"
-            log(f"epoch {epoch + 1}: validation {task.selection} is not finite; stopping (status diverged)")
-            break
-        if _better(task, value, best["value"]):
-            run["best"] = {"epoch": epoch + 1, "value": value,
-                           "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
-        run["epoch"] = epoch + 1
-        log(f"epoch {epoch + 1}: " + " ".join(f"{k} {v:.4f}" for k, v in row.items() if k != "epoch"))
-        if checkpoint is not None:
+        stop = _epoch(model, task, optimizer, settings, generator, progress, run, epoch, log)
+        if stop is None and checkpoint is not None:
             save_checkpoint(checkpoint, fingerprint, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "generator": generator.get_state(), "rng": rng_state(device), "run": run})
+        # like Keras' TimeStopping: checked at the end of an epoch (of this job's run)
+        if stop is None and settings.max_seconds is not None and time.perf_counter() - start > settings.max_seconds:
+            stop = "time_limit"
+            log(f"stopping after epoch {epoch + 1}: past max_seconds {settings.max_seconds:g} (status time_limit)")
+        if stop is not None:
+            status = stop
+            break
     return _finish(model, task, run, status, first_epoch, start)
 
 

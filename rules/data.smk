@@ -1,6 +1,7 @@
 # Datasets: canonical files in config["data"]["dir"], verified against pinned hashes,
 # then prepared once per dataset into a cache that training jobs memory-map.
 from lscrepro.data import DATASETS
+from lscrepro.data.preparations import PREPARATIONS, preparation_files
 
 
 rule demo_data:
@@ -42,15 +43,18 @@ rule fetch_dataset:
         " --data-dir {params.data_dir} {params.offline} --stamp {output} 2> {log}"
 
 
-# Decode, split and standardise once; the stamp's hashes make a new source file rebuild it.
+# Decode, split and standardise once per preparation (sl_mnist reads the mnist files);
+# the stamp's hashes make a new source file rebuild it.
 rule prepare_dataset:
     input:
-        stamp=f"{RESULTS}/data/{{dataset}}.json",
-        code=code_inputs("workflow_scripts/prepare_dataset.py"),
+        stamp=lambda wildcards: f"{RESULTS}/data/{PREPARATIONS[wildcards.prepared].dataset}.json",
+        code=code_inputs("workflow_scripts/prepare_dataset.py", *preparation_files()),
     output:
-        directory(f"{RESULTS}/prepared/{{dataset}}"),
+        directory(f"{RESULTS}/prepared/{{prepared}}"),
     log:
-        f"{LOGS}/data/prepare_{{dataset}}.log",
+        f"{LOGS}/data/prepare_{{prepared}}.log",
+    wildcard_constraints:
+        prepared="|".join(PREPARATIONS),
     conda:
         "../envs/lscrepro.yaml"
     resources:
@@ -59,5 +63,5 @@ rule prepare_dataset:
     params:
         data_dir=DATA_DIR,
     shell:
-        "python workflow_scripts/prepare_dataset.py --dataset {wildcards.dataset}"
+        "python workflow_scripts/prepare_dataset.py --prepared {wildcards.prepared}"
         " --data-dir {params.data_dir} --offline --out {output} 2> {log}"

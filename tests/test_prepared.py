@@ -13,7 +13,6 @@ import pytest
 from lscrepro.data import DatasetError, file_specs, load_dataset, write_demo_data
 from lscrepro.data import prepared
 from lscrepro.data.prepared import (
-    ARRAYS,
     CacheError,
     StaleCacheError,
     expected_sources_from_stamp,
@@ -22,6 +21,7 @@ from lscrepro.data.prepared import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +62,11 @@ def test_round_trip_is_bit_identical(demo_dir, tmp_path, dataset):
     assert out == tmp_path / dataset
     for mmap in (True, False):
         loaded = load_prepared(out, expected_sources=_sources(dataset, demo_dir), mmap=mmap)
-        assert (loaded.name, loaded.num_classes) == (reference.name, reference.num_classes)
+        assert (loaded.name, loaded.dataset) == (reference.name, reference.name)
+        assert loaded.info == {"num_classes": reference.num_classes}
+        assert sorted(loaded.arrays) == sorted(ARRAYS)
         for name in ARRAYS:
-            want, got = getattr(reference, name), getattr(loaded, name)
+            want, got = getattr(reference, name), loaded[name]
             assert (got.dtype, got.shape) == (want.dtype, want.shape)
             assert np.asarray(got).tobytes() == want.tobytes(), name
 
@@ -72,7 +74,7 @@ def test_round_trip_is_bit_identical(demo_dir, tmp_path, dataset):
 def test_meta_records_sources_and_layout(demo_dir, mnist_cache):
     meta = json.loads((mnist_cache / "meta.json").read_text())
     assert meta["format_version"] == prepared.FORMAT_VERSION
-    assert (meta["dataset"], meta["num_classes"]) == ("mnist", 10)
+    assert (meta["name"], meta["dataset"], meta["info"]) == ("mnist", "mnist", {"num_classes": 10})
     assert meta["sources"] == _sources("mnist", demo_dir)
     assert meta["arrays"]["x_train"] == {"shape": [1350, 784], "dtype": "<f4"}
     assert meta["arrays"]["y_test"] == {"shape": [297], "dtype": "<i8"}
@@ -81,11 +83,11 @@ def test_meta_records_sources_and_layout(demo_dir, mnist_cache):
 def test_arrays_are_memory_mapped(mnist_cache):
     splits = load_prepared(mnist_cache)
     for name in ARRAYS:
-        array = getattr(splits, name)
+        array = splits[name]
         assert isinstance(array, np.memmap), name
         assert Path(array.filename).resolve() == (mnist_cache / f"{name}.npy").resolve()
         assert not array.flags.writeable  # mode "r": a job cannot alter the shared cache
-    assert not any(isinstance(getattr(load_prepared(mnist_cache, mmap=False), n), np.memmap) for n in ARRAYS)
+    assert not any(isinstance(load_prepared(mnist_cache, mmap=False)[n], np.memmap) for n in ARRAYS)
 
 
 # --- stale and corrupt caches ------------------------------------------------------
@@ -123,8 +125,8 @@ def _truncate(path: Path) -> None:
     (lambda c: (c / "x_val.npy").write_bytes(b"\x93NUMPY"), "x_val.npy", "EOF"),
     (lambda c: (c / "y_test.npy").unlink(), "y_test.npy", "No such file"),
     (lambda c: np.save(c / "y_val.npy", np.zeros(3, np.int64)), "y_val.npy", "meta.json says"),
-    (lambda c: (c / "meta.json").write_text('{"format_version": 1,'), "meta.json", "cannot read"),
-    (lambda c: (c / "meta.json").write_text('{"format_version": 1}'), "meta.json", "lacks one of"),
+    (lambda c: (c / "meta.json").write_text('{"format_version": 2,'), "meta.json", "cannot read"),
+    (lambda c: (c / "meta.json").write_text('{"format_version": 2}'), "meta.json", "lacks one of"),
     (lambda c: (c / "meta.json").unlink(), "meta.json", "No such file"),
 ])
 def test_corrupt_cache_gives_a_clear_error(demo_dir, tmp_path, damage, culprit, reason):
@@ -204,9 +206,9 @@ def test_expected_sources_from_stamp(demo_dir, tmp_path, mnist_cache):
 def test_cli(demo_dir, tmp_path, capsys):
     script = _load_script("prepare_dataset")
     out = tmp_path / "prepared" / "cifar10"
-    script.main(["--dataset", "cifar10", "--data-dir", str(demo_dir), "--out", str(out), "--offline"])
+    script.main(["--prepared", "cifar10", "--data-dir", str(demo_dir), "--out", str(out), "--offline"])
     assert str(out) in capsys.readouterr().out
-    assert load_prepared(out, expected_sources=_sources("cifar10", demo_dir)).x_train.shape == (1350, 3072)
+    assert load_prepared(out, expected_sources=_sources("cifar10", demo_dir))["x_train"].shape == (1350, 3072)
 
     with pytest.raises(SystemExit, match="prepare_dataset: .*cifar-10-python.tar.gz"):
-        script.main(["--dataset", "cifar10", "--data-dir", str(tmp_path / "empty"), "--out", str(out), "--offline"])
+        script.main(["--prepared", "cifar10", "--data-dir", str(tmp_path / "empty"), "--out", str(out), "--offline"])

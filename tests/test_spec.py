@@ -55,8 +55,11 @@ def test_run_tables_of_the_paper_grid(config):
 def test_a_task_without_its_own_dataset_takes_the_registry_one(monkeypatch):
     from lscrepro import tasks
 
-    monkeypatch.setitem(tasks.TASK_DATASETS, "sl_mnist", "mnist")
-    assert tasks.dataset_of({"name": "sl_mnist"}) == "mnist"
+    # sl_mnist reads its own preparation, made from the mnist files
+    assert (tasks.prepared_of({"name": "sl_mnist"}), tasks.dataset_of({"name": "sl_mnist"})) == ("sl_mnist", "mnist")
+    assert tasks.dataset_of({"name": "wordptb"}) == "ptb"
     assert tasks.dataset_of({"name": "images", "dataset": "cifar10"}) == "cifar10"
+    monkeypatch.setitem(tasks.TASK_DATA, "toy_task", "shd")
+    assert tasks.dataset_of({"name": "toy_task"}) == "shd"
     with pytest.raises(ValueError, match="names no dataset"):
         tasks.dataset_of({"name": "unknown_task"})

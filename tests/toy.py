@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import torch
 
 from lscrepro.models import DenseStack
+from lscrepro.data.prepared import Prepared
 from lscrepro.tasks.images import ImageTask
 
 CPU = torch.device("cpu")
@@ -22,9 +22,8 @@ def toy_task(seed=0, n=600, d=10, classes=3) -> ImageTask:
         return (centers[y] + torch.randn(m, d, generator=g)).numpy(), y.numpy()
 
     (xt, yt), (xv, yv), (xs, ys) = split(n), split(n // 5), split(n // 5)
-    splits = SimpleNamespace(x_train=xt, y_train=yt, x_val=xv, y_val=yv, x_test=xs, y_test=ys,
-                             num_classes=classes)
-    return ImageTask(splits, CPU)
+    arrays = {"x_train": xt, "y_train": yt, "x_val": xv, "y_val": yv, "x_test": xs, "y_test": ys}
+    return ImageTask(Prepared("toy", "toy", arrays, {"num_classes": classes}), CPU)
 
 
 def toy_net(seed=0, d=10, width=16, depth=3, classes=3, activation="relu") -> DenseStack:

@@ -1,4 +1,4 @@
-"""Make sure a dataset's files are present in a directory and match their pinned sha256."""
+"""Make sure a dataset's files are present in a directory and match their pinned hashes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", required=True, choices=sorted(DATASETS))
     parser.add_argument("--data-dir", required=True, help="directory holding (or receiving) the files")
     parser.add_argument("--offline", action="store_true", help="never download; fail if a file is missing")
-    parser.add_argument("--stamp", help="write a json listing the verified files and their sha256 here")
+    parser.add_argument("--stamp", help="write a json listing the verified files and their pinned hashes here")
     args = parser.parse_args(argv)
 
     try:
@@ -23,13 +23,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"fetch_dataset: {err}")
     if args.stamp:
         # ensure_files verified every file against these hashes, so they need no rehashing.
+        # "sha256" holds the pinned digest string (registry.pinned_sources): bare hex for
+        # sha256 pins, "md5:<hex>" for md5 pins; the key keeps older readers working.
         specs = file_specs(args.dataset, args.data_dir)
         try:
             write_json(args.stamp, {
                 "dataset": args.dataset,
                 "demo": any(spec.demo for spec in specs),
-                "files": {spec.filename: {"path": str(paths[spec.name]), "sha256": spec.sha256}
-                          for spec in specs},
+                "files": {spec.filename: {"path": str(paths[spec.name]), "sha256": spec.pinned,
+                                          "algorithm": spec.algorithm} for spec in specs},
             })
         except OSError as err:  # lscrepro.io.WriteError: names the stamp and the fix
             sys.exit(f"fetch_dataset: {err}")

@@ -1,8 +1,10 @@
-"""Small offline stand-ins for MNIST, CIFAR-10 and CIFAR-100.
+"""Small offline stand-ins for MNIST, CIFAR-10, CIFAR-100, PTB and SHD.
 
-Built from scikit-learn's bundled 8x8 digits (1797 images, no download) and written
-under the canonical file names and formats, so the whole pipeline (registry, readers,
-splits, training) runs unchanged on them. A ``registry.txt`` with the files' sha256
+The image sets are built from scikit-learn's bundled 8x8 digits (1797 images, no
+download); PTB and SHD are generated from a seed (:func:`lscrepro.data.ptb.write_demo`,
+:func:`lscrepro.data.shd.write_demo`). All are written under the canonical file names
+and formats, so the whole pipeline (registry, readers, splits, training) runs
+unchanged on them. A ``registry.txt`` with the files' sha256
 marks the directory as demo data for :func:`lscrepro.data.registry.ensure_files`.
 Output is byte-deterministic.
 """
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lscrepro.data import ptb, shd
 from lscrepro.data.formats import write_cifar, write_idx
 from lscrepro.data.registry import DATASETS, REGISTRY_FILENAME, sha256_file
 from lscrepro.io import atomic_path
@@ -43,7 +46,7 @@ def demo_arrays() -> dict[str, np.ndarray]:
 
 
 def write_demo_data(data_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write the six canonical dataset files and ``registry.txt`` into ``data_dir``.
+    """Write every dataset's canonical files and ``registry.txt`` into ``data_dir``.
 
     Returns {filename: path} of everything written.
     """
@@ -58,9 +61,11 @@ def write_demo_data(data_dir: str | os.PathLike) -> dict[str, Path]:
     for kind, labels in (("cifar10", arrays["labels10"]), ("cifar100", arrays["labels100"])):
         (archive,) = DATASETS[kind]
         write_cifar(data_dir / archive.filename, kind, arrays["cifar"][tr], labels[tr], arrays["cifar"][te], labels[te])
+    ptb.write_demo(data_dir)
+    shd.write_demo(data_dir)
 
     written = {spec.filename: data_dir / spec.filename for specs in DATASETS.values() for spec in specs}
-    lines = ["# demo data from lscrepro.data.demo (sklearn digits), not the real datasets"]
+    lines = ["# demo data from lscrepro.data.demo (sklearn digits; synthetic PTB and SHD), not the real datasets"]
     lines += [f"{name} {sha256_file(path)}" for name, path in sorted(written.items())]
     with atomic_path(data_dir / REGISTRY_FILENAME) as tmp:
         tmp.write_text("\n".join(lines) + "\n")

@@ -1,28 +1,44 @@
-"""A prepared cache of a dataset's splits: one ``.npy`` per array plus ``meta.json``.
+"""A prepared cache of a dataset: one ``.npy`` per array plus ``meta.json``.
 
-Decoding and hashing the dataset archive once per dataset (``prepare``) instead of
-once per training job; training jobs memory-map the result (``load_prepared``).
+Decoding and hashing the dataset files once per preparation (``prepare``; see
+:mod:`lscrepro.data.preparations`) instead of once per training job; training jobs
+memory-map the result (``load_prepared``).
 ``meta.json`` records the sha256 of the source files, so a cache built from other
 files than the current ones is refused rather than silently used.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
 import tempfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from lscrepro.data.registry import DatasetError, file_specs
-from lscrepro.data.splits import Splits, load_dataset
+from lscrepro.data.preparations import preparation
+from lscrepro.data.registry import DatasetError, ensure_files, pinned_sources
 
-FORMAT_VERSION = 1  # bump when the layout or the split computation changes
+FORMAT_VERSION = 2  # bump when the layout or a preparation's computation changes
 META_NAME = "meta.json"
-ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+
+
+@dataclass
+class Prepared:
+    """The arrays of a prepared cache (memory-mapped or in memory) and its ``info``
+    (sizes the task needs: num_classes, vocab_size, steps, ...)."""
+
+    name: str  # the preparation (e.g. sl_mnist)
+    dataset: str  # whose files it was made from (e.g. mnist)
+    arrays: dict[str, np.ndarray]
+    info: dict
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.arrays[key]
 
 
 class CacheError(DatasetError):
@@ -33,25 +49,27 @@ class StaleCacheError(CacheError):
     """A prepared cache was built from other source files (or another format version)."""
 
 
-def prepare(dataset: str, data_dir: str | os.PathLike, out_dir: str | os.PathLike, offline: bool = True) -> Path:
-    """Write the verified, standardised splits of ``dataset`` into ``out_dir``; return it.
+def prepare(name: str, data_dir: str | os.PathLike, out_dir: str | os.PathLike, offline: bool = True) -> Path:
+    """Write the preparation ``name`` of its dataset's verified files into ``out_dir``.
 
     Built in a temporary sibling directory and renamed into place, so ``out_dir``
     never holds a half-written cache.
     """
-    out = Path(out_dir)
-    splits = load_dataset(dataset, data_dir, offline=offline)  # verifies the sha256 of every file
-    # ensure_files (inside load_dataset) checked the files against exactly these hashes.
-    sources = {spec.filename: spec.sha256 for spec in file_specs(dataset, data_dir)}
+    out, recipe = Path(out_dir), preparation(name)
+    files = ensure_files(recipe.dataset, data_dir, offline=offline)  # verifies every pinned hash
+    module, _, function = recipe.function.partition(":")
+    arrays, info = getattr(importlib.import_module(module), function)(files, **recipe.options)
+    # ensure_files checked the files against exactly these hashes.
+    sources = pinned_sources(recipe.dataset, data_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        meta = {"format_version": FORMAT_VERSION, "dataset": splits.name,
-                "num_classes": splits.num_classes, "sources": sources, "arrays": {}}
-        for name in ARRAYS:
-            array = np.ascontiguousarray(getattr(splits, name))
-            np.save(tmp / f"{name}.npy", array, allow_pickle=False)
-            meta["arrays"][name] = {"shape": list(array.shape), "dtype": array.dtype.str}
+        meta = {"format_version": FORMAT_VERSION, "name": name, "dataset": recipe.dataset,
+                "info": info, "sources": sources, "arrays": {}}
+        for array_name, array in arrays.items():
+            array = np.ascontiguousarray(array)
+            np.save(tmp / f"{array_name}.npy", array, allow_pickle=False)
+            meta["arrays"][array_name] = {"shape": list(array.shape), "dtype": array.dtype.str}
         (tmp / META_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         tmp.chmod(0o755)  # mkdtemp makes 0700; caches are shared on clusters
         _swap_into_place(tmp, out)
@@ -80,8 +98,8 @@ def _swap_into_place(new: Path, out: Path) -> None:
 
 
 def load_prepared(cache_dir: str | os.PathLike, expected_sources: dict[str, str] | None = None,
-                  mmap: bool = True) -> Splits:
-    """The splits stored in ``cache_dir``, memory-mapped read-only unless ``mmap`` is False.
+                  mmap: bool = True) -> Prepared:
+    """The arrays stored in ``cache_dir``, memory-mapped read-only unless ``mmap`` is False.
 
     Raises :class:`StaleCacheError` if ``expected_sources`` ({filename: sha256}) differs
     from the files the cache was built from, :class:`CacheError` if it is missing or corrupt.
@@ -91,9 +109,9 @@ def load_prepared(cache_dir: str | os.PathLike, expected_sources: dict[str, str]
     if expected_sources is not None and dict(meta["sources"]) != dict(expected_sources):
         raise StaleCacheError(
             f"prepared cache {cache} was built from other source files than expected: "
-            f"{_source_diff(meta['sources'], expected_sources)}. {_fix(cache, meta['dataset'])}")
-    arrays = {name: _load_array(cache, name, meta, mmap) for name in ARRAYS}
-    return Splits(**arrays, num_classes=meta["num_classes"], name=meta["dataset"])
+            f"{_source_diff(meta['sources'], expected_sources)}. {_fix(cache, meta['name'])}")
+    arrays = {name: _load_array(cache, name, meta, mmap) for name in meta["arrays"]}
+    return Prepared(name=meta["name"], dataset=meta["dataset"], arrays=arrays, info=meta["info"])
 
 
 def _read_meta(cache: Path) -> dict:
@@ -110,11 +128,12 @@ def _read_meta(cache: Path) -> dict:
     if meta.get("format_version") != FORMAT_VERSION:
         raise StaleCacheError(
             f"prepared cache {cache} has format version {meta.get('format_version')}, this code reads "
-            f"version {FORMAT_VERSION}. {_fix(cache, meta.get('dataset'))}")
-    keys = ("dataset", "num_classes", "sources", "arrays")
-    if any(key not in meta for key in keys) or not all(isinstance(meta[k], dict) for k in ("sources", "arrays")):
+            f"version {FORMAT_VERSION}. {_fix(cache, meta.get('name'))}")
+    keys = ("name", "dataset", "info", "sources", "arrays")
+    objects = ("info", "sources", "arrays")
+    if any(key not in meta for key in keys) or not all(isinstance(meta[k], dict) for k in objects):
         raise CacheError(f"prepared cache {cache}: {path} lacks one of {', '.join(keys)} "
-                         f"(sources and arrays must be objects). {_fix(cache)}")
+                         f"({', '.join(objects)} must be objects). {_fix(cache)}")
     return meta
 
 
@@ -125,11 +144,11 @@ def _load_array(cache: Path, name: str, meta: dict, mmap: bool) -> np.ndarray:
         array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:  # missing, truncated or not .npy
         raise CacheError(f"prepared cache {cache}: cannot load {path}: {err}. "
-                         f"{_fix(cache, meta['dataset'])}") from err
+                         f"{_fix(cache, meta['name'])}") from err
     actual = {"shape": list(array.shape), "dtype": array.dtype.str}
     if actual != expected:
         raise CacheError(f"prepared cache {cache}: {path} holds {actual}, {META_NAME} says {expected}. "
-                         f"{_fix(cache, meta['dataset'])}")
+                         f"{_fix(cache, meta['name'])}")
     return array
 
 
@@ -146,8 +165,8 @@ def _source_diff(actual: dict[str, str], expected: dict[str, str]) -> str:
     return "; ".join(parts)
 
 
-def _fix(cache: Path, dataset: str | None = None) -> str:
-    command = (f"python workflow_scripts/prepare_dataset.py --dataset {dataset or '<dataset>'} "
+def _fix(cache: Path, name: str | None = None) -> str:
+    command = (f"python workflow_scripts/prepare_dataset.py --prepared {name or '<name>'} "
                f"--data-dir <data dir> --out {cache}")
     return (f"Rebuild it with the snakemake rule prepare_dataset (or `{command}`), "
             f"or delete the directory {cache}.")

@@ -36,7 +36,11 @@ class Splits:
 def load_raw(name: str, data_dir: str | os.PathLike, offline: bool = False):
     """Verified files -> (x_train, y_train, x_test, y_test) as uint8 images and int64 labels."""
     check_dataset_name(name)
-    paths = ensure_files(name, data_dir, offline=offline)
+    return read_raw(name, ensure_files(name, data_dir, offline=offline))
+
+
+def read_raw(name: str, paths: dict):
+    """(x_train, y_train, x_test, y_test) from the verified files ``paths`` of ``name``."""
     if name == "mnist":
         return (
             read_idx(paths["train_images"]),
@@ -56,7 +60,19 @@ def load_dataset(
 ) -> Splits:
     """Load ``name`` ("mnist", "cifar10", "cifar100") from ``data_dir`` as standardised splits."""
     check_dataset_name(name)
-    x_train, y_train, x_test, y_test = load_raw(name, data_dir, offline=offline)
+    return split_images(name, load_raw(name, data_dir, offline=offline), val_fraction, split_seed)
+
+
+def image_arrays(files: dict, dataset: str) -> tuple[dict[str, np.ndarray], dict]:
+    """The prepared-cache arrays of an image dataset from its verified ``files``."""
+    splits = split_images(dataset, read_raw(dataset, files))
+    arrays = {name: getattr(splits, name) for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
+    return arrays, {"num_classes": splits.num_classes}
+
+
+def split_images(name: str, raw, val_fraction: float = 0.1, split_seed: int = 42) -> Splits:
+    """Flatten, hold out the validation part and standardise ``raw`` (see load_raw)."""
+    x_train, y_train, x_test, y_test = raw
     x_train = x_train.reshape(len(x_train), -1)
     x_test = x_test.reshape(len(x_test), -1)
     from sklearn.model_selection import train_test_split  # slow to import; see demo.py

@@ -10,24 +10,34 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ..data.preparations import preparation
+
 TASKS: dict[str, Any] = {
     "images": "lscrepro.tasks.images:ImageTask",
+    "wordptb": "lscrepro.tasks.language:WordPTB",
+    "heidelberg": "lscrepro.tasks.spikes:Heidelberg",
+    "sl_mnist": "lscrepro.tasks.spikes:SpikeLatencyMNIST",
 }
 
 
-# The dataset whose files a task reads, where the task name alone says it; other tasks
-# (images: mnist, cifar10, cifar100) name theirs in their config as `dataset`.
-TASK_DATASETS: dict[str, str] = {}
+# The prepared data (lscrepro.data.preparations) a task reads, where the task name alone
+# says it; images (mnist, cifar10, cifar100) name theirs in their config as `dataset`.
+TASK_DATA: dict[str, str] = {"wordptb": "ptb", "heidelberg": "shd", "sl_mnist": "sl_mnist"}
+
+
+def prepared_of(config: dict) -> str:
+    """The prepared data a task config reads: its own `dataset`, else the task's in TASK_DATA."""
+    if "dataset" in config:
+        return config["dataset"]
+    if config["name"] not in TASK_DATA:
+        raise ValueError(f"task {config['name']!r} names no dataset: give it `dataset:` in the config "
+                         "or an entry in lscrepro.tasks.TASK_DATA")
+    return TASK_DATA[config["name"]]
 
 
 def dataset_of(config: dict) -> str:
-    """The dataset a task config reads: its own `dataset`, else the task's in TASK_DATASETS."""
-    if "dataset" in config:
-        return config["dataset"]
-    if config["name"] not in TASK_DATASETS:
-        raise ValueError(f"task {config['name']!r} names no dataset: give it `dataset:` in the config "
-                         "or an entry in lscrepro.tasks.TASK_DATASETS")
-    return TASK_DATASETS[config["name"]]
+    """The dataset whose files a task config reads (sl_mnist: mnist)."""
+    return preparation(prepared_of(config)).dataset
 
 
 def registered_task_files() -> list[str]:

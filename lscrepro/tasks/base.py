@@ -57,11 +57,20 @@ def add_totals(into: dict[str, float], more: dict[str, float]) -> None:
 
 
 def forward(model: torch.nn.Module, x: torch.Tensor, state, carries_state: bool):
-    """Output and next state; stateless models take and give no state."""
-    if not carries_state:
-        return model(x), None
-    output, state = model(x, state)
-    return output, state
+    """Output and next state. Sequence models return (output, final state); the state
+    is passed on only where the task carries it across batches."""
+    result = model(x, state) if carries_state else model(x)
+    if isinstance(result, tuple):
+        output, state = result
+        return output, (state if carries_state else None)
+    return result, None
+
+
+def detach_state(state):
+    """The state (nested tuples of tensors) cut from the graph, to carry into the next batch."""
+    if isinstance(state, torch.Tensor):
+        return state.detach()
+    return type(state)(detach_state(s) for s in state)
 
 
 @torch.no_grad()

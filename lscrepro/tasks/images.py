@@ -20,11 +20,11 @@ class ImageTask(Task):
     selection = "loss"  # the reference early-stops on val_loss
     carries_state = False
 
-    def __init__(self, splits, device: torch.device):
+    def __init__(self, prepared, device: torch.device):
         self.device = device
-        self.x = {s: _tensor(getattr(splits, f"x_{s}"), device) for s in ("train", "val", "test")}
-        self.y = {s: _tensor(getattr(splits, f"y_{s}"), device) for s in ("train", "val", "test")}
-        self.dims = {"in_features": self.x["train"].shape[1], "num_classes": splits.num_classes}
+        self.x = {s: _tensor(prepared[f"x_{s}"], device) for s in ("train", "val", "test")}
+        self.y = {s: _tensor(prepared[f"y_{s}"], device) for s in ("train", "val", "test")}
+        self.dims = {"in_features": self.x["train"].shape[1], "num_classes": prepared.info["num_classes"]}
 
     @classmethod
     def from_config(cls, config: dict, data: dict, device: torch.device) -> "ImageTask":
