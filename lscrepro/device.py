@@ -28,6 +28,10 @@ def make_deterministic(device: torch.device) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
+        # TF32 would make the fused cuDNN LSTM/GRU of training and the per-step cells the
+        # LSC differentiates disagree beyond float32 rounding
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
         # warn_only: a few ops (e.g. some scatter backwards) have no deterministic kernel;
         # they warn in the log instead of failing the run
         torch.use_deterministic_algorithms(True, warn_only=True)

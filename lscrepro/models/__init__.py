@@ -6,11 +6,12 @@ from typing import Callable
 
 from torch import nn
 
-from . import dense
+from . import dense, rnn
 from .dense import ACTIVATIONS, INITIALIZATIONS, DenseStack, keras_truncated_normal_
 
 MODELS: dict[str, Callable[[dict, dict, int], nn.Module]] = {
     "dense": dense.build,
+    "rnn": rnn.build,
 }
 
 

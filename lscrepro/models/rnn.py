@@ -1,0 +1,333 @@
+"""The stacked recurrent networks of Figure 3 (LSTM, GRU, simple RNNs, maLSNN, maLSNNb).
+
+Reference: ``ModelBuilder`` in stable_spike's ``neural_models/full_model.py``. The graph is
+
+    x -> [embedding E] -> (Dropout -> layer_i) for each layer -> readout, at every step
+
+with no dropout after the last layer. Language tasks (token ids) embed with a learned
+E (vocab x width) and read out with the tied projection h @ E^T (the reference's
+``embproj``); other tasks feed floats to layer 0 and read out with Dense(classes).
+Initialisation follows Keras' defaults (see each layer), drawn from one torch.Generator
+seeded with the model seed, so the same seed gives bit-identical weights on CPU.
+
+Every layer exposes ``step(x_t, state) -> (h_t, new_state)`` and ``initial_state``: a
+pure function of plain tensors that the LSC pre-training differentiates with
+torch.func. LSTM and GRU train through the fused nn.LSTM / nn.GRU with the same
+parameters as ``step``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .spiking import ALIFLayer, glorot_uniform
+
+CELLS = ("LSTM", "GRU", "rsimplernn", "ssimplernn", "maLSNN", "maLSNNb")
+CONFIG_KEYS = ("name", "cell", "depth", "width", "dropout", "activation")
+SIMPLE_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu,
+    "swish": F.silu,  # Keras swish = x * sigmoid(x)
+    "sigmoid": torch.sigmoid,
+}
+State = tuple[torch.Tensor, ...]
+
+
+def keras_orthogonal(rows: int, cols: int, generator: torch.Generator) -> torch.Tensor:
+    """Keras' Orthogonal() of a (rows, cols) kernel: QR of a (max, min) normal draw, signs
+    fixed by diag(R), transposed when rows < cols (then the rows are orthonormal)."""
+    draw = torch.randn(max(rows, cols), min(rows, cols), generator=generator, dtype=torch.float64)
+    q, r = torch.linalg.qr(draw)
+    q = q * torch.sign(torch.diagonal(r))
+    if rows < cols:
+        q = q.T
+    return q.to(torch.float32).contiguous()
+
+
+def _keras_gate_blocks(kernel: torch.Tensor, n: int, order: tuple[int, ...]) -> torch.Tensor:
+    """A Keras (n_in, k*n) gate kernel as a PyTorch (k*n, n_in) weight, with the gate
+    blocks reordered: PyTorch block j is Keras block order[j]."""
+    blocks = [kernel[:, g * n:(g + 1) * n] for g in order]
+    return torch.cat(blocks, dim=1).T.contiguous()
+
+
+def _zeros_state(batch: int, n: int, count: int, device, dtype) -> State:
+    return tuple(torch.zeros(batch, n, device=device, dtype=dtype) for _ in range(count))
+
+
+class LSTMLayer(nn.Module):
+    """Keras LSTMCell(n): glorot_uniform kernel, orthogonal recurrent kernel, zero bias
+    but forget gate 1. Gate order i, f, c, o in both Keras and PyTorch."""
+
+    def __init__(self, n_in: int, n: int, generator: torch.Generator):
+        super().__init__()
+        self.n = n
+        self.fused = nn.LSTM(n_in, n, batch_first=True)
+        same_order = (0, 1, 2, 3)
+        kernel = glorot_uniform((n_in, 4 * n), generator)
+        recurrent_kernel = keras_orthogonal(n, 4 * n, generator)
+        with torch.no_grad():
+            self.fused.weight_ih_l0.copy_(_keras_gate_blocks(kernel, n, same_order))
+            self.fused.weight_hh_l0.copy_(_keras_gate_blocks(recurrent_kernel, n, same_order))
+            # Keras has one bias; PyTorch adds two, so the forget-gate 1 goes in one only
+            self.fused.bias_ih_l0.zero_()
+            self.fused.bias_ih_l0[n:2 * n] = 1.0
+            self.fused.bias_hh_l0.zero_()
+
+    def initial_state(self, batch: int, device=None, dtype=torch.float32) -> State:
+        return _zeros_state(batch, self.n, 2, device, dtype)
+
+    def step(self, x_t: torch.Tensor, state: State):
+        h, c = state
+        lstm = self.fused
+        gates = x_t @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + h @ lstm.weight_hh_l0.T + lstm.bias_hh_l0
+        i, f, g, o = gates.chunk(4, dim=-1)
+        c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h_new = torch.sigmoid(o) * torch.tanh(c_new)
+        return h_new, (h_new, c_new)
+
+    def forward(self, x: torch.Tensor, state: State | None = None):
+        if state is None:
+            state = self.initial_state(x.shape[0], x.device, x.dtype)
+        h0, c0 = (s.unsqueeze(0).contiguous() for s in state)
+        out, (h, c) = self.fused(x, (h0, c0))
+        return out, (h[0], c[0])
+
+
+class GRULayer(nn.Module):
+    """Keras GRUCell(n) (TF2: reset_after=True, PyTorch's formula). Keras orders the gates
+    z, r, h and PyTorch r, z, n, so the Keras-layout draws are reordered. Bias 0."""
+
+    def __init__(self, n_in: int, n: int, generator: torch.Generator):
+        super().__init__()
+        self.n = n
+        self.fused = nn.GRU(n_in, n, batch_first=True)
+        keras_to_torch = (1, 0, 2)  # PyTorch (r, z, n) <- Keras blocks (z=0, r=1, h=2)
+        kernel = glorot_uniform((n_in, 3 * n), generator)
+        recurrent_kernel = keras_orthogonal(n, 3 * n, generator)
+        with torch.no_grad():
+            self.fused.weight_ih_l0.copy_(_keras_gate_blocks(kernel, n, keras_to_torch))
+            self.fused.weight_hh_l0.copy_(_keras_gate_blocks(recurrent_kernel, n, keras_to_torch))
+            self.fused.bias_ih_l0.zero_()
+            self.fused.bias_hh_l0.zero_()
+
+    def initial_state(self, batch: int, device=None, dtype=torch.float32) -> State:
+        return _zeros_state(batch, self.n, 1, device, dtype)
+
+    def step(self, x_t: torch.Tensor, state: State):
+        (h,) = state
+        gru = self.fused
+        x_r, x_z, x_n = (x_t @ gru.weight_ih_l0.T + gru.bias_ih_l0).chunk(3, dim=-1)
+        h_r, h_z, h_n = (h @ gru.weight_hh_l0.T + gru.bias_hh_l0).chunk(3, dim=-1)
+        r = torch.sigmoid(x_r + h_r)
+        z = torch.sigmoid(x_z + h_z)
+        candidate = torch.tanh(x_n + r * h_n)
+        h_new = (1 - z) * candidate + z * h
+        return h_new, (h_new,)
+
+    def forward(self, x: torch.Tensor, state: State | None = None):
+        if state is None:
+            state = self.initial_state(x.shape[0], x.device, x.dtype)
+        out, h = self.fused(x, state[0].unsqueeze(0).contiguous())
+        return out, (h[0],)
+
+
+class SimpleRNNLayer(nn.Module):
+    """Keras SimpleRNNCell(n, activation, bias_initializer='glorot_uniform'):
+    h_t = phi(x_t W + h_{t-1} U + b); W glorot_uniform, U orthogonal, and b ~ U(+-sqrt(3/n))
+    (Keras' glorot of a 1-D shape takes fan_in = fan_out = n)."""
+
+    def __init__(self, n_in: int, n: int, activation: str, generator: torch.Generator):
+        super().__init__()
+        self.n = n
+        self.activation_name = activation
+        self.activation = SIMPLE_ACTIVATIONS[activation]
+        self.kernel = nn.Parameter(glorot_uniform((n_in, n), generator))
+        self.recurrent_kernel = nn.Parameter(keras_orthogonal(n, n, generator))
+        limit = math.sqrt(3.0 / n)
+        self.bias = nn.Parameter(torch.empty(n).uniform_(-limit, limit, generator=generator))
+
+    def initial_state(self, batch: int, device=None, dtype=torch.float32) -> State:
+        return _zeros_state(batch, self.n, 1, device, dtype)
+
+    def step(self, x_t: torch.Tensor, state: State):
+        h_new = self.activation(x_t @ self.kernel + self.bias + state[0] @ self.recurrent_kernel)
+        return h_new, (h_new,)
+
+    def forward(self, x: torch.Tensor, state: State | None = None):
+        """Same numbers as looping ``step``, through ``SimpleRNNSequence``'s hand-written
+        backward through time (a few ops per step instead of an autograd graph)."""
+        if state is None:
+            state = self.initial_state(x.shape[0], x.device, x.dtype)
+        driven = x @ self.kernel + self.bias  # the input projection of all steps at once
+        out = SimpleRNNSequence.apply(driven, self.recurrent_kernel, state[0], self.activation_name)
+        return out, (out[:, -1].clone(),)  # a copy: a carried state must not pin the sequence
+
+    def forward_stepwise(self, x: torch.Tensor, state: State | None = None):
+        """``forward`` by autograd through a per-step loop (reference for tests)."""
+        if state is None:
+            state = self.initial_state(x.shape[0], x.device, x.dtype)
+        driven = x @ self.kernel + self.bias
+        h = state[0]
+        outputs = []
+        for t in range(x.shape[1]):
+            h = self.activation(driven[:, t] + h @ self.recurrent_kernel)
+            outputs.append(h)
+        return torch.stack(outputs, dim=1), (h,)
+
+
+def _activation_derivative(name: str, pre: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """phi'(pre) as PyTorch's own backward computes it (out = phi(pre))."""
+    if name == "relu":
+        return (out > 0).to(out.dtype)
+    if name == "sigmoid":
+        return out * (1 - out)
+    sigmoid = torch.sigmoid(pre)  # swish
+    return sigmoid * (1 + pre * (1 - sigmoid))
+
+
+class SimpleRNNSequence(torch.autograd.Function):
+    """h_t = phi(d_t + h_{t-1} U) over a sequence (d = x W + b given), with the backward
+    through time written out: dp_t = (dh_t + dp_{t+1} U^T) * phi'(p_t), and the
+    gradient of U summed over all steps after the loop."""
+
+    @staticmethod
+    def forward(ctx, driven, recurrent_kernel, h0, activation_name):
+        activation = SIMPLE_ACTIVATIONS[activation_name]
+        steps = driven.shape[1]
+        drive = driven.transpose(0, 1)  # time-major: per-step slices are contiguous
+        h_all = torch.empty((steps + 1, *h0.shape), dtype=h0.dtype, device=h0.device)
+        pre_all = torch.empty_like(h_all[1:])
+        h_all[0] = h0
+        for t in range(steps):
+            pre = torch.mm(h_all[t], recurrent_kernel, out=pre_all[t]).add_(drive[t])
+            h_all[t + 1] = activation(pre)
+        ctx.activation_name = activation_name
+        ctx.save_for_backward(recurrent_kernel, h_all, pre_all)
+        return h_all[1:].transpose(0, 1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        recurrent_kernel, h_all, pre_all = ctx.saved_tensors
+        derivative = _activation_derivative(ctx.activation_name, pre_all, h_all[1:])
+        grad_h = grad_out.transpose(0, 1)
+        grad_pre_all = torch.empty_like(derivative)
+        carry = torch.zeros_like(h_all[0])
+        kernel_t = recurrent_kernel.T
+        for t in range(derivative.shape[0] - 1, -1, -1):
+            grad_pre = torch.mul(grad_h[t] + carry, derivative[t], out=grad_pre_all[t])
+            carry = grad_pre @ kernel_t
+        n = recurrent_kernel.shape[0]
+        grad_kernel = h_all[:-1].reshape(-1, n).T @ grad_pre_all.reshape(-1, n)
+        return grad_pre_all.transpose(0, 1), grad_kernel, carry, None
+
+
+def make_layer(cell: str, n_in: int, n: int, generator: torch.Generator, *, activation: str,
+               steps: int) -> nn.Module:
+    """One recurrent layer of type ``cell`` (see CELLS)."""
+    if cell == "LSTM":
+        return LSTMLayer(n_in, n, generator)
+    if cell == "GRU":
+        return GRULayer(n_in, n, generator)
+    if cell == "rsimplernn":
+        return SimpleRNNLayer(n_in, n, activation, generator)
+    if cell == "ssimplernn":
+        return SimpleRNNLayer(n_in, n, "sigmoid", generator)
+    if cell in ("maLSNN", "maLSNNb"):
+        # reference: tau_adaptation mean int(in_len / 2), in_len after the time repeat
+        return ALIFLayer(n_in, n, float(int(steps / 2)), generator, gauss_beta=cell == "maLSNNb")
+    raise ValueError(f"unknown cell {cell!r}; valid cells: {', '.join(CELLS)}")
+
+
+class DeepRNN(nn.Module):
+    """``depth`` recurrent layers of ``width`` units with dropout before each, and a
+    readout at every step. ``forward(x, state) -> (logits (B, T, C), final state)``."""
+
+    def __init__(self, cell: str, depth: int, width: int, dims: dict, seed: int,
+                 dropout: float = 0.3, activation: str = "relu"):
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}; valid cells: {', '.join(CELLS)}")
+        generator = torch.Generator().manual_seed(seed)
+        self.cell_name, self.depth, self.width = cell, depth, width
+        self.language = "vocab_size" in dims
+        self.num_classes = dims["num_classes"]
+        if self.language:
+            if dims["num_classes"] != dims["vocab_size"]:
+                raise ValueError("the tied readout needs num_classes == vocab_size, got "
+                                 f"{dims['num_classes']} and {dims['vocab_size']}")
+            # Keras Embedding with glorot_uniform on (vocab, width); no position embedding
+            self.embedding = nn.Parameter(glorot_uniform((dims["vocab_size"], width), generator))
+            n_in = width
+        else:
+            self.embedding = None
+            n_in = dims["in_features"]
+        self.dropout = nn.Dropout(dropout)
+        self.layers = nn.ModuleList()
+        for _ in range(depth):
+            self.layers.append(make_layer(cell, n_in, width, generator,
+                                          activation=activation, steps=dims["steps"]))
+            n_in = width
+        self.dense_readout = None if self.language else self._dense_readout(width, generator)
+
+    def _dense_readout(self, width: int, generator: torch.Generator) -> nn.Linear:
+        linear = nn.Linear(width, self.num_classes)
+        with torch.no_grad():
+            linear.weight.copy_(glorot_uniform((width, self.num_classes), generator).T)
+            linear.bias.zero_()
+        return linear
+
+    def cells(self) -> list[nn.Module]:
+        return list(self.layers)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Network input -> input of layer 0: token ids (B, T) are embedded, floats pass."""
+        if not self.language:
+            return x
+        if x.dim() == 3:  # the reference's (B, T, 1) id layout
+            x = x.squeeze(-1)
+        return F.embedding(x.long(), self.embedding)
+
+    def readout(self, h: torch.Tensor) -> torch.Tensor:
+        """Last layer's output -> logits: tied h @ E^T for language, else Dense."""
+        if self.language:
+            return h @ self.embedding.T
+        return self.dense_readout(h)
+
+    def initial_state(self, batch: int, device=None, dtype=torch.float32) -> tuple[State, ...]:
+        return tuple(layer.initial_state(batch, device, dtype) for layer in self.layers)
+
+    def forward(self, x: torch.Tensor, state: tuple[State, ...] | None = None):
+        h = self.embed(x)
+        states = [None] * self.depth if state is None else list(state)
+        final = []
+        for layer, layer_state in zip(self.layers, states):
+            h, layer_state = layer(self.dropout(h), layer_state)
+            final.append(tuple(layer_state))
+        return self.readout(h), tuple(final)
+
+
+def build(config: dict, dims: dict, seed: int) -> DeepRNN:
+    """From the model config (cell, depth, width, dropout, activation) and the task's sizes."""
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise ValueError(f"unknown rnn config key(s) {', '.join(map(repr, unknown))}; "
+                         f"valid keys: {', '.join(CONFIG_KEYS)}")
+    for key in ("cell", "depth", "width"):
+        if key not in config:
+            raise ValueError(f"rnn config needs {key!r}")
+    depth, width = config["depth"], config["width"]
+    if not (isinstance(depth, int) and depth >= 1 and isinstance(width, int) and width >= 1):
+        raise ValueError(f"rnn depth and width must be positive integers, got {depth!r}, {width!r}")
+    dropout = float(config.get("dropout", 0.3))
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"rnn dropout must be in [0, 1), got {dropout}")
+    activation = config.get("activation", "relu")
+    if activation not in ("relu", "swish"):
+        raise ValueError(f"rnn activation (used by rsimplernn) must be 'relu' or 'swish', got {activation!r}")
+    return DeepRNN(config["cell"], depth, width, dims, seed, dropout=dropout, activation=activation)

@@ -1,0 +1,221 @@
+"""Adaptive LIF (ALIF) layers of the maLSNN / maLSNNb networks, and their spike function.
+
+Reference: ``aLSNN``/``maLSNN``/``maLSNNb`` in stable_spike's ``neural_models/lsnn.py`` and
+the default (fast-sigmoid) ``SurrogatedStep`` of py-aromatics. maLSNN adds noise only
+for a ``noiserho:`` comment the paper never uses, so it is aLSNN. Per step, with
+state (z, v, a) all zero at the start:
+
+    I_t = x_t W_in + z_{t-1} (W_rec * (1 - I))      no self-connections
+    a_t = rho a_{t-1} + (1 - rho) z_{t-1},          rho = exp(-1 / tau_adaptation)
+    A_t = thr + beta * a_t
+    v_t = alpha v_{t-1} + I_t - sg(A_t * z_{t-1}),  alpha = exp(-1 / tau), sg = stop-gradient
+    z_t = H(v_t - A_t)                               output z_t
+
+H is the Heaviside step (strictly > 0) with the fast-sigmoid surrogate derivative
+dampening / (1 + |2 * sharpness * v_sc|)^2, dampening 0.5 (the ``_dampf:.5`` that
+training_rnns.py appends), sharpness 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+DAMPENING = 0.5
+SHARPNESS = 1.0
+
+
+class SurrogateSpike(torch.autograd.Function):
+    """Heaviside step forward, fast-sigmoid derivative backward.
+
+    ``setup_context`` + ``generate_vmap_rule`` make it usable under torch.func (vmap,
+    jacrev), and the backward is built from differentiable ops on the saved input, so
+    a loss on a Jacobian (LSC) can differentiate through the surrogate too.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(v_scaled: torch.Tensor, dampening: float = DAMPENING,
+                sharpness: float = SHARPNESS) -> torch.Tensor:
+        return (v_scaled > 0).to(v_scaled.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        v_scaled, dampening, sharpness = inputs
+        ctx.save_for_backward(v_scaled)
+        ctx.dampening, ctx.sharpness = dampening, sharpness
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        (v_scaled,) = ctx.saved_tensors
+        return grad_output * surrogate_derivative(v_scaled, ctx.dampening, ctx.sharpness), None, None
+
+
+def surrogate_derivative(v_scaled: torch.Tensor, dampening: float = DAMPENING,
+                         sharpness: float = SHARPNESS) -> torch.Tensor:
+    """The reference's fast-sigmoid pseudo-derivative."""
+    return dampening / (1 + torch.abs(2 * sharpness * v_scaled)) ** 2
+
+
+def spike(v_scaled: torch.Tensor, dampening: float = DAMPENING, sharpness: float = SHARPNESS) -> torch.Tensor:
+    return SurrogateSpike.apply(v_scaled, dampening, sharpness)
+
+
+def keras_truncated_normal(size: int, mean: float, std: float, generator: torch.Generator) -> torch.Tensor:
+    """Keras' TruncatedNormal(mean, stddev): std of the untruncated normal, cut at 2 std."""
+    out = torch.empty(size)
+    nn.init.trunc_normal_(out, mean=mean, std=std, a=mean - 2 * std, b=mean + 2 * std, generator=generator)
+    return out
+
+
+def glorot_uniform(shape: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
+    """Keras glorot_uniform of a (fan_in, fan_out) kernel."""
+    limit = math.sqrt(6.0 / (shape[0] + shape[1]))
+    return torch.empty(shape).uniform_(-limit, limit, generator=generator)
+
+
+class ALIFLayer(nn.Module):
+    """One maLSNN (``gauss_beta=False``) or maLSNNb (``gauss_beta=True``) layer.
+
+    Weights are stored as the reference stores them: ``input_weights`` (n_in, n) and
+    ``recurrent_weights`` (n, n), used as x @ W; the diagonal of the latter is kept but
+    masked out at every use, so no optimiser step can create a self-connection.
+    """
+
+    def __init__(self, n_in: int, n: int, tau_adaptation: float, generator: torch.Generator,
+                 gauss_beta: bool = False, tau: float = 0.1, thr: float = 0.01, beta: float = 1.8):
+        super().__init__()
+        self.n_in, self.n = n_in, n
+        self.input_weights = nn.Parameter(glorot_uniform((n_in, n), generator))
+        self.recurrent_weights = nn.Parameter(glorot_uniform((n, n), generator))
+        # per-neuron constants are trainable, drawn around the reference's values
+        self.tau = nn.Parameter(keras_truncated_normal(n, tau, 3 * tau / 7, generator))
+        self.tau_adaptation = nn.Parameter(
+            keras_truncated_normal(n, tau_adaptation, 3 * tau_adaptation / 7, generator))
+        self.thr = nn.Parameter(keras_truncated_normal(n, thr, 3 * thr / 7, generator))
+        if gauss_beta:  # '_gaussbeta': RandomNormal (not truncated), so beta can be negative
+            beta_init = torch.randn(n, generator=generator) * (beta / math.sqrt(n_in))
+        else:
+            beta_init = keras_truncated_normal(n, beta, 3 * beta / 7, generator)
+        self.beta = nn.Parameter(beta_init)
+        self.register_buffer("no_self_mask", 1 - torch.eye(n), persistent=False)
+
+    def recurrent_matrix(self) -> torch.Tensor:
+        """W_rec with its diagonal zeroed: the recurrent weights actually used."""
+        return self.recurrent_weights * self.no_self_mask.to(self.recurrent_weights)
+
+    def initial_state(self, batch: int, device=None, dtype=torch.float32) -> tuple[torch.Tensor, ...]:
+        zeros = torch.zeros(batch, self.n, device=device, dtype=dtype)
+        return zeros, zeros.clone(), zeros.clone()
+
+    def step(self, x_t: torch.Tensor, state: tuple[torch.Tensor, ...]):
+        """One time step from plain tensors: (z_t, (z_t, v_t, a_t))."""
+        return self._advance(x_t @ self.input_weights, state, self._constants())
+
+    def _constants(self) -> tuple[torch.Tensor, ...]:
+        # the decays and masked W_rec depend only on parameters: once per sequence
+        alpha = torch.exp(-1 / self.tau)
+        rho = torch.exp(-1 / self.tau_adaptation)
+        return self.recurrent_matrix(), alpha, rho
+
+    def _advance(self, input_current: torch.Tensor, state, constants):
+        z, v, a = state
+        w_rec, alpha, rho = constants
+        current = input_current + z @ w_rec
+        a_new = rho * a + (1 - rho) * z
+        threshold = self.thr + self.beta * a_new
+        # 'nogradreset' is always on in the reference: no gradient through the reset
+        reset = (threshold * z).detach()
+        v_new = alpha * v + current - reset
+        z_new = spike(v_new - threshold)
+        return z_new, (z_new, v_new, a_new)
+
+    def forward(self, x: torch.Tensor, state=None):
+        """x (B, T, n_in) -> spikes (B, T, n) and the final state.
+
+        Same numbers as looping ``step``, but through ``ALIFSequence``: a hand-written
+        backward through time instead of an autograd graph of ~15 small ops per step.
+        """
+        if state is None:
+            state = self.initial_state(x.shape[0], x.device, x.dtype)
+        input_currents = x @ self.input_weights  # all steps in one matmul
+        w_rec, alpha, rho = self._constants()
+        spikes, v_last, a_last = ALIFSequence.apply(
+            input_currents, w_rec, alpha, rho, self.thr, self.beta, *state)
+        # a copy, so a carried (detached) state does not keep the whole sequence alive
+        return spikes, (spikes[:, -1].clone(), v_last, a_last)
+
+    def forward_stepwise(self, x: torch.Tensor, state=None):
+        """``forward`` by autograd through a loop over ``step`` (reference for tests)."""
+        if state is None:
+            state = self.initial_state(x.shape[0], x.device, x.dtype)
+        input_currents = x @ self.input_weights
+        constants = self._constants()
+        outputs = []
+        for t in range(x.shape[1]):
+            z, state = self._advance(input_currents[:, t], state, constants)
+            outputs.append(z)
+        return torch.stack(outputs, dim=1), state
+
+
+class ALIFSequence(torch.autograd.Function):
+    """The ALIF recurrence over a whole sequence, with backpropagation through time
+    written out. Inputs: input currents (B, T, n), masked W_rec, alpha, rho, thr, beta
+    and the initial (z, v, a); outputs: spikes (B, T, n), final v and a.
+
+    Backward, with adjoints dz, dv, da of the state at step t (ds = dz * surrogate):
+        dv_tot = dv + ds;  da_tot = da - beta ds   (A_t = thr + beta a_t enters s = v - A)
+        dz_{t-1} = dv_tot W^T + (1 - rho) da_tot + output grad;  dv_{t-1} = alpha dv_tot;
+        da_{t-1} = rho da_tot;  no term through the reset (stop-gradient)
+    and the weight gradients are sums over all steps taken after the loop.
+    """
+
+    @staticmethod
+    def forward(ctx, input_currents, w_rec, alpha, rho, thr, beta, z0, v0, a0):
+        steps = input_currents.shape[1]
+        currents = input_currents.transpose(0, 1)  # time-major: per-step slices are contiguous
+        # z, v, a of steps 0..T (index 0: the initial state)
+        z_all = torch.empty((steps + 1, *z0.shape), dtype=z0.dtype, device=z0.device)
+        v_all, a_all = torch.empty_like(z_all), torch.empty_like(z_all)
+        z_all[0], v_all[0], a_all[0] = z0, v0, a0
+        one_minus_rho = 1 - rho
+        for t in range(steps):
+            z, v, a = z_all[t], v_all[t], a_all[t]
+            current = torch.mm(z, w_rec).add_(currents[t])
+            a_new = torch.mul(rho, a, out=a_all[t + 1]).add_(one_minus_rho * z)
+            threshold = (beta * a_new).add_(thr)
+            v_new = torch.mul(alpha, v, out=v_all[t + 1]).add_(current).sub_(threshold * z)
+            torch.gt(v_new - threshold, 0, out=z_all[t + 1])
+        ctx.save_for_backward(w_rec, alpha, rho, thr, beta, z_all, v_all, a_all)
+        return z_all[1:].transpose(0, 1), v_all[-1].clone(), a_all[-1].clone()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_spikes, grad_v_last, grad_a_last):
+        w_rec, alpha, rho, thr, beta, z_all, v_all, a_all = ctx.saved_tensors
+        steps = z_all.shape[0] - 1
+        surrogate = surrogate_derivative(v_all[1:] - (beta * a_all[1:] + thr))
+        grad_spikes = torch.zeros_like(surrogate) if grad_spikes is None else grad_spikes.transpose(0, 1)
+        dv = torch.zeros_like(v_all[0]) if grad_v_last is None else grad_v_last
+        da = torch.zeros_like(a_all[0]) if grad_a_last is None else grad_a_last
+        ds_all, dv_tot_all, da_tot_all = (torch.empty_like(surrogate) for _ in range(3))
+        carry_z = torch.zeros_like(dv)
+        w_rec_t, one_minus_rho = w_rec.T, 1 - rho
+        for t in range(steps - 1, -1, -1):
+            ds = torch.mul(grad_spikes[t] + carry_z, surrogate[t], out=ds_all[t])
+            dv_tot = torch.add(dv, ds, out=dv_tot_all[t])
+            da_tot = torch.addcmul(da, beta, ds, value=-1, out=da_tot_all[t])
+            carry_z = torch.addmm(one_minus_rho * da_tot, dv_tot, w_rec_t)
+            dv, da = alpha * dv_tot, rho * da_tot
+        z_prev, v_prev, a_prev = z_all[:-1], v_all[:-1], a_all[:-1]
+        n = w_rec.shape[0]
+        grad_w_rec = z_prev.reshape(-1, n).T @ dv_tot_all.reshape(-1, n)
+        grad_alpha = (dv_tot_all * v_prev).sum((0, 1))
+        grad_rho = (da_tot_all * (a_prev - z_prev)).sum((0, 1))
+        grad_thr = -ds_all.sum((0, 1))
+        grad_beta = -(ds_all * a_all[1:]).sum((0, 1))
+        return (dv_tot_all.transpose(0, 1), grad_w_rec, grad_alpha, grad_rho, grad_thr, grad_beta,
+                carry_z, dv, da)

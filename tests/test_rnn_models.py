@@ -1,0 +1,247 @@
+"""The recurrent networks of Figure 3: shapes, seeding, Keras inits, step/fused agreement,
+torch.func Jacobians, the ALIF surrogate and its reset stop-gradient, state carry."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.func import jacrev, vmap
+
+from lscrepro.models import MODELS, build_model
+from lscrepro.models.rnn import CELLS, DeepRNN, build, make_layer
+from lscrepro.models.spiking import ALIFLayer, spike
+
+LANGUAGE_DIMS = {"vocab_size": 11, "num_classes": 11, "steps": 6}
+FLOAT_DIMS = {"in_features": 5, "num_classes": 3, "steps": 6}
+WIDTH = 7
+
+
+def make(cell: str, depth: int = 2, dims: dict = FLOAT_DIMS, seed: int = 0, **extra) -> DeepRNN:
+    config = {"name": "rnn", "cell": cell, "depth": depth, "width": WIDTH, **extra}
+    return build_model(config, dims, seed)
+
+
+def sample_input(dims: dict, batch: int = 3, steps: int = 6, seed: int = 1) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    if "vocab_size" in dims:
+        return torch.randint(dims["vocab_size"], (batch, steps), generator=generator)
+    return torch.randn(batch, steps, dims["in_features"], generator=generator)
+
+
+def flat_step(layer):
+    """layer.step as a function of one concatenated state vector (for Jacobians)."""
+    sizes = [part.shape[-1] for part in layer.initial_state(1)]
+
+    def step(x_sample: torch.Tensor, flat_state: torch.Tensor) -> torch.Tensor:
+        _, new_state = layer.step(x_sample, tuple(torch.split(flat_state, sizes)))
+        return torch.cat(new_state)
+    return step, sum(sizes)
+
+
+def test_registered():
+    assert MODELS["rnn"] is build
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("depth", [2, 5])
+@pytest.mark.parametrize("dims", [LANGUAGE_DIMS, FLOAT_DIMS], ids=["language", "float"])
+def test_output_shapes_and_seeding(cell, depth, dims):
+    model = make(cell, depth, dims, seed=3)
+    logits, state = model(sample_input(dims))
+    assert logits.shape == (3, 6, dims["num_classes"])
+    assert len(state) == depth and len(model.cells()) == depth
+    same = make(cell, depth, dims, seed=3).state_dict()
+    other = make(cell, depth, dims, seed=4).state_dict()
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, same[name]), name
+    assert any(not torch.equal(value, other[name]) for name, value in model.state_dict().items())
+
+
+def test_tied_readout_and_dense_readout():
+    language = make("GRU", dims=LANGUAGE_DIMS)
+    h = torch.randn(2, 4, WIDTH)
+    assert torch.allclose(language.readout(h), h @ language.embedding.T)
+    assert not [name for name, _ in language.named_parameters() if "readout" in name]
+    dense = make("GRU")
+    assert torch.equal(dense.dense_readout.bias, torch.zeros(3))
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"cell": "LSTMX", "depth": 1, "width": 4}, "valid cells"),
+    ({"cell": "LSTM", "depth": 1, "width": 4, "widht": 3}, "widht"),
+    ({"cell": "LSTM", "depth": 0, "width": 4}, "positive"),
+    ({"cell": "rsimplernn", "depth": 1, "width": 4, "activation": "tanh"}, "swish"),
+])
+def test_bad_configs(config, message):
+    with pytest.raises(ValueError, match=message):
+        build(config, FLOAT_DIMS, 0)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_vmap_jacobian_matches_autograd(cell):
+    model = make(cell, depth=1)
+    layer = model.cells()[0]
+    step, size = flat_step(layer)
+    generator = torch.Generator().manual_seed(5)
+    x = torch.randn(3, FLOAT_DIMS["in_features"], generator=generator)
+    states = torch.randn(3, size, generator=generator)
+    batched = vmap(jacrev(step, argnums=1))(x, states)
+    for b in range(3):
+        state = states[b].clone().requires_grad_(True)
+        out = step(x[b], state)
+        rows = [torch.autograd.grad(out[i], state, retain_graph=True)[0] for i in range(out.numel())]
+        assert torch.allclose(batched[b], torch.stack(rows), atol=1e-5), cell
+    if cell.startswith("maLSNN"):  # the surrogate must actually contribute
+        assert batched.abs().sum() > 0
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_jacobian_is_differentiable_in_the_weights(cell):
+    """LSC back-propagates a loss on the batched Jacobian into the layer's weights."""
+    layer = make(cell, depth=1).cells()[0]
+    step, size = flat_step(layer)
+    x = torch.randn(3, FLOAT_DIMS["in_features"])
+    jacobians = vmap(jacrev(step, argnums=1))(x, torch.rand(3, size))
+    jacobians.square().sum().backward()
+    grads = [p.grad for p in layer.parameters() if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+
+
+def test_surrogate_shape_and_vmap():
+    v = torch.tensor([0.0, 0.3, -0.3, 2.0, -5.0], requires_grad=True)
+    z = spike(v)
+    assert torch.equal(z, torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0]))  # strictly > 0 spikes
+    (grad,) = torch.autograd.grad(z.sum(), v)
+    assert torch.allclose(grad, 0.5 / (1 + 2 * v.detach().abs()) ** 2)
+    assert grad[0] == 0.5
+    batched = vmap(jacrev(spike))(v.detach().reshape(5, 1))
+    assert torch.allclose(batched.reshape(5), grad)
+
+
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+def test_fused_matches_step(cell):
+    layer = make(cell, depth=1).cells()[0]
+    x = sample_input(FLOAT_DIMS, batch=4, steps=9)
+    initial = tuple(torch.randn_like(s) for s in layer.initial_state(4))
+    fused_out, fused_state = layer(x, initial)
+    state, outputs = initial, []
+    for t in range(x.shape[1]):
+        h, state = layer.step(x[:, t], state)
+        outputs.append(h)
+    assert torch.allclose(fused_out, torch.stack(outputs, 1), atol=1e-5)
+    for fused, stepped in zip(fused_state, state):
+        assert torch.allclose(fused, stepped, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["rsimplernn", "ssimplernn", "maLSNN", "maLSNNb"])
+def test_sequence_forward_matches_step(cell):
+    layer = make(cell, depth=1).cells()[0]
+    x = sample_input(FLOAT_DIMS, batch=4, steps=9)
+    out, final = layer(x)
+    state, outputs = layer.initial_state(4), []
+    for t in range(x.shape[1]):
+        h, state = layer.step(x[:, t], state)
+        outputs.append(h)
+    assert torch.allclose(out, torch.stack(outputs, 1), atol=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(final, state))
+
+
+@pytest.mark.parametrize("cell, activation", [
+    ("rsimplernn", "relu"), ("rsimplernn", "swish"), ("ssimplernn", "relu"), ("maLSNN", "relu"),
+    ("maLSNNb", "relu")])
+def test_backward_through_time_matches_autograd(cell, activation):
+    """The hand-written BPTT of the sequence forward against autograd through the step loop."""
+    layer = make_layer(cell, 6, 9, torch.Generator().manual_seed(2), activation=activation, steps=10).double()
+    generator = torch.Generator().manual_seed(3)
+    x = (3 * torch.rand(4, 12, 6, generator=generator, dtype=torch.float64) - 1).requires_grad_()
+    initial = tuple(torch.rand(4, 9, generator=generator, dtype=torch.float64).requires_grad_()
+                    for _ in layer.initial_state(1))
+    weights = torch.randn(4, 12, 9, generator=generator, dtype=torch.float64)
+    results = []
+    for forward in (layer.forward, layer.forward_stepwise):
+        out, final = forward(x, initial)
+        loss = (out * weights).sum() + sum((k + 1) * part.square().sum() for k, part in enumerate(final))
+        results.append((out, torch.autograd.grad(loss, [x, *initial, *layer.parameters()])))
+    (fused, fused_grads), (stepped, stepped_grads) = results
+    assert torch.equal(fused, stepped)
+    if cell.startswith("maLSNN"):
+        assert 0 < fused.mean() < 1  # some spikes, not all
+    for got, expected in zip(fused_grads, stepped_grads):
+        assert expected.abs().max() > 0
+        assert torch.allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_alif_no_self_connections_after_optimiser_step():
+    model = make("maLSNN", depth=1)
+    layer = model.cells()[0]
+    # weight decay moves the stored diagonal; the mask must still remove it
+    optimiser = torch.optim.AdamW(model.parameters(), lr=0.1, weight_decay=0.5)
+    logits, _ = model(sample_input(FLOAT_DIMS) * 5)
+    logits.square().sum().backward()
+    before = layer.recurrent_weights.detach().diagonal().clone()
+    optimiser.step()
+    assert not torch.equal(before, layer.recurrent_weights.detach().diagonal())
+    assert torch.equal(layer.recurrent_matrix().diagonal(), torch.zeros(WIDTH))
+    state = tuple(torch.rand(2, WIDTH) for _ in range(3))
+    x_t = torch.randn(2, FLOAT_DIMS["in_features"])
+    reference, _ = layer.step(x_t, state)
+    with torch.no_grad():
+        layer.recurrent_weights.diagonal().add_(100.0)
+    assert torch.equal(layer.step(x_t, state)[0], reference)
+
+
+def test_alif_reset_has_no_gradient():
+    layer = make("maLSNN", depth=1).cells()[0]
+    z = torch.rand(WIDTH, requires_grad=True)
+    v = torch.rand(WIDTH)
+    a = torch.rand(WIDTH, requires_grad=True)
+    x_t = torch.randn(FLOAT_DIMS["in_features"])
+    _, (_, v_new, _) = layer.step(x_t, (z, v, a))
+    # v_t = alpha v + x W_in + z W_rec~ - sg(A_t z): only the recurrent current depends on z
+    grad_z, grad_a, grad_thr, grad_beta = torch.autograd.grad(
+        v_new.sum(), (z, a, layer.thr, layer.beta), allow_unused=True, materialize_grads=True)
+    assert torch.allclose(grad_z, layer.recurrent_matrix().sum(dim=1))
+    for grad in (grad_a, grad_thr, grad_beta):
+        assert torch.equal(grad, torch.zeros(WIDTH))
+
+
+def test_alif_parameter_draws():
+    n_in, n = 400, 300
+    plain = ALIFLayer(n_in, n, 50.0, torch.Generator().manual_seed(0))
+    gauss = ALIFLayer(n_in, n, 50.0, torch.Generator().manual_seed(0), gauss_beta=True)
+    for value, mean in [(plain.tau, 0.1), (plain.tau_adaptation, 50.0), (plain.thr, 0.01), (plain.beta, 1.8)]:
+        std = 3 * mean / 7
+        assert abs(value.mean().item() - mean) < 0.1 * mean
+        assert value.min() >= mean - 2 * std and value.max() <= mean + 2 * std
+    assert (gauss.beta < 0).any()
+    assert abs(gauss.beta.std().item() - 1.8 / n_in ** 0.5) < 0.02
+    # mean int(steps / 2), as the reference's int(in_len / 2)
+    odd_steps = make_layer("maLSNN", 3, 4000, torch.Generator().manual_seed(0), activation="relu", steps=9)
+    assert abs(odd_steps.tau_adaptation.mean().item() - 4.0) < 0.1
+
+
+def test_lstm_forget_bias_and_orthogonal_recurrent_kernels():
+    width = WIDTH
+    lstm = make("LSTM", depth=1).cells()[0].fused
+    expected = torch.zeros(4 * width)
+    expected[width:2 * width] = 1.0
+    assert torch.equal(lstm.bias_ih_l0 + lstm.bias_hh_l0, expected)
+    gru = make("GRU", depth=1).cells()[0].fused
+    simple = make("rsimplernn", depth=1).cells()[0]
+    # Keras' (n, k n) recurrent kernel U has orthonormal rows: U U^T = I; PyTorch stores U^T
+    for weight in (lstm.weight_hh_l0.T, gru.weight_hh_l0.T, simple.recurrent_kernel):
+        assert torch.allclose(weight @ weight.T, torch.eye(width), atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("dims", [LANGUAGE_DIMS, FLOAT_DIMS], ids=["language", "float"])
+def test_state_carry_equals_one_run(cell, dims):
+    model = make(cell, dims=dims, activation="swish" if cell == "rsimplernn" else "relu").eval()
+    x = sample_input(dims, steps=8)
+    with torch.no_grad():
+        whole, whole_state = model(x)
+        first, carried = model(x[:, :4])
+        second, final_state = model(x[:, 4:], carried)
+    assert torch.allclose(torch.cat([first, second], 1), whole, atol=1e-5)
+    for layer_a, layer_b in zip(whole_state, final_state):
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(layer_a, layer_b))
