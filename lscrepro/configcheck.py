@@ -79,8 +79,16 @@ def check_keys(value, schema: dict, root: dict | None = None, path: str = "") ->
             raise ValueError(_unknown_key(where, key, item, known))
 
 
+def _closest(key: str, known) -> list[str]:
+    """The closest known key, if any; among near ties, one with the same first letter
+    (typos rarely hit it: 'fnn' is 'ffn', not 'rnn')."""
+    close = difflib.get_close_matches(key, known, n=3)
+    same_start = [k for k in close if k[:1] == key[:1]]
+    return (same_start or close)[:1]
+
+
 def _unknown_key(where: str, key, item, known: dict) -> str:
-    close = difflib.get_close_matches(str(key), known, n=1)
+    close = _closest(str(key), known)
     hint = f"; did you mean {close[0]!r}?" if close else ";"
     return (f"config key {where!r} (value {_SHORT.repr(item)}) is not known{hint} "
             f"known keys: {', '.join(sorted(known))}")
