@@ -1,7 +1,7 @@
 # Reproduction of "Stabilizing RNN Gradients through Pre-training" (arXiv 2308.12075).
 #   snakemake --cores N all                                   the paper's grid
 #   snakemake all --cores N --configfile config/smoke.yaml    the offline demo grid (targets before --configfile)
-#   snakemake --workflow-profile profiles/slurm all           on a SLURM cluster
+#   snakemake --profile slurm all                             on a SLURM cluster
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -26,4 +26,5 @@ rule all:
         FIG1_OUTPUTS,
         [f"{RESULTS}/{family}/summary.csv" for family in FAMILY_NAMES],
         FIG2_OUTPUTS if "ffn" in FAMILY_NAMES else [],
+        FIG3_OUTPUTS if "rnn" in FAMILY_NAMES else [],
         f"{RESULTS}/status.csv",

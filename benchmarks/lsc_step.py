@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from lscrepro.lsc.jacobians import batched_jacobian, spectral_radius
-from lscrepro.models import DenseStack
+from lscrepro.models.dense import DenseStack
 from lscrepro.optim import adabelief_lookahead
 
 # The reference (TensorFlow 2, stable_drnn nonrecLSC) measured on a 2-core CPU like this

@@ -118,3 +118,225 @@ def fig2_table(summary: pd.DataFrame) -> pd.DataFrame:
     accuracy = summary.groupby(FIGURE2_KEYS, sort=True)["test_accuracy"]
     table = accuracy.agg(test_accuracy_mean="mean", test_accuracy_std="std", n="count")
     return table.reset_index()
+
+
+# --- Figure 3 and the deep-RNN table ------------------------------------------------------
+
+# task -> (metric, direction): what Figure 3 compares and the table reports
+FIG3_METRICS = {"wordptb": ("perplexity", "min"), "heidelberg": ("mode_accuracy", "max"),
+                "sl_mnist": ("mode_accuracy", "max")}
+RNN_KEYS = ["task", "net", "depth", "variant", "seed"]
+ALIF_NETS = {"maLSNN", "maLSNNb"}
+EXCLUDED_NETS = {"rsimplernn"}  # the paper drops RNN-ReLU from the bars
+# comparison -> (challenger variant, baseline variant, which nets)
+FIG3_COMPARISONS = {
+    "ρ=0.5 better than ρ=1": ("lsc_half", "lsc", "all"),
+    "ρ=0.5 better than none": ("lsc_half", "default", "all"),
+    "ρ=1 better than none (ALIFs)": ("lsc", "default", "alif"),
+    "ρ=1 better than none (no ALIFs)": ("lsc", "default", "no_alif"),
+}
+RADIUS_TOLERANCE = 0.02  # make_good_latex strikes a group whose mean radius is further off
+VARIANT_ORDER = ["default", "lsc", "lsc_half"]
+
+
+def _metric_spec(task: str) -> tuple[str, bool]:
+    if task not in FIG3_METRICS:
+        raise ValueError(f"no Figure 3 metric for task {task!r}; known: {sorted(FIG3_METRICS)}")
+    name, direction = FIG3_METRICS[task]
+    return name, direction == "max"
+
+
+def metric_at_best_epoch(history: pd.DataFrame, name: str, higher_is_better: bool) -> tuple[float, float]:
+    """(test_<name>, epoch) at the epoch of the best val_<name>: the reference's
+    t_list[argmax/argmin v_list]. The first best epoch wins a tie (argmax does the same);
+    NaN validation values (a diverged last epoch) are skipped. (NaN, NaN) if none is finite
+    or the history is empty (a run that diverged in its first epoch)."""
+    if history.empty:
+        return float("nan"), float("nan")
+    missing = {f"val_{name}", f"test_{name}", "epoch"} - set(history.columns)
+    if missing:
+        raise ValueError(f"history lacks columns {sorted(missing)}")
+    validation = pd.to_numeric(history[f"val_{name}"], errors="coerce")
+    validation = validation.where(validation.abs() != float("inf"))
+    if validation.notna().sum() == 0:
+        return float("nan"), float("nan")
+    best = validation.idxmax() if higher_is_better else validation.idxmin()
+    return float(history.at[best, f"test_{name}"]), float(history.at[best, "epoch"])
+
+
+def rnn_runs(summary: pd.DataFrame, histories: dict[tuple, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """One row per deep-RNN run with Figure 3's value: ``metric`` (test perplexity or mode
+    accuracy at the metric's own best validation epoch, from the history keyed by
+    (task, net, depth, variant, seed) where given; else the summary's test_* column, which is
+    taken at the best-validation-loss epoch), its name, direction, epoch and source."""
+    missing = set(RNN_KEYS) - set(summary.columns)
+    if missing:
+        raise ValueError(f"summary lacks columns {sorted(missing)}")
+    if summary.duplicated(RNN_KEYS).any():
+        raise ValueError(f"summary has several rows for the same {RNN_KEYS}")
+    histories = histories or {}
+    rows = []
+    for _, run in summary.iterrows():
+        name, higher = _metric_spec(run["task"])
+        key = tuple(run[k] for k in RNN_KEYS)
+        value, epoch, source = float(run.get(f"test_{name}", float("nan"))), float("nan"), "summary"
+        if key in histories:
+            value, epoch = metric_at_best_epoch(histories[key], name, higher)
+            source = "history"
+        rows.append({**{k: run[k] for k in RNN_KEYS}, "status": run.get("status"),
+                     "metric_name": name, "higher_is_better": higher, "metric": value,
+                     "metric_epoch": epoch, "metric_source": source,
+                     "lsc_radius_after": run.get("lsc_radius_after", float("nan")),
+                     "lsc_target": run.get("lsc_target", float("nan"))})
+    columns = [*RNN_KEYS, "status", "metric_name", "higher_is_better", "metric", "metric_epoch",
+               "metric_source", "lsc_radius_after", "lsc_target"]
+    return pd.DataFrame(rows, columns=columns).sort_values(RNN_KEYS, ignore_index=True)
+
+
+def _beats(challenger: pd.Series, baseline: pd.Series, higher_is_better: pd.Series) -> pd.Series:
+    """Strictly better; a tie is not better. A NaN metric (a run that never had a finite
+    validation value) counts as worst, so it never wins and any finite value beats it."""
+    worst = pd.Series(float("-inf"), index=challenger.index).where(higher_is_better, float("inf"))
+    a, b = challenger.fillna(worst), baseline.fillna(worst)
+    return (a > b).where(higher_is_better, a < b)
+
+
+def _nets_of(group: str, nets: pd.Series) -> pd.Series:
+    if group == "alif":
+        return nets.isin(ALIF_NETS)
+    if group == "no_alif":
+        return ~nets.isin(ALIF_NETS)
+    return pd.Series(True, index=nets.index)
+
+
+def matched_wins(runs: pd.DataFrame) -> pd.DataFrame:
+    """Figure 3(a): per comparison and depth, how many matched (task, net, seed) pairs the
+    challenger variant wins. Columns comparison, depth, wins, pairs, percent (100 wins/pairs;
+    NaN without pairs) and skipped (runs whose partner is missing: not paired, not counted).
+
+    "Better" is strictly higher accuracy or lower perplexity: a tie counts as not better.
+    rsimplernn is left out, as in the paper. Every depth present in ``runs`` gets a row per
+    comparison, pairs or not."""
+    kept = runs[~runs["net"].isin(EXCLUDED_NETS)]
+    pair_keys = ["task", "net", "depth", "seed"]
+    rows = []
+    for comparison, (challenger, baseline, nets) in FIG3_COMPARISONS.items():
+        eligible = kept[_nets_of(nets, kept["net"])]
+        sides = [eligible[eligible["variant"] == v][[*pair_keys, "metric", "higher_is_better"]]
+                 for v in (challenger, baseline)]
+        pairs = sides[0].merge(sides[1], on=pair_keys, how="outer", suffixes=("_a", "_b"),
+                               indicator=True)
+        matched = pairs[pairs["_merge"] == "both"]
+        wins = _beats(matched["metric_a"], matched["metric_b"], matched["higher_is_better_a"].astype(bool))
+        for depth in sorted(runs["depth"].unique()):
+            at_depth = matched["depth"] == depth
+            n_pairs, n_wins = int(at_depth.sum()), int(wins[at_depth].sum())
+            skipped = int(((pairs["_merge"] != "both") & (pairs["depth"] == depth)).sum())
+            rows.append({"comparison": comparison, "depth": depth, "wins": n_wins, "pairs": n_pairs,
+                         "percent": 100 * n_wins / n_pairs if n_pairs else float("nan"),
+                         "skipped": skipped})
+    return pd.DataFrame(rows, columns=["comparison", "depth", "wins", "pairs", "percent", "skipped"])
+
+
+TABLE_KEYS = ["task", "depth", "net", "variant"]
+
+
+def _mark_best(table: pd.DataFrame) -> pd.Series:
+    """True for the group(s) with the best finite mean within its (task, depth, net)."""
+    finite = table["mean"].where(table["mean"].abs() != float("inf"))
+    signed = finite.where(table["higher_is_better"], -finite)  # larger is better throughout
+    best = signed.groupby([table["task"], table["depth"], table["net"]]).transform("max")
+    return signed.notna() & (signed == best)
+
+
+def rnn_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """make_good_latex's table from ``rnn_runs``: per task x depth x net x variant the mean and
+    std (ddof = 1) of the metric (accuracy x100, perplexity as is), n (runs with a value), the
+    mean final LSC radius and its target, radius_off (|radius_mean - target| > 0.02), and best
+    (the best mean within its task, depth and net; ties all marked)."""
+    scaled = runs.assign(value=runs["metric"] * runs["metric_name"].map({"mode_accuracy": 100}).fillna(1))
+    grouped = scaled.groupby(TABLE_KEYS, sort=True)
+    table = grouped.agg(metric_name=("metric_name", "first"), higher_is_better=("higher_is_better", "first"),
+                        mean=("value", "mean"), std=("value", "std"), n=("value", "count"),
+                        radius_mean=("lsc_radius_after", "mean"), lsc_target=("lsc_target", "first"))
+    table = table.reset_index()
+    table["higher_is_better"] = table["higher_is_better"].astype(bool)
+    distance = (table["radius_mean"] - table["lsc_target"]).abs()
+    table["radius_off"] = distance > RADIUS_TOLERANCE  # NaN (no target or no radius): not off
+    table["best"] = _mark_best(table)
+    return table
+
+
+TASK_ORDER = ["heidelberg", "sl_mnist", "wordptb"]
+TASK_TITLES = {"heidelberg": "SHD", "sl_mnist": "sl-MNIST", "wordptb": "PTB"}
+NET_ORDER = ["LSTM", "GRU", "rsimplernn", "ssimplernn", "maLSNN", "maLSNNb"]
+NET_TITLES = {"rsimplernn": "RNN-ReLU", "ssimplernn": "RNN-σ", "maLSNN": "ALIF₊", "maLSNNb": "ALIF±"}
+NET_TITLES_LATEX = {"rsimplernn": "RNN-ReLU", "ssimplernn": r"RNN-$\sigma$", "maLSNN": r"ALIF$_+$",
+                    "maLSNNb": r"ALIF$_\pm$"}
+VARIANT_TITLES = {"default": "none", "lsc": "ρ_t=1", "lsc_half": "ρ_t=0.5"}
+VARIANT_TITLES_LATEX = {"default": "none", "lsc": r"$\rho_t=1$", "lsc_half": r"$\rho_t=0.5$"}
+METRIC_TITLES = {"mode_accuracy": "accuracy (%) ↑", "perplexity": "perplexity ↓"}
+METRIC_TITLES_LATEX = {"mode_accuracy": r"accuracy (\%) $\uparrow$", "perplexity": r"perplexity $\downarrow$"}
+
+
+def ordered_present(values, preferred: list) -> list:
+    """The values present: those in ``preferred`` in its order, then the others sorted."""
+    present = set(values)
+    return [v for v in preferred if v in present] + sorted(present - set(preferred), key=str)
+
+
+def _table_grid(table: pd.DataFrame, bold, strike) -> tuple[list[str], list[tuple], dict]:
+    """Variants (columns), (task, depth, net) rows in the paper's order, and the formatted
+    cells, each wrapped by ``bold`` when best and ``strike`` when its radius is off target."""
+    variants = ordered_present(table["variant"], VARIANT_ORDER)
+    tasks, nets = ordered_present(table["task"], TASK_ORDER), ordered_present(table["net"], NET_ORDER)
+    rows = sorted({(t, d, n) for t, d, n in table[["task", "depth", "net"]].itertuples(index=False)},
+                  key=lambda r: (tasks.index(r[0]), r[1], nets.index(r[2])))
+    cells = {}
+    for group in table.itertuples(index=False):
+        text = "–" if pd.isna(group.mean) else f"{group.mean:.2f}"
+        if not pd.isna(group.std):
+            text += f" ± {group.std:.2f}"
+        text = strike(text) if group.radius_off else text
+        cells[(group.task, group.depth, group.net, group.variant)] = bold(text) if group.best else text
+    return variants, rows, cells
+
+
+def table_markdown(table: pd.DataFrame) -> str:
+    """The rnn_table as a Markdown table: a row per task, depth and net, a column per variant;
+    best in bold, a group whose radius ended > 0.02 from its target struck through."""
+    variants, rows, cells = _table_grid(table, lambda s: f"**{s}**", lambda s: f"~~{s}~~")
+    metric = table.groupby("task")["metric_name"].first()
+    header = ["Task", "Metric", "Layers", "Net", *(VARIANT_TITLES.get(v, v) for v in variants)]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "---|" * (4 + len(variants))]
+    for task, depth, net in rows:
+        values = [cells.get((task, depth, net, v), "–") for v in variants]
+        lines.append(f"| {TASK_TITLES.get(task, task)} | {METRIC_TITLES.get(metric[task], metric[task])} "
+                     f"| {depth} | {NET_TITLES.get(net, net)} | " + " | ".join(values) + " |")
+    notes = "Mean ± std over seeds; best per task, depth and net in bold; ~~struck~~: mean final " \
+            f"radius more than {RADIUS_TOLERANCE} from its target."
+    return "\n".join(lines) + "\n\n" + notes + "\n"
+
+
+def _latex_escape(text: str) -> str:
+    return str(text).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
+
+
+def table_latex(table: pd.DataFrame) -> str:
+    """The rnn_table as a LaTeX tabular (booktabs; \\sout needs ulem), laid out as
+    table_markdown: best in \\textbf, an off-target radius in \\sout."""
+    variants, rows, cells = _table_grid(table, lambda s: rf"\textbf{{{s}}}", lambda s: rf"\sout{{{s}}}")
+    metric = table.groupby("task")["metric_name"].first()
+    header = " & ".join(["Task", "Metric", "Layers", "Net",
+                         *(VARIANT_TITLES_LATEX.get(v, _latex_escape(v)) for v in variants)])
+    lines = [r"% requires \usepackage{booktabs} and \usepackage[normalem]{ulem}",
+             r"\begin{tabular}{llll" + "c" * len(variants) + "}", r"\toprule", header + r" \\", r"\midrule"]
+    for task, depth, net in rows:
+        values = [cells.get((task, depth, net, v), "–").replace("±", r"$\pm$").replace("–", "--")
+                  for v in variants]
+        lines.append(" & ".join([_latex_escape(TASK_TITLES.get(task, task)),
+                                 METRIC_TITLES_LATEX.get(metric[task], _latex_escape(metric[task])),
+                                 str(depth), NET_TITLES_LATEX.get(net, _latex_escape(net)), *values]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"

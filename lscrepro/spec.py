@@ -25,6 +25,7 @@ class Family:
     train_dir: str  # run folder under results/<family>/, with one wildcard per axis and the variant
     # pre-training folder: only the wildcards a pre-training depends on (the other axes share it)
     pretrain_dir: str
+    lsc_procedure: str = "sites"  # a key of lscrepro.lsc.PROCEDURES
 
     @property
     def run_keys(self) -> list[str]:
@@ -55,6 +56,7 @@ FAMILIES: dict[str, Family] = {
               "depth": ("depths", "model.depth"), "seed": ("seeds", "seed")},
         train_dir="{task}/{net}/depth{depth}/{variant}/seed{seed}",
         pretrain_dir="pretrained/{task}/{net}/depth{depth}/{variant}/seed{seed}",
+        lsc_procedure="recurrent",
     ),
 }
 # variant key -> the spec path it sets; a variant's other keys are its name and `lsc`
@@ -156,6 +158,16 @@ def check_overrides(name: str, family_config: dict) -> None:
                              f"model., train. or lsc. (got {roots})")
 
 
+def registered_names(name: str, family_config: dict, section: str) -> list[str]:
+    """The registry names (``section`` "task" or "model") a family's jobs use: the
+    section's own `name` and the values of any axis that sets it."""
+    names = [family_config[section]["name"]] if "name" in family_config[section] else []
+    for key, path in FAMILIES[name].axes.values():
+        if path == f"{section}.name":
+            names += family_config[key]
+    return sorted(set(names))
+
+
 def resolve_spec(config: dict, name: str, kind: str, wildcards: dict) -> dict:
     """The spec of one ``kind`` ("pretrain" or "train") job of family ``name``."""
     family, family_config = FAMILIES[name], config[name]
@@ -163,6 +175,7 @@ def resolve_spec(config: dict, name: str, kind: str, wildcards: dict) -> dict:
     variant = variants_by_name(family_config)[wildcards["variant"]]
     section = "lsc" if kind == "pretrain" else "train"
     spec = {"family": name, "kind": kind, "device": config.get("device", "auto"),
+            **({"lsc_procedure": family.lsc_procedure} if kind == "pretrain" else {}),
             "run": {}, "task": dict(family_config["task"]), "model": dict(family_config["model"]),
             section: dict(family_config[section])}
     for wildcard, (_, path) in family.axes.items():

@@ -3,7 +3,7 @@
 takes seconds on the full grid.
 
 States:
-    done           training finished (metrics.json: completed or early_stopped)
+    done           training finished (metrics.json: completed, early_stopped or time_limit)
     converged      pre-training finished, reported converged and |radius - target| <= tolerance
     not_converged  pre-training finished otherwise (the detail says which test failed)
     diverged       the job's report says diverged
@@ -39,6 +39,8 @@ FIGURES = {
     "Figure 1": (None, ["results/figures/fig1.pdf", "results/figures/fig1.png"]),
     "Figure 2": ("ffn", ["results/figures/fig2.pdf", "results/figures/fig2.png",
                          "results/ffn/fig2_data.csv"]),
+    "Figure 3": ("rnn", ["results/figures/fig3.pdf", "results/figures/fig3.png",
+                         "results/rnn/fig3_wins.csv", "results/rnn/table.csv"]),
 }
 
 DEFAULT_TOLERANCE = 0.02  # LSCSettings.tolerance and the config schema's default

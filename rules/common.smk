@@ -4,14 +4,18 @@ import json
 import re
 
 from lscrepro.codedeps import code_inputs
+from lscrepro.entrypoints import entry_file
+from lscrepro.lsc import PROCEDURES
+from lscrepro.models import model_files
 from lscrepro.spec import (
     FAMILIES,
     output_roots,
     pretrain_runs,
+    registered_names,
     resolve_spec,
     train_runs,
 )
-from lscrepro.tasks import registered_task_files
+from lscrepro.tasks import task_files
 
 # before validate(): 1e-3 (a string in YAML 1.1) becomes a number, a misspelled key is named
 from lscrepro.configcheck import prepare_config
@@ -26,12 +30,25 @@ FAMILY_NAMES = [name for name in FAMILIES if name in config]
 TRAIN_RUNS = {name: train_runs(name, config[name]) for name in FAMILY_NAMES}
 PRETRAIN_RUNS = {name: pretrain_runs(name, config[name]) for name in FAMILY_NAMES}
 
-# Code each job runs, from the import graph of its job module: inputs of its rule, so
-# that editing a module reruns exactly the jobs that import it (job.py imports each
-# kind's module alone; tasks are imported by registry name, which the graph cannot see).
+
+# Code each job runs, from the import graph of its job module and of the modules it
+# imports by registry name (its family's tasks, model and LSC procedure; an import graph
+# cannot see those): inputs of its rule, so that editing a module reruns exactly the jobs
+# that run it, family by family.
+def family_code(name, kind):
+    modules = task_files(registered_names(name, config[name], "task"))
+    modules += model_files(registered_names(name, config[name], "model"))
+    if kind == "pretrain":
+        for entry in PROCEDURES[FAMILIES[name].lsc_procedure]:
+            modules += entry_file(entry)
+    return ["workflow_scripts/job.py"] + code_inputs(
+        f"lscrepro/jobs/{kind}.py", *sorted(set(modules))
+    )
+
+
 JOB_CODE = {
-    kind: ["workflow_scripts/job.py"]
-    + code_inputs(f"lscrepro/jobs/{kind}.py", *registered_task_files())
+    f"{name}_{kind}": family_code(name, kind)
+    for name in FAMILY_NAMES
     for kind in ("pretrain", "train")
 }
 
@@ -102,7 +119,7 @@ def pretrained_weights(name):
 
 
 def job_code(wildcards):
-    return JOB_CODE[wildcards.kind]
+    return JOB_CODE[f"{wildcards.family}_{wildcards.kind}"]
 
 
 def demo_registry(wildcards):

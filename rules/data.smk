@@ -1,6 +1,6 @@
 # Datasets: canonical files in config["data"]["dir"], verified against pinned hashes,
 # then prepared once per dataset into a cache that training jobs memory-map.
-from lscrepro.data import DATASETS
+from lscrepro.data.registry import DATASETS
 from lscrepro.data.preparations import PREPARATIONS, preparation_files
 
 

@@ -47,11 +47,76 @@ rule plot_fig2:
         " --out {output.pdf} {output.png} 2> {log}"
 
 
+FIG3_OUTPUTS = [
+    f"{RESULTS}/rnn/fig3_wins.csv",
+    f"{RESULTS}/rnn/table.csv",
+    f"{RESULTS}/figures/fig3.pdf",
+    f"{RESULTS}/figures/fig3.png",
+]
+
+
+# Figure 3's numbers: per-run metric at its own best validation epoch (from each run's
+# history), matched-pairs win percentages, and the appendix-style table.
+rule fig3_data:
+    input:
+        summary=f"{RESULTS}/rnn/summary.csv",
+        metrics=lambda wildcards: run_paths("rnn", "train", "metrics.json"),
+        histories=lambda wildcards: run_paths("rnn", "train", "history.csv"),
+        code=code_inputs("workflow_scripts/fig3_data.py"),
+    output:
+        runs=f"{RESULTS}/rnn/fig3_runs.csv",
+        wins=report(
+            f"{RESULTS}/rnn/fig3_wins.csv",
+            caption="../report/fig3_wins.rst",
+            category="Figure 3",
+        ),
+        table=report(
+            f"{RESULTS}/rnn/table.csv",
+            caption="../report/rnn_table.rst",
+            category="Figure 3",
+        ),
+        markdown=f"{RESULTS}/rnn/table.md",
+        latex=f"{RESULTS}/rnn/table.tex",
+    log:
+        f"{LOGS}/figures/fig3_data.log",
+    localrule: True
+    conda:
+        "../envs/lscrepro.yaml"
+    shell:
+        "python workflow_scripts/fig3_data.py --summary {input.summary} --metrics {input.metrics}"
+        " --runs-out {output.runs} --wins-out {output.wins} --table-out {output.table}"
+        " --markdown-out {output.markdown} --latex-out {output.latex} 2> {log}"
+
+
+rule plot_fig3:
+    input:
+        runs=f"{RESULTS}/rnn/fig3_runs.csv",
+        wins=f"{RESULTS}/rnn/fig3_wins.csv",
+        code=code_inputs("workflow_scripts/plot_fig3.py"),
+    output:
+        pdf=f"{RESULTS}/figures/fig3.pdf",
+        png=report(
+            f"{RESULTS}/figures/fig3.png",
+            caption="../report/fig3.rst",
+            category="Figure 3",
+        ),
+    log:
+        f"{LOGS}/figures/plot_fig3.log",
+    localrule: True
+    conda:
+        "../envs/lscrepro.yaml"
+    shell:
+        "python workflow_scripts/plot_fig3.py --runs {input.runs} --wins {input.wins}"
+        " --pdf {output.pdf} --png {output.png} 2> {log}"
+
+
 # Where the grid stands (also a CLI: python workflow_scripts/status.py); last, for the report.
 rule status:
     input:
         summaries=[f"{RESULTS}/{family}/summary.csv" for family in FAMILY_NAMES],
-        figures=FIG1_OUTPUTS + (FIG2_OUTPUTS if "ffn" in FAMILY_NAMES else []),
+        figures=FIG1_OUTPUTS
+        + (FIG2_OUTPUTS if "ffn" in FAMILY_NAMES else [])
+        + (FIG3_OUTPUTS if "rnn" in FAMILY_NAMES else []),
         code=code_inputs("workflow_scripts/status.py"),
     output:
         report(

@@ -1,13 +1,15 @@
-# The code a job kind runs, as one stamp: each job depends on it, not on its 25 files.
+# The code a family's jobs of one kind run, as one stamp: each job depends on it, not on
+# its 25 files.
 rule code_stamp:
     input:
         code=job_code,
         script="workflow_scripts/code_stamp.py",
     output:
-        f"{RESULTS}/code/{{kind}}.json",
+        f"{RESULTS}/code/{{family}}_{{kind}}.json",
     log:
-        f"{LOGS}/code/{{kind}}.log",
+        f"{LOGS}/code/{{family}}_{{kind}}.log",
     wildcard_constraints:
+        family="|".join(FAMILY_NAMES),
         kind="pretrain|train",
     localrule: True
     conda:
@@ -30,7 +32,7 @@ for family in FAMILY_NAMES:
             f"pretrain_{family}"
         input:
             unpack(job_data(family, "pretrain")),
-            code=f"{RESULTS}/code/pretrain.json",
+            code=f"{RESULTS}/code/{family}_pretrain.json",
         output:
             weights=f"{pretrain_dir}/weights.pt",
             report=f"{pretrain_dir}/pretrain.json",
@@ -58,7 +60,7 @@ for family in FAMILY_NAMES:
         input:
             unpack(job_data(family, "train")),
             weights=pretrained_weights(family),
-            code=f"{RESULTS}/code/train.json",
+            code=f"{RESULTS}/code/{family}_train.json",
         output:
             metrics=f"{train_dir}/metrics.json",
             history=f"{train_dir}/history.csv",

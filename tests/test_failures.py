@@ -77,8 +77,8 @@ def prepared(tmp_path_factory) -> Path:
     """Demo data, fetched and prepared for mnist, and both code stamps: no job has run."""
     workdir = copy_workflow(tmp_path_factory.mktemp("prepared"))
     (workdir / "longer.yaml").write_text(LONGER_YAML)
-    snakemake(workdir, "--cores", "1", "results/demo/prepared/mnist", "results/demo/code/train.json",
-              "results/demo/code/pretrain.json", *SMOKE)
+    snakemake(workdir, "--cores", "1", "results/demo/prepared/mnist", "results/demo/code/ffn_train.json",
+              "results/demo/code/ffn_pretrain.json", *SMOKE)
     return workdir
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lscrepro.lsc.jacobians import batched_jacobian, spectral_radius, square_block
-from lscrepro.models import DenseStack
+from lscrepro.models.dense import DenseStack
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lscrepro.lsc.loop import LSCRun, LSCSettings, measure_radii, pretrain_lsc
-from lscrepro.models import DenseStack
+from lscrepro.models.dense import DenseStack
 from lscrepro.optim import adabelief_lookahead, resync_slow_weights
 from toy import CPU, quiet, toy_task
 

@@ -39,7 +39,9 @@ def flat_step(layer):
 
 
 def test_registered():
-    assert MODELS["rnn"] is build
+    from lscrepro.entrypoints import load
+
+    assert load(MODELS["rnn"]) is build
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -50,6 +50,26 @@ def test_run_tables_of_the_paper_grid(config):
     assert len(train_runs("ffn", config["ffn"])) == 756
     pretrain = pretrain_runs("ffn", config["ffn"])
     assert len(pretrain) == 36 and list(pretrain.columns) == FAMILIES["ffn"].pretrain_keys
+    assert len(train_runs("rnn", config["rnn"])) == 432 and len(pretrain_runs("rnn", config["rnn"])) == 288
+
+
+def test_overrides_set_the_reference_settings_per_grid_point(config):
+    def spec(kind, **run):
+        return resolve_spec(config, "rnn", kind, {"seed": "0", "variant": "lsc_half", **run})
+
+    shd5 = spec("train", task="heidelberg", net="LSTM", depth="5")
+    assert (shd5["model"]["width"], shd5["train"]["batch_size"], shd5["train"]["lr"]) == (256, 32, 1e-3)
+    ptb = spec("train", task="wordptb", net="rsimplernn", depth="2")
+    assert (ptb["model"]["width"], ptb["model"]["activation"], ptb["train"]["lr"]) == (1300, "swish", 3.16e-4)
+    alif = spec("pretrain", task="wordptb", net="maLSNN", depth="2")
+    assert (alif["lsc"]["batch_size"], alif["lsc"]["target"], "train" not in alif) == (3, 0.5, True)
+    assert spec("train", task="sl_mnist", net="maLSNNb", depth="2")["train"]["lr"] == 1e-3
+
+
+def test_an_override_naming_no_axis_is_refused(config):
+    config["rnn"]["overrides"].append({"when": {"dataset": "mnist"}, "set": {"train.lr": 0.1}})
+    with pytest.raises(ValueError, match=r"`when` keys \['dataset'\] are not axes"):
+        train_runs("rnn", config["rnn"])
 
 
 def test_a_task_without_its_own_dataset_takes_the_registry_one(monkeypatch):

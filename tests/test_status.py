@@ -154,7 +154,8 @@ def test_the_command_imports_neither_torch_nor_snakemake(tmp_path):
             f"assert not {{'torch', 'snakemake'}} & set(sys.modules)\n")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     jobs = pd.read_csv(tmp_path / "results/status.csv")
-    assert len(jobs) == 36 + 756 + 2 and set(jobs["state"]) == {"not_run"}
+    # FFN and deep-RNN pre-trainings and trainings, and Figures 1, 2 and 3
+    assert len(jobs) == 36 + 756 + 288 + 432 + 3 and set(jobs["state"]) == {"not_run"}
     assert not (tmp_path / ".snakemake").exists()
 
 

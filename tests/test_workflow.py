@@ -28,8 +28,13 @@ def test_paper_grid_plans_one_pretraining_per_lr_independent_key(workdir):
     # 3 datasets x 3 activations x 3 variants x 7 learning rates x 4 seeds
     assert jobs["train_ffn"] == 756
     assert jobs["summarize_ffn"] == jobs["fig2_data"] == jobs["plot_fig2"] == jobs["plot_fig1"] == 1
-    # one fetch and one prepared cache per dataset, shared by all its jobs
-    assert jobs["fetch_dataset"] == jobs["prepare_dataset"] == 3
+    # deep RNNs: 3 tasks x 6 nets x 2 depths x 4 seeds, pre-trained to rho 1 and 0.5, and
+    # trained from each and from scratch
+    assert jobs["pretrain_rnn"] == 288 and jobs["train_rnn"] == 432
+    assert jobs["summarize_rnn"] == jobs["fig3_data"] == jobs["plot_fig3"] == 1
+    # one fetch per dataset (mnist, cifar10, cifar100, ptb, shd) and one prepared cache per
+    # preparation (sl_mnist is made from the mnist files), shared by all their jobs
+    assert jobs["fetch_dataset"] == 5 and jobs["prepare_dataset"] == 6
 
 
 def test_lsc_training_depends_on_its_pretraining_and_others_do_not(workdir):
@@ -40,6 +45,12 @@ def test_lsc_training_depends_on_its_pretraining_and_others_do_not(workdir):
     assert pretrain.group(1).split("\\n") == ["dataset: mnist", "activation: sin", "variant: lsc", "seed: 2"]
     glorot = planned_jobs(workdir, "--forceall", "results/ffn/mnist/sin/glorot/lr0.001/seed2/metrics.json")
     assert "pretrain_ffn" not in glorot
+
+
+@pytest.mark.parametrize("variant, pretrained", [("lsc_half", True), ("lsc", True), ("default", False)])
+def test_only_the_rnn_lsc_variants_load_weights(workdir, variant, pretrained):
+    jobs = planned_jobs(workdir, "--forceall", f"results/rnn/heidelberg/maLSNN/depth5/{variant}/seed1/metrics.json")
+    assert jobs.get("pretrain_rnn", 0) == int(pretrained) and jobs["train_rnn"] == 1
 
 
 def test_lint_is_clean(workdir):
@@ -98,20 +109,34 @@ class TestSmokeRun:
             report = json.loads(path.read_text())["result"]
             assert abs(report["radius_after_mean"] - 1) < abs(report["radius_before_mean"] - 1), path
 
+    def test_every_network_is_pre_trained_and_figure_3_is_drawn(self, smoke):
+        reports = sorted(smoke.glob("results/demo/rnn/pretrained/*/*/depth2/lsc*/seed0/pretrain.json"))
+        nets = {path.parts[-5] for path in reports}
+        assert len(reports) == 36 and nets == {"LSTM", "GRU", "rsimplernn", "ssimplernn", "maLSNN", "maLSNNb"}
+        for path in reports:
+            radii = json.loads(path.read_text())["result"]["radius_after_per_kind"]
+            assert {"rec", "depth", "enc"} <= set(radii), path
+        wins = pd.read_csv(smoke / "results/demo/rnn/fig3_wins.csv")
+        assert len(wins) == 4 and (wins["pairs"] > 0).all()  # depth 2: every comparison has pairs
+        assert (smoke / "results/demo/figures/fig3.png").stat().st_size > 10_000
+
     def test_the_paper_grids_results_are_left_alone(self, smoke):
         assert not (smoke / "results/ffn").exists() and not (smoke / "results/figures").exists()
 
     def test_the_report_holds_every_figure_with_its_caption(self, smoke):
         snakemake(smoke, "--report", "results/demo/report.html", *SMOKE)
         html = (smoke / "results/demo/report.html").read_text()
-        for text in ("fig1.png", "fig2.png", "fig2_data.csv", "status.csv", "summary.csv",
+        for text in ("fig1.png", "fig2.png", "fig2_data.csv", "fig3.png", "table.csv", "status.csv", "summary.csv",
                      "PascalRNN (L = 10", "Test accuracy of 6-layer dense", "offline demo grid"):
             assert text in html, text
 
     def test_status_counts_every_job(self, smoke):
         status = pd.read_csv(smoke / "results/demo/status.csv")
         jobs = status[status["kind"] != "figure"]
-        assert len(jobs) == 84 and set(jobs["state"]) <= {"done", "converged", "not_converged"}
+        # Figure 2: 12 pre-trainings, 72 trainings; deep RNNs: 36 pre-trainings, 54 trainings
+        # (a demo run may diverge: it is kept, and counted as such)
+        assert len(jobs) == 84 + 36 + 54
+        assert set(jobs["state"]) <= {"done", "converged", "not_converged", "diverged"}
         assert (status[status["kind"] == "figure"]["state"] == "done").all()
 
     def test_a_finished_run_plans_nothing(self, smoke):
@@ -130,6 +155,7 @@ class TestSmokeRun:
     @pytest.mark.parametrize("code, rule", [
         ("lscrepro/plotting/fig2.py", "plot_fig2"),
         ("lscrepro/plotting/fig1.py", "plot_fig1"),
+        ("lscrepro/plotting/fig3.py", "plot_fig3"),
     ])
     def test_editing_plotting_code_replots_only_that_figure(self, smoke, code, rule):
         # and the status table, which lists the figures
@@ -137,10 +163,18 @@ class TestSmokeRun:
 
     def test_editing_the_lsc_loop_reruns_pretraining_and_its_trainings_only(self, smoke):
         jobs = self.plan_after_edit(smoke, "lscrepro/lsc/loop.py")
-        # 3 datasets x 2 activations x 2 seeds pre-trainings; their 2 learning rates each
+        # 3 datasets x 2 activations x 2 seeds pre-trainings; their 2 learning rates each.
+        # The deep RNNs' recurrent LSC is another module: none of their jobs rerun.
         assert jobs["pretrain_ffn"] == 12 and jobs["train_ffn"] == 24
+        assert "pretrain_rnn" not in jobs and "train_rnn" not in jobs
         assert "prepare_dataset" not in jobs and "fig1_numbers" not in jobs
+
+    def test_editing_a_deep_rnn_reruns_that_family_only(self, smoke):
+        jobs = self.plan_after_edit(smoke, "lscrepro/models/rnn.py")
+        assert jobs["pretrain_rnn"] == 36 and jobs["train_rnn"] == 54
+        assert "pretrain_ffn" not in jobs and "train_ffn" not in jobs
 
     def test_editing_the_training_loop_reruns_training_only(self, smoke):
         jobs = self.plan_after_edit(smoke, "lscrepro/training.py")
-        assert jobs["train_ffn"] == 72 and "pretrain_ffn" not in jobs
+        assert jobs["train_ffn"] == 72 and jobs["train_rnn"] == 54
+        assert "pretrain_ffn" not in jobs and "pretrain_rnn" not in jobs

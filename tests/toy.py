@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from lscrepro.models import DenseStack
+from lscrepro.models.dense import DenseStack
 from lscrepro.data.prepared import Prepared
 from lscrepro.tasks.images import ImageTask
 

@@ -1,25 +1,26 @@
-"""Dataset files and splits: pinned registry, canonical readers/writers, demo data, loaders."""
+"""Dataset files and splits: pinned registry, canonical readers/writers, demo data, loaders.
 
-from lscrepro.data.demo import write_demo_data
-from lscrepro.data.formats import FormatError, read_cifar, read_idx, write_cifar, write_idx
-from lscrepro.data.registry import DATASETS, DatasetError, FileSpec, ensure_files, file_specs, sha256_file
-from lscrepro.data.splits import NUM_CLASSES, Splits, load_dataset, load_raw
+The names below are imported on first use (PEP 562), not with the package: a job that
+reads one dataset then imports (and, in the workflow, depends on) that dataset's code only.
+"""
 
-__all__ = [
-    "DATASETS",
-    "DatasetError",
-    "FileSpec",
-    "FormatError",
-    "NUM_CLASSES",
-    "Splits",
-    "ensure_files",
-    "file_specs",
-    "load_dataset",
-    "load_raw",
-    "read_cifar",
-    "read_idx",
-    "sha256_file",
-    "write_cifar",
-    "write_demo_data",
-    "write_idx",
-]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "write_demo_data": "demo",
+    "FormatError": "formats", "read_cifar": "formats", "read_idx": "formats",
+    "write_cifar": "formats", "write_idx": "formats",
+    "DATASETS": "registry", "DatasetError": "registry", "FileSpec": "registry",
+    "ensure_files": "registry", "file_specs": "registry", "sha256_file": "registry",
+    "NUM_CLASSES": "splits", "Splits": "splits", "load_dataset": "splits", "load_raw": "splits",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

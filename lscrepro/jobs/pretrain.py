@@ -10,7 +10,8 @@ import torch
 
 from ..checkpoint import fingerprint
 from ..io import atomic_path, write_json
-from ..lsc.loop import LSCSettings, pretrain_lsc
+from ..entrypoints import load
+from ..lsc import PROCEDURES
 from .common import environment, settings_from, setup
 
 
@@ -18,9 +19,11 @@ def pretrain(spec: dict, weights_out: Path, report_out: Path, threads: int = 1, 
     """LSC pre-training from the spec's initialisation; saves weights and pretrain.json."""
     start = time.perf_counter()
     device, task, model = setup(spec, threads)
-    settings = settings_from(LSCSettings, spec["lsc"], "lsc")
+    # the family's procedure, imported by name: a job loads (and depends on) only its own
+    settings_class, procedure = map(load, PROCEDURES[spec.get("lsc_procedure", "sites")])
+    settings = settings_from(settings_class, spec["lsc"], "lsc")
     checkpoint = report_out.with_name("checkpoint.pt")
-    result = pretrain_lsc(model, task, settings, seed=spec["seed"], device=device, checkpoint=checkpoint,
+    result = procedure(model, task, settings, seed=spec["seed"], device=device, checkpoint=checkpoint,
                           fingerprint=fingerprint(spec, model.state_dict()), log=log)
     report = {"run": spec["run"], "settings": spec,
               "result": {**asdict(result), "environment": environment(device, start)}}

@@ -7,10 +7,8 @@ from dataclasses import asdict
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from ..checkpoint import fingerprint
-from ..io import write_csv, write_json
+from ..io import write_json, write_rows
 from ..training import TrainSettings, train
 from .common import environment, load_weights, settings_from, setup
 
@@ -32,7 +30,7 @@ def train_run(spec: dict, metrics_out: Path, history_out: Path, weights: Path | 
     outcome = {k: v for k, v in asdict(result).items() if k != "history"}
     metrics = {"run": spec["run"], "settings": spec,
                "result": {**outcome, "environment": environment(device, start)}}
-    write_csv(history_out, pd.DataFrame(result.history))
+    write_rows(history_out, result.history)
     write_json(metrics_out, metrics)
     checkpoint.unlink(missing_ok=True)
     return metrics

@@ -4,3 +4,11 @@ and their spectral radii, and the loop that drives them to a target.
 Import from the submodules (``lscrepro.lsc.loop``, ``.jacobians``, ``.sites``): models
 import ``sites`` only, and must not pull in (and rerun on edits of) the loop.
 """
+
+# A family's LSC procedure -> its settings class and pre-training function, as
+# "module:attribute" (lscrepro.entrypoints): "sites" drives the LSC sites a model exposes
+# (the dense stack), "recurrent" unrolls a deep RNN over time.
+PROCEDURES = {
+    "sites": ("lscrepro.lsc.loop:LSCSettings", "lscrepro.lsc.loop:pretrain_lsc"),
+    "recurrent": ("lscrepro.lsc.recurrent:RecurrentLSCSettings", "lscrepro.lsc.recurrent:pretrain_recurrent"),
+}

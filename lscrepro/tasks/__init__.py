@@ -7,10 +7,10 @@ where every millisecond of start-up counts) does not import torch.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from ..data.preparations import preparation
+from ..entrypoints import entry_file, load
 
 TASKS: dict[str, Any] = {
     "images": "lscrepro.tasks.images:ImageTask",
@@ -40,11 +40,10 @@ def dataset_of(config: dict) -> str:
     return preparation(prepared_of(config)).dataset
 
 
-def registered_task_files() -> list[str]:
-    """Repo-relative files of the tasks registered by path: jobs import them by name,
+def task_files(names) -> list[str]:
+    """Repo-relative files of the registered tasks ``names``: jobs import them by name,
     which an import graph cannot see, so the workflow adds them to the jobs' code."""
-    return [entry.partition(":")[0].replace(".", "/") + ".py"
-            for entry in TASKS.values() if isinstance(entry, str)]
+    return [path for name in names if name in TASKS for path in entry_file(TASKS[name])]
 
 
 def register_task(name: str, task_class: Any) -> None:
@@ -55,11 +54,7 @@ def register_task(name: str, task_class: Any) -> None:
 def task_class(name: str):
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; registered tasks: {', '.join(sorted(TASKS))}")
-    entry = TASKS[name]
-    if isinstance(entry, str):
-        module, _, attribute = entry.partition(":")
-        entry = getattr(importlib.import_module(module), attribute)
-    return entry
+    return load(TASKS[name])
 
 
 def build_task(config: dict, data: dict, device):

@@ -1,0 +1,497 @@
+"""LSC pre-training of the deep RNNs of Figure 3 (the reference's ``recLSC.apply_LSC``
+with ``allns``: all four kinds of local Jacobian).
+
+For every layer l and time step t, on the cell state s (LSTM: (h, c); GRU and simple
+RNNs: h; ALIF: (v, a), the reference's ``reoldspike`` form, where the previous spike is
+recomputed as z = H(v - thr - beta a) with the surrogate so the Jacobians are not zero):
+
+    rec    ds^l_{t+1} / ds^l_t
+    depth  ds^l_{t+1} / ds^{l-1}_{t+1}   (l >= 2, through the lower layer's output)
+    enc    ds^1_{t+1} / dx_{t+1}         (x: the embedded / raw input of layer 1)
+    dec    dy_{t+1} / ds^L_{t+1}         (readout; target 1, left out of the reported mean)
+
+Each is batched with torch.func, cut to a random square block when not square, and its
+spectral radius taken per sample. Loss: the mean over Jacobians of the batch mean of
+(rho - target)^2. The net is unrolled one step at a time on real training batches,
+carrying the (detached) state, with one AdaBelief+Lookahead update per step, then the
+heuristics ``shuffle`` (wshuff) and ``rescale`` (wmultiplier).
+
+Differences from the reference (README):
+ 1. One optimiser for the whole run. The reference rebuilt the model, and with it
+    AdaBelief's moments and Lookahead's slow weights, at every step.
+ 2. A shuffle is kept only if the loss on the same step's inputs does not get worse
+    (compared with the step's loss before the update, as the FFN port does); the
+    reference kept every shuffle. Lookahead's slow weights are resynced after any edit.
+ 3. ``rescale`` also scales the input kernels of GRU and simple RNNs (``weight_ih`` /
+    ``kernel``); the reference's name match missed them, so they were never scaled.
+ 4. The Jacobians are taken at detached evaluation points (states and layer inputs
+    computed without gradient): the loss reaches a layer's weights through its own local
+    Jacobian only. The reference's tape also differentiated through the points (lower
+    layers' outputs), and its LSTM depth Jacobian w.r.t. the lower (h, c) graph nodes
+    also counted the c -> h path; here the lower output is h = s[:n], so the c columns of
+    the LSTM depth Jacobian are zero (its radius is that of dh^l/dh^{l-1}, up to zeros).
+ 5. Weights kept: those (before the step's update) with the smallest rms distance of the
+    step's rec/depth/enc radii to the target; the reference picked by |mean - target| of
+    a moving average, gated by a moving variance of the radii.
+ 6. The stop rule also requires the dec radius within tolerance of 1 (the reference's
+    ignored dec); the loss averages over the Jacobians computed (the reference divided by
+    2L + 1 even when dec was skipped).
+ 7. A non-finite loss stops the run (``diverged``); the reference skipped the step.
+Kept from the reference: the state carries over across batches; dec is skipped when the
+readout has more than ``dec_max_outputs`` (100) outputs (PTB); targets never enter these
+Jacobians, so the reference's random replacement of target tokens has no counterpart;
+after 2 * patience steps without a new best the best weights are reloaded (here with a
+fresh optimiser, whose state belonged to the abandoned weights); rescale every step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.func import jacrev, vmap
+
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..device import rng_state, set_rng_state
+from ..models.rnn import GRULayer, LSTMLayer, SimpleRNNLayer
+from ..models.spiking import ALIFLayer, spike
+from ..optim import adabelief_lookahead, resync_slow_weights
+from ..progress import Progress
+from .jacobians import RadiusMethod, spectral_radius, square_block
+
+KINDS = ("rec", "depth", "enc", "dec")
+REPORTED_KINDS = ("rec", "depth", "enc")  # dec is left out of the reported mean
+
+
+@dataclass(frozen=True)
+class RecurrentLSCSettings:
+    target: float = 0.5
+    batch_size: int = 8
+    batches: int = 2  # the reference: steps_per_epoch=2 batches x sequence length steps
+    lr: float = 7.2e-3
+    weight_decay: float = 1e-4  # the reference: 1e-3 for rsimplernn (set in the config)
+    sync_period: int = 6
+    slow_step: float = 0.5
+    tolerance: float = 0.08
+    patience: int = 20
+    rescale: bool = True
+    rescale_probability: float = 1.0  # the reference rescales at every step
+    shuffle: bool = True
+    shuffle_probability: float = 0.34  # the reference: uniform draw > .66
+    radius_method: RadiusMethod = "ritz"
+    measure_batches: int = 2
+    measure_steps: int = 10  # the reference re-measures over 10 steps ('onlyloadpretrained')
+    max_seconds: float | None = None
+    max_steps: int | None = None
+    dec_max_outputs: int = 100  # the reference skips dec for wider readouts (PTB)
+
+
+@dataclass
+class RecurrentLSCResult:
+    status: str = "not_converged"  # "converged", "not_converged" or "diverged"
+    radius_before_mean: float = float("nan")
+    radius_before_std: float = float("nan")
+    radius_after_mean: float = float("nan")
+    radius_after_std: float = float("nan")
+    radius_before_per_kind: dict = field(default_factory=dict)
+    radius_after_per_kind: dict = field(default_factory=dict)
+    loss_curve: list[float] = field(default_factory=list)
+    radius_curve: list[float] = field(default_factory=list)  # step mean over rec/depth/enc
+    steps: int = 0
+    seconds: float = 0.0
+    resumed_from_batch: int = 0
+    best_loss: float | None = None
+    best_distance: float | None = None
+
+
+# --- the LSC view of a layer: a flat state s, a step on it, the output from it --------------
+class CellView:
+    """``step(x, s) -> s'`` and ``output(s) -> h`` on the flat LSC state of one layer, for
+    one sample or a batch (torch.func differentiates them)."""
+
+    def __init__(self, layer: torch.nn.Module):
+        self.layer, self.n = layer, layer.n
+        if isinstance(layer, LSTMLayer):
+            self.kind = "lstm"
+        elif isinstance(layer, ALIFLayer):
+            self.kind = "alif"
+        elif isinstance(layer, (GRULayer, SimpleRNNLayer)):
+            self.kind = "plain"
+        else:
+            raise TypeError(f"no recurrent LSC view for {type(layer).__name__}")
+
+    def size(self) -> int:
+        return self.n if self.kind == "plain" else 2 * self.n
+
+    def zeros(self, batch: int, device, dtype=torch.float32) -> torch.Tensor:
+        return torch.zeros(batch, self.size(), device=device, dtype=dtype)
+
+    def output(self, s: torch.Tensor) -> torch.Tensor:
+        if self.kind == "alif":
+            v, a = s.split(self.n, dim=-1)
+            return spike(v - self.layer.thr - self.layer.beta * a)
+        return s[..., :self.n]
+
+    def step(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        if self.kind == "lstm":
+            _, (h, c) = self.layer.step(x, tuple(s.split(self.n, dim=-1)))
+            return torch.cat([h, c], dim=-1)
+        if self.kind == "alif":  # reoldspike: z_{t-1} from (v, a), with the surrogate
+            _, (_, v, a) = self.layer.step(x, (self.output(s), *s.split(self.n, dim=-1)))
+            return torch.cat([v, a], dim=-1)
+        return self.layer.step(x, (s,))[0]
+
+
+def cell_views(model) -> list[CellView]:
+    return [CellView(layer) for layer in model.cells()]
+
+
+def _jacobian(fn, *inputs: torch.Tensor) -> torch.Tensor:
+    """Per-sample d fn(a_b, ...) / d a_b for the rows of the first input: (B, out, in)."""
+    return vmap(jacrev(fn, argnums=0))(*inputs)
+
+
+# Below this size the exact eigensolver is faster than "ritz" (one CPU thread, 8 samples:
+# n=16 eig 0.6 ms vs ritz 3 ms; n=64 8 vs 4 ms), and "ritz" falls back to it when unsure.
+EXACT_BELOW = 48
+
+
+def _radius(jac: torch.Tensor, method: RadiusMethod, generator: torch.Generator) -> torch.Tensor:
+    square = square_block(jac, generator)
+    if square.shape[-1] >= EXACT_BELOW:
+        return spectral_radius(square, method, generator=generator)
+    finite = square.detach().isfinite().flatten(1).all(dim=1)
+    if bool(finite.all()):
+        return spectral_radius(square, "eig")
+    # LAPACK must not see inf/NaN (it can crash); such samples get a NaN radius
+    radius = torch.full(finite.shape, float("nan"), dtype=square.dtype, device=square.device)
+    radius[finite] = spectral_radius(square[finite], "eig")
+    return radius
+
+
+def wants_dec(model, settings: RecurrentLSCSettings) -> bool:
+    return model.num_classes <= settings.dec_max_outputs
+
+
+@torch.no_grad()
+def advance(views: list[CellView], x: torch.Tensor, states: list[torch.Tensor]):
+    """One step of the stack without gradient: (each layer's input, next states)."""
+    inputs, new_states = [], []
+    for view, s in zip(views, states):
+        inputs.append(x)
+        s_next = view.step(x, s)
+        new_states.append(s_next)
+        x = view.output(s_next)
+    return inputs, new_states
+
+
+def local_jacobians(model, views: list[CellView], x: torch.Tensor, states: list[torch.Tensor],
+                    with_dec: bool):
+    """The step's local Jacobians {(kind, layer index): (B, out, in)} at detached points
+    (x: layer 1's input at t+1, states: s_t), and the states s_{t+1}."""
+    inputs, new_states = advance(views, x.detach(), states)
+    jacobians = {}
+    for l, view in enumerate(views):
+        jacobians["rec", l] = _jacobian(lambda s, xi, v=view: v.step(xi, s), states[l], inputs[l])
+        if l == 0:
+            jacobians["enc", l] = _jacobian(lambda xi, s, v=view: v.step(xi, s), inputs[0], states[0])
+        else:
+            below = views[l - 1]
+            jacobians["depth", l] = _jacobian(lambda sb, s, v=view, b=below: v.step(b.output(sb), s),
+                                              new_states[l - 1], states[l])
+    if with_dec:
+        last = views[-1]
+        jacobians["dec", len(views) - 1] = _jacobian(lambda s: model.readout(last.output(s)),
+                                                     new_states[-1])
+    return jacobians, new_states
+
+
+def local_radii(model, views, x, states, settings: RecurrentLSCSettings, generator):
+    """Per-sample spectral radii {(kind, layer index): (B,)} of the step, and s_{t+1}."""
+    jacobians, new_states = local_jacobians(model, views, x, states, wants_dec(model, settings))
+    radii = {key: _radius(jac, settings.radius_method, generator) for key, jac in jacobians.items()}
+    return radii, new_states
+
+
+def lsc_loss(radii: dict, target: float) -> torch.Tensor:
+    """Mean over Jacobians of the batch mean of (rho - target)^2; dec's target is 1."""
+    losses = [((r - (1.0 if kind == "dec" else target)) ** 2).mean() for (kind, _), r in radii.items()]
+    return torch.stack(losses).mean()
+
+
+def _layer_name(index: int) -> str:
+    return f"layer{index + 1}"
+
+
+@torch.no_grad()
+def measure_radii(model, batches: list[torch.Tensor], settings: RecurrentLSCSettings,
+                  seed: int = 0) -> tuple[float, float, dict]:
+    """Radii over the first ``measure_steps`` steps of each batch, from a zero state and
+    carrying it: mean and std over rec/depth/enc samples, and each kind's per layer."""
+    views = cell_views(model)
+    generator = torch.Generator(device=batches[0].device).manual_seed(seed)
+    collected: dict = {}
+    for x in batches:
+        states = [v.zeros(len(x), x.device) for v in views]
+        for t in range(min(settings.measure_steps, x.shape[1])):
+            radii, states = local_radii(model, views, model.embed(x[:, t]), states, settings, generator)
+            for key, r in radii.items():
+                collected.setdefault(key, []).append(r)
+    per_kind: dict = {kind: {} for kind in KINDS}
+    for (kind, l), parts in sorted(collected.items(), key=lambda item: item[0][1]):
+        r = torch.cat(parts)
+        per_kind[kind][_layer_name(l)] = {"mean": r.mean().item(), "std": r.std().item()}
+    reported = torch.cat([torch.cat(p) for (kind, _), p in collected.items() if kind in REPORTED_KINDS])
+    return reported.mean().item(), reported.std().item(), per_kind
+
+
+# --- the heuristics ---------------------------------------------------------------------------
+def _input_and_recurrent_params(view: CellView) -> tuple[list, list]:
+    """The parameters ``rescale`` scales by the depth/enc radius and by the rec radius."""
+    layer = view.layer
+    if view.kind == "alif":
+        return ([layer.input_weights, layer.thr, layer.beta],
+                [layer.recurrent_weights, layer.tau, layer.tau_adaptation])
+    if isinstance(layer, SimpleRNNLayer):
+        return [layer.kernel], [layer.recurrent_kernel]
+    return [layer.fused.weight_ih_l0], [layer.fused.weight_hh_l0]
+
+
+def _clipped_factor(target: float, radius: float) -> float:
+    return float(np.clip(target / max(radius, 1e-12), 0.85, 1.15))
+
+
+@torch.no_grad()
+def rescale_weights(model, views: list[CellView], means: dict, target: float) -> None:
+    """The reference's wmultiplier: input-side parameters by target / rho_depth (layer 1:
+    rho_enc), recurrent ones by target / rho_rec, embedding and dense readout towards
+    std * sqrt(fan) = 1; every factor clipped to [0.85, 1.15]."""
+    for l, view in enumerate(views):
+        input_side, recurrent_side = _input_and_recurrent_params(view)
+        lower = means.get(("enc", 0) if l == 0 else ("depth", l))
+        for params, radius in ((input_side, lower), (recurrent_side, means.get(("rec", l)))):
+            if radius is None:
+                continue
+            factor = _clipped_factor(target, radius)
+            for p in params:
+                p.mul_(factor)
+    matrices = [model.embedding, getattr(model.dense_readout, "weight", None)]
+    for w in (m for m in matrices if m is not None):
+        # embedding (vocab, D): fan D; readout weight (classes, width): fan width
+        w.mul_(float(np.clip(1.0 / max(w.std().item() * math.sqrt(w.shape[1]), 1e-12), 0.85, 1.15)))
+
+
+@torch.no_grad()
+def shuffle_weights(model, generator: torch.Generator) -> None:
+    """The reference's wshuff: every weight with >= 2 dims, entries randomly permuted."""
+    for p in model.parameters():
+        if p.dim() >= 2:
+            flat = p.data.view(-1)
+            flat.copy_(flat[torch.randperm(flat.numel(), generator=generator, device=flat.device)])
+
+
+def _copy_state(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+# --- the run ------------------------------------------------------------------------------------
+def pretrain_recurrent(model, task, settings: RecurrentLSCSettings, seed: int, device: torch.device,
+                       checkpoint: Path | None = None, fingerprint: str = "",
+                       log=print) -> RecurrentLSCResult:
+    """Pre-train ``model`` (a DeepRNN) in place; it ends holding the best weights found.
+
+    Training batches drive the weights; the before/after radii use validation batches.
+    With ``checkpoint`` the state is saved after every batch and a rerun of the same run
+    (same ``fingerprint``) resumes from it and ends where an uninterrupted run would."""
+    run = RecurrentLSCRun(model, task, settings, seed, device, log)
+    saved = load_checkpoint(checkpoint, fingerprint, log) if checkpoint else None
+    if saved is not None:
+        run.load_state_dict(saved)
+        log(f"RNN LSC resumed from checkpoint after batch {run.batch}")
+    else:
+        run.measure_before()
+    while run.batch < settings.batches and not run.finished():
+        run.run_batch()
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, fingerprint, run.state_dict())
+        log(f"RNN LSC batch {run.batch}/{settings.batches} done: steps {run.result.steps}, "
+            f"best rms distance {run.best['distance']:.4f}")
+    return run.finish()
+
+
+class RecurrentLSCRun:
+    """One pre-training: its state (``state_dict``, at batch boundaries) and its steps."""
+
+    STATE_FIELDS = ("batch", "close_steps", "since_best", "states", "best", "result")
+
+    def __init__(self, model, task, settings: RecurrentLSCSettings, seed: int, device, log):
+        self.model, self.task, self.settings, self.seed = model, task, settings, seed
+        self.device, self.log = device, log
+        self.views = cell_views(model)
+        self.start = time.perf_counter()
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.optimizer = self._new_optimizer()
+        self.result = RecurrentLSCResult()
+        self.batch, self.close_steps, self.since_best = 0, 0, 0
+        self.states: list[torch.Tensor] | None = None  # carried across batches, as the reference
+        self.best = {"distance": math.inf, "loss": None, "state": _copy_state(model)}
+        measure_generator = torch.Generator(device=device).manual_seed(seed + 1)
+        self.measure = [x for x, _ in zip(task.lsc_inputs(settings.batch_size, measure_generator, "val"),
+                                          range(settings.measure_batches))]
+        total = settings.batches * task.dims["steps"]
+        if settings.max_steps is not None:
+            total = min(total, settings.max_steps)
+        self.progress = Progress(log, "RNN LSC", total)
+
+    def _new_optimizer(self):
+        s = self.settings
+        return adabelief_lookahead(self.model.parameters(), s.lr, s.weight_decay, s.sync_period, s.slow_step)
+
+    def train_batch(self, index: int) -> torch.Tensor:
+        """Training batch ``index``, from a generator of its own, so a resumed run sees the
+        same batches. Targets are not needed: they enter none of these Jacobians."""
+        generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        for i, x in enumerate(self.task.lsc_inputs(self.settings.batch_size, generator, "train")):
+            if i == index:
+                return x
+        raise ValueError(f"the task has fewer than {index + 1} LSC training batches")
+
+    # --- before, after ----------------------------------------------------------------------
+    def _measure(self, when: str) -> None:
+        mean, std, per_kind = measure_radii(self.model, self.measure, self.settings, self.seed)
+        setattr(self.result, f"radius_{when}_mean", mean)
+        setattr(self.result, f"radius_{when}_std", std)
+        setattr(self.result, f"radius_{when}_per_kind", per_kind)
+        self.log(f"RNN LSC {when}: radius {mean:.4f} +- {std:.4f} (rec, depth, enc)")
+
+    def measure_before(self) -> None:
+        self._measure("before")
+
+    def finish(self) -> RecurrentLSCResult:
+        self.model.load_state_dict(self.best["state"])
+        self._measure("after")
+        self.result.best_loss = self.best["loss"]
+        self.result.best_distance = None if math.isinf(self.best["distance"]) else self.best["distance"]
+        self.result.seconds += time.perf_counter() - self.start
+        self.log(f"RNN LSC {self.result.status} after {self.result.steps} steps")
+        return self.result
+
+    # --- the loop -----------------------------------------------------------------------------
+    def out_of_steps(self) -> bool:
+        s = self.settings
+        over_time = s.max_seconds is not None and \
+            self.result.seconds + time.perf_counter() - self.start > s.max_seconds
+        return over_time or (s.max_steps is not None and self.result.steps >= s.max_steps)
+
+    def finished(self) -> bool:
+        return self.result.status != "not_converged" or self.out_of_steps()
+
+    def run_batch(self) -> None:
+        x = self.train_batch(self.batch).to(self.device)
+        if self.states is None:
+            self.states = [v.zeros(len(x), self.device) for v in self.views]
+        for t in range(x.shape[1]):
+            if self.finished():
+                break
+            self.step(x[:, t])
+        self.batch += 1
+
+    def step(self, x_t: torch.Tensor) -> None:
+        s = self.settings
+        x = self.model.embed(x_t)
+        radii, new_states = local_radii(self.model, self.views, x, self.states, s, self.generator)
+        loss = lsc_loss(radii, s.target)
+        if not torch.isfinite(loss):
+            self.log(f"RNN LSC step {self.result.steps}: loss is not finite; stopping (diverged)")
+            self.result.status = "diverged"
+            return
+        means = {key: r.mean().item() for key, r in radii.items()}
+        self.keep_if_best(means, loss.item())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        edited = False
+        if s.shuffle and self.rng.random() < s.shuffle_probability:
+            edited |= self.try_shuffle(x, loss.item())
+        if s.rescale and self.rng.random() < s.rescale_probability:
+            rescale_weights(self.model, self.views, means, s.target)
+            edited = True
+        if edited:
+            resync_slow_weights(self.optimizer)
+        self.reload_if_stuck()
+        self.states = new_states  # computed before the update, as the reference carries them
+        self.record(loss.item(), means)
+
+    def try_shuffle(self, x: torch.Tensor, loss: float) -> bool:
+        """Shuffle; keep it only if the loss on this step's inputs is not worse than the
+        step's loss. The reference kept every shuffle, which undoes what the updates did."""
+        saved = _copy_state(self.model)
+        shuffle_weights(self.model, self.generator)
+        with torch.no_grad():
+            radii, _ = local_radii(self.model, self.views, x.detach(), self.states, self.settings,
+                                   self.generator)
+            shuffled = lsc_loss(radii, self.settings.target).item()
+        if shuffled <= loss:
+            return True
+        self.model.load_state_dict(saved)
+        return False
+
+    def distance(self, means: dict) -> float:
+        """rms distance of the step's rec/depth/enc radii to the target."""
+        gaps = [m - self.settings.target for (kind, _), m in means.items() if kind in REPORTED_KINDS]
+        return float(np.sqrt(np.mean(np.square(gaps))))
+
+    def keep_if_best(self, means: dict, loss: float) -> None:
+        """Keep the current (pre-update) weights if they are the closest to the target so far."""
+        distance = self.distance(means)
+        if distance < self.best["distance"]:
+            self.best = {"distance": distance, "loss": loss, "state": _copy_state(self.model)}
+            self.since_best = 0
+        else:
+            self.since_best += 1
+
+    def reload_if_stuck(self) -> None:
+        """After 2 * patience steps without a new best, go back to the best weights (the
+        reference's reload), with a fresh optimiser: its state belonged to the others."""
+        if self.since_best > 2 * self.settings.patience:
+            self.model.load_state_dict(self.best["state"])
+            self.optimizer = self._new_optimizer()
+            self.since_best = 0
+
+    def record(self, loss: float, means: dict) -> None:
+        s = self.settings
+        close = all(abs(m - (1.0 if kind == "dec" else s.target)) < s.tolerance
+                    for (kind, _), m in means.items())
+        self.close_steps = self.close_steps + 1 if close else 0
+        if self.close_steps > s.patience:
+            self.result.status = "converged"
+        radius = float(np.mean([m for (kind, _), m in means.items() if kind in REPORTED_KINDS]))
+        self.result.loss_curve.append(loss)
+        self.result.radius_curve.append(radius)
+        self.result.steps += 1
+        self.progress.step(loss=loss, radius=radius, best=self.best["distance"])
+
+    # --- checkpoints ----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        self.result.seconds += time.perf_counter() - self.start
+        self.start = time.perf_counter()
+        return {"model": _copy_state(self.model), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(), "rng": rng_state(self.device),
+                "numpy_rng": self.rng.bit_generator.state, "progress": self.progress.done,
+                "fields": {name: getattr(self, name) for name in self.STATE_FIELDS}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        set_rng_state(state["rng"], self.device)
+        self.rng.bit_generator.state = state["numpy_rng"]
+        for name, value in state["fields"].items():
+            setattr(self, name, value)
+        self.result.resumed_from_batch = self.batch
+        self.progress.done = self.progress.start_done = state["progress"]

@@ -1,0 +1,152 @@
+"""Figure 3, drawn from the tables of lscrepro.aggregate.matched_wins and rnn_runs.
+
+(a) The reference's ``nice_bar_plot``: per comparison, the percentage of matched
+(task, net, seed) pairs in which the pre-trained variant beats the other, for 2 and 5 layers,
+with a dashed line at 50 %. (b) What the bars hide, the effect sizes: every run's metric
+(test accuracy in %, or test perplexity) by net and variant, a row per task and a column per
+depth, with the mean ± std over seeds beside the runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from lscrepro.aggregate import (FIG3_COMPARISONS, NET_ORDER, NET_TITLES, TASK_ORDER, TASK_TITLES,
+                                VARIANT_ORDER, ordered_present)
+from lscrepro.io import atomic_path
+
+PathLike = str | os.PathLike
+
+BAR_WIDTH = 0.33
+DEPTH_COLOURS = {2: "#C6C580", 5: "#609208"}  # the reference's '2 layers' / '5 layers'
+OTHER_DEPTH_COLOURS = "colorblind"
+BAR_LABELS = {
+    "ρ=0.5 better than ρ=1": "$\\rho_t=0.5$ better\nthan $\\rho_t=1$",
+    "ρ=0.5 better than none": "$\\rho_t=0.5$ better\nthan none",
+    "ρ=1 better than none (ALIFs)": "$\\rho_t=1$ better\nthan none (ALIFs)",
+    "ρ=1 better than none (no ALIFs)": "$\\rho_t=1$ better\nthan none (no ALIFs)",
+}
+VARIANT_COLOURS = {"default": "#7F7F7F", "lsc": "#1B9E77", "lsc_half": "#D95F02"}
+VARIANT_LABELS = {"default": "none", "lsc": r"$\rho_t=1$", "lsc_half": r"$\rho_t=0.5$"}
+METRIC_LABELS = {"mode_accuracy": "Test accuracy (%)", "perplexity": "Test perplexity"}
+FONTSIZE = 9
+
+
+def _depth_colours(depths: list) -> dict:
+    others = [d for d in depths if d not in DEPTH_COLOURS]
+    palette = sns.color_palette(OTHER_DEPTH_COLOURS, max(len(others), 1))
+    return {d: DEPTH_COLOURS.get(d) or palette[others.index(d)] for d in depths}
+
+
+def draw_bars(ax, wins: pd.DataFrame) -> None:
+    """Panel (a): a bar per comparison and depth at 100 wins/pairs; "no pairs" where none matched."""
+    comparisons = list(FIG3_COMPARISONS)
+    depths = sorted(wins["depth"].unique())
+    colours = _depth_colours(depths)
+    x = np.arange(len(comparisons))
+    for i, depth in enumerate(depths):
+        shift = (i - (len(depths) - 1) / 2) * BAR_WIDTH  # two depths: +-0.165, as the reference
+        rows = wins[wins["depth"] == depth].set_index("comparison").reindex(comparisons)
+        heights = rows["percent"].fillna(0).to_numpy()
+        ax.bar(x + shift, heights, width=BAR_WIDTH, color=colours[depth], label=f"{depth} layers")
+        for position, height, won, pairs in zip(x + shift, heights, rows["wins"].fillna(0),
+                                                rows["pairs"].fillna(0)):
+            # wins/pairs above each bar: how many experiments a percentage rests on
+            text, y = ("no pairs", 2) if pairs == 0 else (f"{won:.0f}/{pairs:.0f}", height + 1)
+            ax.text(position, y, text, rotation=90 if pairs == 0 else 0, ha="center", va="bottom",
+                    fontsize=FONTSIZE - 2, color="0.4")
+    ax.axhline(50, color="k", ls="--", lw=1)
+    ax.set_yticks([0, 25, 50, 75])
+    ax.set_ylim(0, 108)
+    ax.set_ylabel("Percentage\nof experiments", fontsize=FONTSIZE)
+    ax.set_xticks(x, [BAR_LABELS[c] for c in comparisons], fontsize=FONTSIZE - 1)
+    if depths:
+        ax.legend(frameon=False, fontsize=FONTSIZE, loc="upper left", bbox_to_anchor=(1, 1))
+    sns.despine(ax=ax)
+
+
+def draw_runs(ax, panel: pd.DataFrame, nets: list, variants: list) -> None:
+    """Panel (b) for one task and depth: each run as a dot, the mean ± std as a bar beside."""
+    palette = {v: VARIANT_COLOURS.get(v, "0.2") for v in variants}
+    common = dict(data=panel, x="net", y="value", hue="variant", order=nets, hue_order=variants,
+                  palette=palette, ax=ax, legend=False)
+    # jitter off keeps the figure deterministic; dodge splits the variants within a net
+    sns.stripplot(**common, dodge=True, jitter=False, size=3, alpha=0.5)
+    # the same offsets as the strip's dodge (0.8 wide, split among the variants)
+    spread = 0.8 * (len(variants) - 1) / len(variants)
+    sns.pointplot(**common, dodge=spread if len(variants) > 1 else False, errorbar="sd",
+                  markers="_", markersize=8, linestyle="none", err_kws={"linewidth": 1.2})
+    ax.set_xticks(range(len(nets)), [NET_TITLES.get(n, n) for n in nets], rotation=30,
+                  fontsize=FONTSIZE - 1)
+    ax.set_xlabel("")
+    sns.despine(ax=ax)
+
+
+def _plot_values(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs with a finite metric, accuracy in %, as the table reports it."""
+    scale = runs["metric_name"].map({"mode_accuracy": 100}).fillna(1)
+    values = runs.assign(value=runs["metric"] * scale)
+    return values[np.isfinite(values["value"])]
+
+
+def draw_effects(subfig, runs: pd.DataFrame) -> list:
+    """Panels (b): a row per task, a column per depth; "no runs" where a pair has none."""
+    tasks = ordered_present(runs["task"], TASK_ORDER)
+    depths = sorted(runs["depth"].unique())
+    nets, variants = ordered_present(runs["net"], NET_ORDER), ordered_present(runs["variant"], VARIANT_ORDER)
+    values = _plot_values(runs)
+    axes = subfig.subplots(len(tasks), len(depths), squeeze=False)
+    for row, task in zip(axes, tasks):
+        metric = runs.loc[runs["task"] == task, "metric_name"].iloc[0]
+        for ax, depth in zip(row, depths):
+            panel = values[(values["task"] == task) & (values["depth"] == depth)]
+            ax.set_title(f"{TASK_TITLES.get(task, task)}, {depth} layers", fontsize=FONTSIZE)
+            if panel.empty:
+                ax.set_axis_off()
+                ax.text(0.5, 0.5, "no runs", transform=ax.transAxes, ha="center", va="center",
+                        color="0.6", fontsize=FONTSIZE)
+                continue
+            draw_runs(ax, panel, nets, variants)
+            ax.set_ylabel(METRIC_LABELS.get(metric, metric), fontsize=FONTSIZE)
+    return variants
+
+
+def make_figure(wins: pd.DataFrame, runs: pd.DataFrame) -> Figure:
+    """Figure 3 as a matplotlib Figure (not registered with pyplot)."""
+    if runs.empty:
+        raise ValueError("no runs to plot")
+    n_tasks, n_depths = runs["task"].nunique(), runs["depth"].nunique()
+    with sns.axes_style("ticks"):
+        fig = Figure(figsize=(max(6.5, 3.2 * n_depths + 0.8), 2.4 + 2.3 * n_tasks), layout="constrained")
+        top, bottom = fig.subfigures(2, 1, height_ratios=[2.4, 2.3 * n_tasks])
+        top.suptitle("(a) matched runs (RNN-ReLU left out)", x=0.02, ha="left", fontsize=FONTSIZE + 1, fontweight="bold")
+        draw_bars(top.subplots(), wins)
+        bottom.suptitle("(b) every run", x=0.02, ha="left", fontsize=FONTSIZE + 1, fontweight="bold")
+        variants = draw_effects(bottom, runs)
+    handles = [Line2D([0], [0], color=VARIANT_COLOURS.get(v, "0.2"), marker="o", ls="none",
+                      label=VARIANT_LABELS.get(v, v)) for v in variants]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False,
+               fontsize=FONTSIZE, title="pre-training", title_fontsize=FONTSIZE)
+    return fig
+
+
+def save_deterministic(fig: Figure, *paths: PathLike) -> None:
+    """Save atomically (format from the suffix) without a creation date, so the same tables
+    give the same bytes."""
+    for path in paths:
+        fmt = Path(path).suffix.lstrip(".")
+        metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, bbox_inches="tight", dpi=200, metadata=metadata)
+
+
+def plot_fig3(wins: pd.DataFrame, runs: pd.DataFrame, out_pdf: PathLike, out_png: PathLike) -> None:
+    """Draw Figure 3 from the matched_wins and rnn_runs tables; save it as PDF and PNG."""
+    save_deterministic(make_figure(wins, runs), out_pdf, out_png)
