@@ -68,7 +68,20 @@ def tree(tmp_path):
 
 @pytest.fixture
 def smoke():
-    return load_config([SMOKE], base=BASE)
+    """The demo grid's FFN family (the tree above); the deep RNNs have their own test."""
+    config = load_config([SMOKE], base=BASE)
+    del config["rnn"]
+    return config
+
+
+def test_the_deep_rnn_family_and_figure_3_are_listed(tree):
+    jobs = run_status(load_config([SMOKE], base=BASE), tree)
+    rnn = jobs[jobs["family"] == "rnn"]
+    assert (rnn["kind"] == "pretrain").sum() == 36 and (rnn["kind"] == "train").sum() == 54
+    assert set(rnn["state"]) == {"not_run"}
+    waiting = rnn[(rnn["kind"] == "train") & (rnn["variant"] != "default")]
+    assert (waiting["detail"] == "waits for its pre-training (not_run)").all()
+    assert jobs[jobs["family"] == "Figure 3"]["state"].tolist() == ["not_run"]
 
 
 def _state(jobs: pd.DataFrame, path: str) -> tuple[str, str]:
@@ -138,9 +151,10 @@ def test_the_command_prints_counts_and_writes_the_csv(tree, capsys):
     printed = capsys.readouterr().out
     assert "not_converged" in printed and "RuntimeError: boom" in printed
     jobs = pd.read_csv(tree / "results/demo/status.csv", dtype=str, keep_default_na=False)
-    assert len(jobs) == 86
+    # the FFN tree above, and the deep RNNs' 36 + 54 jobs and Figure 3, none run yet
+    assert len(jobs) == 86 + 36 + 54 + 1
     assert jobs["state"].value_counts().to_dict() == {
-        "not_run": 73, "done": 4, "not_converged": 2, "diverged": 2, "failed": 2, "incomplete": 2, "converged": 1}
+        "not_run": 73 + 91, "done": 4, "not_converged": 2, "diverged": 2, "failed": 2, "incomplete": 2, "converged": 1}
     assert not list((tree / "results/demo").glob(".status.csv.*"))  # no temp file left
 
 

@@ -38,11 +38,12 @@ def test_paper_grid_plans_one_pretraining_per_lr_independent_key(workdir):
 
 
 def test_lsc_training_depends_on_its_pretraining_and_others_do_not(workdir):
-    # the DAG, not the dry run's job blocks: the workflow profile keeps those quiet
+    # the DAG names the pre-training job the training job needs
     dag = snakemake(workdir, "--dag", "--forceall", "results/ffn/mnist/sin/lsc/lr0.001/seed2/metrics.json").stdout
     pretrain = re.search(r'label = "pretrain_ffn\\n([^"]*)"', dag)
     assert pretrain is not None, dag
-    assert pretrain.group(1).split("\\n") == ["dataset: mnist", "activation: sin", "variant: lsc", "seed: 2"]
+    # --dag labels a job with the wildcards that tell it apart from the others
+    assert {"activation: sin", "variant: lsc", "seed: 2"} <= set(pretrain.group(1).split("\\n")), dag
     glorot = planned_jobs(workdir, "--forceall", "results/ffn/mnist/sin/glorot/lr0.001/seed2/metrics.json")
     assert "pretrain_ffn" not in glorot
 
