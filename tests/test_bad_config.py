@@ -30,7 +30,7 @@ SCHEMA_CASES = [
      ["[] should be non-empty", "On instance['ffn']['seeds']"]),
     ("variant_without_name", HE, "{init: he_normal, lsc: false}",
      ["'name' is a required property", "On instance['ffn']['variants'][1]", "{'init': 'he_normal', 'lsc': False}"]),
-    ("zero_lsc_target", "target: 1.0}", "target: 0}",
+    ("zero_lsc_target", "lsc: true, target: 1.0}\n    # The reference", "lsc: true, target: 0}\n    # The reference",
      ["0 is less than or equal to the minimum of 0", "On instance['ffn']['variants'][2]['target']"]),
     # only numeric strings become numbers: a word stays a (wrong) string
     ("word_learning_rate", SMOKE_LRS, "learning_rates: [1e-2, fast]",
