@@ -13,6 +13,7 @@ from ..entrypoints import entry_file, load
 MODELS: dict[str, Any] = {
     "dense": "lscrepro.models.dense:build",  # Figure 2's dense stack
     "rnn": "lscrepro.models.rnn:build",  # Figure 3's deep RNNs
+    "lru": "lscrepro.models.lru:build",  # the residual LRU stack (reslruffn)
 }
 
 

@@ -1,0 +1,327 @@
+"""The Linear Recurrent Unit network (``reslruffn``): a stack of residual LRU blocks.
+
+Reference: ``LinearRecurrentUnitCell`` / ``LinearRecurrentUnitFFN`` / ``ResLRUFFN`` in
+LuCeHe/lru_unofficial (``lruun/tf/linear_recurrent_unit.py``, the GEGLU of ``geglu.py``
+with ``comments='onlyglu'``) and stable_drnn's ``equivalence_and_save``, which builds
+
+    token ids -> embedding E -> ResLRUFFN x depth -> tied readout h @ E^T
+
+with no dropout between the blocks (each block has its own two dropouts).
+
+The LRU (N = 2H complex states, one per pair of real state entries)::
+
+    lambda = exp(-exp(nu) + i theta),   gamma = exp(gamma_log)
+    x_t = lambda * x_{t-1} + gamma * (u_t B),   y_t = Re(x_t C) + D * u_t
+
+``LRU.forward`` computes a whole sequence at once: the input projection of all steps,
+then the diagonal recurrence in one autograd node (``LinearRecurrence``, backward written
+out) by a log-depth parallel scan (Hillis-Steele doubling; lambda is the same at every
+step so the "a" half of the scan pair is just lambda^(2^k)) on accelerators, or by an
+in-place loop over time on the CPU, where it is faster; then the readout of all steps.
+``LRU.step`` is the one-step cell on real tensors, the state stored as the
+reference stores it, ``[Re x, Im x]`` (2N real entries), so that torch.func can
+differentiate it. States at every API boundary use that real layout.
+
+Initialisation draws from one torch.Generator seeded with the model seed, so the same
+seed gives bit-identical weights on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .spiking import glorot_uniform
+
+CONFIG_KEYS = ("name", "depth", "width", "dropout")
+R_MIN, R_MAX = 0.4, 0.99  # modulus range of lambda at init
+MAX_PHASE = 3.14 / 10  # the reference's reduced_phase: theta ~ U[0, 3.14/10]
+LAYER_NORM_EPS = 1e-3  # Keras LayerNormalization default
+State = tuple[torch.Tensor, ...]
+
+
+def _uniform(shape: tuple[int, ...], limit: float, generator: torch.Generator,
+             low: float | None = None) -> torch.Tensor:
+    low = -limit if low is None else low
+    return torch.empty(shape).uniform_(low, limit, generator=generator)
+
+
+def diagonal_linear_scan(lam: torch.Tensor, drive: torch.Tensor,
+                         x0: torch.Tensor | None = None) -> torch.Tensor:
+    """All states of x_t = lam * x_{t-1} + drive_t (t = 0..T-1, x_{-1} = x0 or 0), by
+    autograd through the doubling rounds (a reference for ``LinearRecurrence``).
+
+    lam (N,) and drive (B, T, N), complex (or real); returns (B, T, N). Hillis-Steele
+    doubling: after round k, entry t holds sum_{j<2^k, j<=t} lam^j drive_{t-j}, so
+    ceil(log2 T) rounds of elementwise work give the whole recurrence. This is the
+    associative scan of the pairs (a, b) with (a_i, b_i) . (a_j, b_j) = (a_j a_i,
+    a_j b_i + b_j) (the reference's ``binary_operator_diag``) specialised to a_t = lam.
+    """
+    if x0 is not None:
+        drive = torch.cat([drive[:, :1] + lam * x0.unsqueeze(1), drive[:, 1:]], dim=1)
+    steps = drive.shape[1]
+    power, shift = lam, 1
+    while shift < steps:
+        drive = torch.cat([drive[:, :shift], drive[:, shift:] + power * drive[:, :-shift]], dim=1)
+        power = power * power
+        shift *= 2
+    return drive
+
+
+def _recur_inplace(lam: torch.Tensor, x: torch.Tensor, method: str, reverse: bool = False) -> torch.Tensor:
+    """x (B, T, N) <- the states of x_t = lam x_{t-1} + x_t (x_{t+1} when ``reverse``),
+    in place, no autograd. ``"scan"``: the Hillis-Steele doubling (ceil(log2 T) rounds
+    over the whole tensor: the parallel form, for accelerators and long sequences);
+    ``"loop"``: T small in-place steps (fewer passes over memory: faster on a CPU)."""
+    steps = x.shape[1]
+    if method == "scan":
+        # lam^(2^k) below sqrt(tiny) is set to 0: those terms are below the float's
+        # resolution of the sum, and products with them would be (slow) subnormals
+        negligible = torch.finfo(x.real.dtype).tiny ** 0.5
+        power, shift = lam, 1
+        while shift < steps:
+            if reverse:
+                x[:, :-shift] += power * x[:, shift:]
+            else:
+                x[:, shift:] += power * x[:, :-shift]
+            power = power * power
+            power = torch.where(power.abs() < negligible, torch.zeros_like(power), power)
+            shift *= 2
+    elif method == "loop":
+        order = range(steps - 2, -1, -1) if reverse else range(1, steps)
+        offset = 1 if reverse else -1
+        for t in order:
+            x[:, t] += lam * x[:, t + offset]
+    else:
+        raise ValueError(f"unknown recurrence method {method!r}; valid: 'scan', 'loop'")
+    return x
+
+
+class LinearRecurrence(torch.autograd.Function):
+    """x_t = lam * x_{t-1} + drive_t over a sequence, with the backward written out as the
+    reverse recurrence g_t <- g_t + conj(lam) g_{t+1} (PyTorch's conjugate-Wirtinger
+    convention), grad lam = sum_t g_t conj(x_{t-1}) and grad x0 = conj(lam) g_0. Both
+    passes update one buffer in place, instead of an autograd graph of every round."""
+
+    @staticmethod
+    def forward(ctx, lam, drive, x0, method):
+        x = drive.clone()
+        if x0 is not None:
+            x[:, 0] += lam * x0
+        _recur_inplace(lam, x, method)
+        ctx.method = method
+        ctx.has_x0 = x0 is not None
+        ctx.save_for_backward(lam, x, x0)
+        return x
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_x):
+        lam, x, x0 = ctx.saved_tensors
+        lam_conj = lam.conj()
+        grad_drive = _recur_inplace(lam_conj, grad_x.clone(), ctx.method, reverse=True)
+        grad_lam = grad_x0 = None
+        if ctx.needs_input_grad[0]:
+            grad_lam = (grad_drive[:, 1:] * x[:, :-1].conj()).sum(dim=(0, 1))
+            if ctx.has_x0:
+                grad_lam = grad_lam + (grad_drive[:, 0] * x0.conj()).sum(dim=0)
+        if ctx.has_x0 and ctx.needs_input_grad[2]:
+            grad_x0 = grad_drive[:, 0] * lam_conj
+        return grad_lam, grad_drive, grad_x0, None
+
+
+def default_method(device: torch.device) -> str:
+    """The doubling scan on accelerators, the in-place time loop on the CPU."""
+    return "loop" if device.type == "cpu" else "scan"
+
+
+class LRU(nn.Module):
+    """``LinearRecurrentUnitCell(H)`` with N = 2H. Parameters carry the reference names
+    and order: C_re, B_re, C_im, B_im, D, lambda_nu, lambda_theta, gamma_log."""
+
+    def __init__(self, n: int, generator: torch.Generator, method: str | None = None):
+        super().__init__()
+        self.n = n
+        self.method = method  # "scan", "loop" or None: by device (see default_method)
+        self.d_hidden = d = 2 * n
+        # VarianceScaling(0.5, fan_avg, uniform): limit sqrt(3 * 0.5 / ((n + d) / 2))
+        limit = math.sqrt(3.0 / (n + d))
+        self.C_re = nn.Parameter(_uniform((d, n), limit, generator))
+        self.B_re = nn.Parameter(_uniform((n, d), limit, generator))
+        self.C_im = nn.Parameter(_uniform((d, n), limit, generator))
+        self.B_im = nn.Parameter(_uniform((n, d), limit, generator))
+        self.D = nn.Parameter(torch.randn(n, generator=generator))
+        nu_min, nu_max = math.log(-math.log(R_MAX)), math.log(-math.log(R_MIN))
+        self.lambda_nu = nn.Parameter(_uniform((d,), nu_max, generator, low=nu_min))
+        self.lambda_theta = nn.Parameter(_uniform((d,), MAX_PHASE, generator, low=0.0))
+        with torch.no_grad():
+            modulus = torch.exp(-torch.exp(self.lambda_nu))
+            gamma_log = torch.log(torch.sqrt(1 - modulus ** 2))
+        self.gamma_log = nn.Parameter(gamma_log)
+
+    def initial_state(self, batch: int, device=None, dtype=torch.float32) -> torch.Tensor:
+        """The zero state in the real ``[Re x, Im x]`` layout, (batch, 2N)."""
+        return torch.zeros(batch, 2 * self.d_hidden, device=device, dtype=dtype)
+
+    def lambda_parts(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Re lambda, Im lambda), each (N,)."""
+        modulus = torch.exp(-torch.exp(self.lambda_nu))
+        return modulus * torch.cos(self.lambda_theta), modulus * torch.sin(self.lambda_theta)
+
+    def step(self, u_t: torch.Tensor, x: torch.Tensor):
+        """One step on real tensors: u_t (..., H), x (..., 2N) = [Re, Im] ->
+        (y_t (..., H), x_new (..., 2N)). Works unbatched, so under torch.func.vmap."""
+        d = self.d_hidden
+        x_re, x_im = x[..., :d], x[..., d:]
+        lam_re, lam_im = self.lambda_parts()
+        gamma = torch.exp(self.gamma_log)
+        new_re = lam_re * x_re - lam_im * x_im + gamma * (u_t @ self.B_re)
+        new_im = lam_re * x_im + lam_im * x_re + gamma * (u_t @ self.B_im)
+        y = new_re @ self.C_re - new_im @ self.C_im + self.D * u_t
+        return y, torch.cat([new_re, new_im], dim=-1)
+
+    def forward(self, u: torch.Tensor, x0: torch.Tensor | None = None):
+        """u (B, T, H), x0 (B, 2N) or None (zeros) -> (y (B, T, H), x_T (B, 2N)), the
+        recurrence over the whole sequence at once (``LinearRecurrence``)."""
+        d = self.d_hidden
+        lam = torch.complex(*self.lambda_parts())
+        gamma = torch.exp(self.gamma_log)
+        drive = torch.complex(gamma * (u @ self.B_re), gamma * (u @ self.B_im))
+        start = None if x0 is None else torch.complex(x0[..., :d], x0[..., d:])
+        method = self.method or default_method(u.device)
+        states = LinearRecurrence.apply(lam, drive, start, method)
+        y = states.real @ self.C_re - states.imag @ self.C_im + self.D * u
+        last = states[:, -1]
+        return y, torch.cat([last.real, last.imag], dim=-1)
+
+    def forward_stepwise(self, u: torch.Tensor, x0: torch.Tensor | None = None):
+        """``forward`` by a Python loop over ``step`` (reference for tests/benchmarks)."""
+        x = self.initial_state(u.shape[0], u.device, u.dtype) if x0 is None else x0
+        outputs = []
+        for t in range(u.shape[1]):
+            y, x = self.step(u[:, t], x)
+            outputs.append(y)
+        return torch.stack(outputs, dim=1), x
+
+
+def _dense(n_in: int, n_out: int, generator: torch.Generator) -> nn.Linear:
+    """Keras Dense(n_out): glorot_uniform kernel, zero bias."""
+    linear = nn.Linear(n_in, n_out)
+    with torch.no_grad():
+        linear.weight.copy_(glorot_uniform((n_in, n_out), generator).T)
+        linear.bias.zero_()
+    return linear
+
+
+class ResLRUBlock(nn.Module):
+    """``ResLRUFFN(H)``: a = adapter(x) (Dense only if in_dim != H); u = LayerNorm(a);
+    y = Dropout(GELU(LRU(u))); y = Dropout(sigmoid(W1 y + b1) * (W3 y + b3)); out = y + a."""
+
+    def __init__(self, n_in: int, n: int, generator: torch.Generator, dropout: float = 0.1):
+        super().__init__()
+        self.n = n
+        self.lru = LRU(n, generator)
+        self.norm = nn.LayerNorm(n, eps=LAYER_NORM_EPS)
+        self.w_1 = _dense(n, n, generator)
+        self.w_3 = _dense(n, n, generator)
+        self.adapter = _dense(n_in, n, generator) if n_in != n else None
+        self.dropout_1 = nn.Dropout(dropout)
+        self.dropout_2 = nn.Dropout(dropout)
+
+    def initial_state(self, batch: int, device=None, dtype=torch.float32) -> State:
+        return (self.lru.initial_state(batch, device, dtype),)
+
+    def _head(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        adapted = x if self.adapter is None else self.adapter(x)
+        return adapted, self.norm(adapted)
+
+    def _tail(self, y: torch.Tensor, adapted: torch.Tensor) -> torch.Tensor:
+        y = self.dropout_1(F.gelu(y))
+        y = torch.sigmoid(self.w_1(y)) * self.w_3(y)
+        return self.dropout_2(y) + adapted
+
+    def step(self, x_t: torch.Tensor, state: State):
+        """One step: x_t (..., n_in), state (x,) -> (out_t, (x_new,))."""
+        adapted, u = self._head(x_t)
+        y, x_new = self.lru.step(u, state[0])
+        return self._tail(y, adapted), (x_new,)
+
+    def forward(self, x: torch.Tensor, state: State | None = None):
+        adapted, u = self._head(x)
+        y, x_last = self.lru(u, None if state is None else state[0])
+        return self._tail(y, adapted), (x_last,)
+
+
+class ResLRUNet(nn.Module):
+    """embedding -> ``depth`` ResLRUBlocks -> readout at every step.
+    ``forward(x, state) -> (logits (B, T, C), final state)``; the state is one ``(x,)``
+    per block (x the LRU's final [Re, Im] state), None meaning zeros."""
+
+    def __init__(self, depth: int, width: int, dims: dict, seed: int, dropout: float = 0.1):
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.depth, self.width = depth, width
+        self.language = "vocab_size" in dims
+        self.num_classes = dims["num_classes"]
+        if self.language:
+            if dims["num_classes"] != dims["vocab_size"]:
+                raise ValueError("the tied readout needs num_classes == vocab_size, got "
+                                 f"{dims['num_classes']} and {dims['vocab_size']}")
+            self.embedding = nn.Parameter(glorot_uniform((dims["vocab_size"], width), generator))
+            n_in = width
+        else:
+            self.embedding = None
+            n_in = dims["in_features"]
+        self.layers = nn.ModuleList()
+        for _ in range(depth):
+            self.layers.append(ResLRUBlock(n_in, width, generator, dropout))
+            n_in = width
+        self.dense_readout = None if self.language else _dense(width, self.num_classes, generator)
+
+    def cells(self) -> list[nn.Module]:
+        return list(self.layers)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.language:
+            return x
+        if x.dim() == 3:  # the reference's (B, T, 1) id layout
+            x = x.squeeze(-1)
+        return F.embedding(x.long(), self.embedding)
+
+    def readout(self, h: torch.Tensor) -> torch.Tensor:
+        if self.language:
+            return h @ self.embedding.T
+        return self.dense_readout(h)
+
+    def initial_state(self, batch: int, device=None, dtype=torch.float32) -> tuple[State, ...]:
+        return tuple(layer.initial_state(batch, device, dtype) for layer in self.layers)
+
+    def forward(self, x: torch.Tensor, state: tuple[State, ...] | None = None):
+        h = self.embed(x)
+        states = [None] * self.depth if state is None else list(state)
+        final = []
+        for layer, layer_state in zip(self.layers, states):
+            h, layer_state = layer(h, layer_state)
+            final.append(tuple(layer_state))
+        return self.readout(h), tuple(final)
+
+
+def build(config: dict, dims: dict, seed: int) -> ResLRUNet:
+    """From the model config (depth, width, dropout) and the task's sizes."""
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise ValueError(f"unknown lru config key(s) {', '.join(map(repr, unknown))}; "
+                         f"valid keys: {', '.join(CONFIG_KEYS)}")
+    for key in ("depth", "width"):
+        if key not in config:
+            raise ValueError(f"lru config needs {key!r}")
+    depth, width = config["depth"], config["width"]
+    if not (isinstance(depth, int) and depth >= 1 and isinstance(width, int) and width >= 1):
+        raise ValueError(f"lru depth and width must be positive integers, got {depth!r}, {width!r}")
+    dropout = float(config.get("dropout", 0.1))
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"lru dropout must be in [0, 1), got {dropout}")
+    return ResLRUNet(depth, width, dims, seed, dropout=dropout)
