@@ -14,7 +14,7 @@ from lscrepro.data.prepared import prepare
 from lscrepro.models import build_model
 from lscrepro.tasks import build_task
 from lscrepro.training import TrainSettings, train
-from toy import CPU, quiet
+from toy import CPU, Interrupt, interrupt_after, quiet
 
 TASKS = {
     "wordptb": ({"name": "wordptb", "maxlen": 10, "timerepeat": 2, "eval_batch_size": 8}, "ptb"),
@@ -67,17 +67,6 @@ def test_every_network_trains_on_every_task(caches, task_name, cell):
     assert set(result.test) == set(task.metrics)
 
 
-class Interrupt(Exception):
-    pass
-
-
-def _interrupt_after(epochs):
-    def log(line):
-        if line.startswith(f"epoch {epochs}:"):
-            raise Interrupt
-    return log
-
-
 @pytest.mark.parametrize("task_name, cell", [("wordptb", "LSTM"), ("heidelberg", "maLSNN")])
 def test_a_resumed_rnn_run_ends_where_an_uninterrupted_one_does(caches, tmp_path, task_name, cell):
     config = {"name": "rnn", "cell": cell, "depth": 2, "width": 8, "dropout": 0.3}
@@ -90,7 +79,7 @@ def test_a_resumed_rnn_run_ends_where_an_uninterrupted_one_does(caches, tmp_path
     full = run()
     ckpt = tmp_path / "checkpoint.pt"
     with pytest.raises(Interrupt):  # killed during epoch 2, after epoch 1's checkpoint
-        run(checkpoint=ckpt, fingerprint="same run", log=_interrupt_after(2))
+        run(checkpoint=ckpt, fingerprint="same run", log=interrupt_after(2))
     resumed = run(checkpoint=ckpt, fingerprint="same run")
     assert resumed.resumed_from_epoch == 1
     assert resumed.history == full.history and resumed.test == full.test

@@ -5,7 +5,7 @@ import torch
 
 from lscrepro.checkpoint import fingerprint
 from lscrepro.training import TrainSettings, train
-from toy import CPU, quiet, toy_net, toy_task
+from toy import CPU, Interrupt, interrupt_after, quiet, toy_net, toy_task
 
 
 def run(settings, task=None, net=None, **kwargs):
@@ -22,16 +22,6 @@ def test_learns_and_reports_validation_and_test_metrics_every_epoch():
     best = result.history[result.best_epoch - 1]
     assert result.test == {"loss": best["test_loss"], "accuracy": best["test_accuracy"]}
 
-
-class Interrupt(Exception):
-    pass
-
-
-def interrupt_after(epochs):
-    def log(line):
-        if line.startswith(f"epoch {epochs}:"):
-            raise Interrupt
-    return log
 
 
 def test_an_interrupted_run_resumes_and_ends_as_an_uninterrupted_one(tmp_path):

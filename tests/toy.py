@@ -32,3 +32,15 @@ def toy_net(seed=0, d=10, width=16, depth=3, classes=3, activation="relu") -> De
 
 def quiet(_line):
     pass
+
+
+class Interrupt(Exception):
+    """Stands for a kill in the middle of a run."""
+
+
+def interrupt_after(epochs):
+    """A log that interrupts the run once epoch ``epochs`` is logged (its checkpoint written)."""
+    def log(line):
+        if line.startswith(f"epoch {epochs}:"):
+            raise Interrupt
+    return log

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .spiking import glorot_uniform
+from .stack import SequenceStack
 
 CONFIG_KEYS = ("name", "depth", "width", "dropout")
 R_MIN, R_MAX = 0.4, 0.99  # modulus range of lambda at init
@@ -255,7 +256,7 @@ class ResLRUBlock(nn.Module):
         return self._tail(y, adapted), (x_last,)
 
 
-class ResLRUNet(nn.Module):
+class ResLRUNet(SequenceStack):
     """embedding -> ``depth`` ResLRUBlocks -> readout at every step.
     ``forward(x, state) -> (logits (B, T, C), final state)``; the state is one ``(x,)``
     per block (x the LRU's final [Re, Im] state), None meaning zeros."""
@@ -281,32 +282,6 @@ class ResLRUNet(nn.Module):
             n_in = width
         self.dense_readout = None if self.language else _dense(width, self.num_classes, generator)
 
-    def cells(self) -> list[nn.Module]:
-        return list(self.layers)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.language:
-            return x
-        if x.dim() == 3:  # the reference's (B, T, 1) id layout
-            x = x.squeeze(-1)
-        return F.embedding(x.long(), self.embedding)
-
-    def readout(self, h: torch.Tensor) -> torch.Tensor:
-        if self.language:
-            return h @ self.embedding.T
-        return self.dense_readout(h)
-
-    def initial_state(self, batch: int, device=None, dtype=torch.float32) -> tuple[State, ...]:
-        return tuple(layer.initial_state(batch, device, dtype) for layer in self.layers)
-
-    def forward(self, x: torch.Tensor, state: tuple[State, ...] | None = None):
-        h = self.embed(x)
-        states = [None] * self.depth if state is None else list(state)
-        final = []
-        for layer, layer_state in zip(self.layers, states):
-            h, layer_state = layer(h, layer_state)
-            final.append(tuple(layer_state))
-        return self.readout(h), tuple(final)
 
 
 def build(config: dict, dims: dict, seed: int) -> ResLRUNet:

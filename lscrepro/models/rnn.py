@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .spiking import ALIFLayer, glorot_uniform
+from .stack import SequenceStack
 
 CELLS = ("LSTM", "GRU", "rsimplernn", "ssimplernn", "maLSNN", "maLSNNb")
 CONFIG_KEYS = ("name", "cell", "depth", "width", "dropout", "activation")
@@ -244,7 +245,7 @@ def make_layer(cell: str, n_in: int, n: int, generator: torch.Generator, *, acti
     raise ValueError(f"unknown cell {cell!r}; valid cells: {', '.join(CELLS)}")
 
 
-class DeepRNN(nn.Module):
+class DeepRNN(SequenceStack):
     """``depth`` recurrent layers of ``width`` units with dropout before each, and a
     readout at every step. ``forward(x, state) -> (logits (B, T, C), final state)``."""
 
@@ -282,34 +283,8 @@ class DeepRNN(nn.Module):
             linear.bias.zero_()
         return linear
 
-    def cells(self) -> list[nn.Module]:
-        return list(self.layers)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Network input -> input of layer 0: token ids (B, T) are embedded, floats pass."""
-        if not self.language:
-            return x
-        if x.dim() == 3:  # the reference's (B, T, 1) id layout
-            x = x.squeeze(-1)
-        return F.embedding(x.long(), self.embedding)
-
-    def readout(self, h: torch.Tensor) -> torch.Tensor:
-        """Last layer's output -> logits: tied h @ E^T for language, else Dense."""
-        if self.language:
-            return h @ self.embedding.T
-        return self.dense_readout(h)
-
-    def initial_state(self, batch: int, device=None, dtype=torch.float32) -> tuple[State, ...]:
-        return tuple(layer.initial_state(batch, device, dtype) for layer in self.layers)
-
-    def forward(self, x: torch.Tensor, state: tuple[State, ...] | None = None):
-        h = self.embed(x)
-        states = [None] * self.depth if state is None else list(state)
-        final = []
-        for layer, layer_state in zip(self.layers, states):
-            h, layer_state = layer(self.dropout(h), layer_state)
-            final.append(tuple(layer_state))
-        return self.readout(h), tuple(final)
+    def layer_input(self, h: torch.Tensor) -> torch.Tensor:
+        return self.dropout(h)  # dropout before each layer, none after the last
 
 
 def build(config: dict, dims: dict, seed: int) -> DeepRNN:

@@ -1,0 +1,47 @@
+"""What the deep sequence networks share (DeepRNN, ResLRUNet): a stack of layers with
+per-step cells, between a learned embedding (language: token ids) or raw inputs and a
+readout at every step (language: tied to the embedding, else Dense)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SequenceStack(nn.Module):
+    """Subclasses set ``language``, ``embedding`` (language), ``dense_readout`` (else),
+    ``layers`` and ``depth``; ``layer_input`` is what enters each layer (e.g. dropout)."""
+
+    def layer_input(self, h: torch.Tensor) -> torch.Tensor:
+        return h
+
+    def cells(self) -> list[nn.Module]:
+        return list(self.layers)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Network input -> input of layer 0: token ids (B, T) are embedded, floats pass."""
+        if not self.language:
+            return x
+        if x.dim() == 3:  # the reference's (B, T, 1) id layout
+            x = x.squeeze(-1)
+        return F.embedding(x.long(), self.embedding)
+
+    def readout(self, h: torch.Tensor) -> torch.Tensor:
+        """Last layer's output -> logits: tied h @ E^T for language, else Dense."""
+        if self.language:
+            return h @ self.embedding.T
+        return self.dense_readout(h)
+
+    def initial_state(self, batch: int, device=None, dtype=torch.float32) -> tuple:
+        return tuple(layer.initial_state(batch, device, dtype) for layer in self.layers)
+
+    def forward(self, x: torch.Tensor, state: tuple | None = None):
+        """(logits at every step, the final state: one tuple of tensors per layer)."""
+        h = self.embed(x)
+        states = [None] * self.depth if state is None else list(state)
+        final = []
+        for layer, layer_state in zip(self.layers, states):
+            h, layer_state = layer(self.layer_input(h), layer_state)
+            final.append(tuple(layer_state))
+        return self.readout(h), tuple(final)
