@@ -27,4 +27,6 @@ rule all:
         [f"{RESULTS}/{family}/summary.csv" for family in FAMILY_NAMES],
         FIG2_OUTPUTS if "ffn" in FAMILY_NAMES else [],
         FIG3_OUTPUTS if "rnn" in FAMILY_NAMES else [],
+        FIG4_OUTPUTS,
+        TABLE1_OUTPUTS,
         f"{RESULTS}/status.csv",

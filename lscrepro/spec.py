@@ -58,10 +58,20 @@ FAMILIES: dict[str, Family] = {
         pretrain_dir="pretrained/{task}/{net}/depth{depth}/{variant}/seed{seed}",
         lsc_procedure="recurrent",
     ),
+    # Figure 4 and Table 1: the residual LRU on PTB. A setup (fig4, table1) is a bundle of
+    # settings from `overrides`; clipping is an axis of training only, so both clipped and
+    # unclipped runs start from the same pre-training.
+    "lru": Family(
+        axes={"setup": ("setups", "run.setup"), "depth": ("depths", "model.depth"),
+              "clip": ("clip_norms", "train.clip_norm"), "seed": ("seeds", "seed")},
+        train_dir="{setup}/depth{depth}/{variant}/clip{clip}/seed{seed}",
+        pretrain_dir="pretrained/{setup}/depth{depth}/{variant}/seed{seed}",
+        lsc_procedure="lru",
+    ),
 }
 # variant key -> the spec path it sets; a variant's other keys are its name and `lsc`
 VARIANT_KEYS = {"init": "model.init", "target": "lsc.target", "lsc_mode": "lsc.mode",
-                "clip_norm": "train.clip_norm"}
+                "clip_norm": "train.clip_norm", "unbalanced": "lsc.unbalanced"}
 
 
 def output_roots(config: dict) -> tuple[str, str]:

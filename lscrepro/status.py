@@ -41,6 +41,10 @@ FIGURES = {
                          "results/ffn/fig2_data.csv"]),
     "Figure 3": ("rnn", ["results/figures/fig3.pdf", "results/figures/fig3.png",
                          "results/rnn/fig3_wins.csv", "results/rnn/table.csv"]),
+    "Figure 4": ("lru", ["results/figures/fig4.pdf", "results/figures/fig4.png",
+                         "results/lru/fig4_curves.csv"]),
+    "Table 1": ("lru", ["results/tables/table1.md", "results/tables/table1.csv",
+                        "results/tables/table1.tex"]),
 }
 
 DEFAULT_TOLERANCE = 0.02  # LSCSettings.tolerance and the config schema's default

@@ -30,10 +30,37 @@ class TrainSettings:
     patience: int = 10
     sync_period: int = 6
     slow_step: float = 0.5
-    clip_norm: float | None = None  # max global gradient norm; None: no clipping
+    clip_norm: float | None = None  # max gradient norm; None or 0: no clipping
+    # "per_tensor": each parameter's gradient norm clipped on its own (Keras' clipnorm,
+    # which the reference asked for); "global": one norm over all of them
+    # (torch.nn.utils.clip_grad_norm_); "ignored": recorded, not applied, as the
+    # reference's AdaBelief did with clipnorm (README)
+    clip_mode: str = "per_tensor"
     steps_per_epoch: int | None = None  # at most this many batches per epoch; None: all
     # wall-clock cap of one job (the reference stops training after 6 h); None: none
     max_seconds: float | None = None
+
+
+    def __post_init__(self):
+        if self.clip_mode not in CLIP_MODES:
+            raise ValueError(f"train.clip_mode must be one of {CLIP_MODES}, got {self.clip_mode!r}")
+        if self.clip_norm is not None and self.clip_norm < 0:
+            raise ValueError(f"train.clip_norm must be >= 0 (0: no clipping), got {self.clip_norm}")
+
+
+CLIP_MODES = ("per_tensor", "global", "ignored")
+
+
+def clip_gradients(parameters, settings: TrainSettings) -> None:
+    """Clip the gradients in place as ``settings`` says (nothing without a clip_norm)."""
+    if not settings.clip_norm or settings.clip_mode == "ignored":
+        return
+    parameters = [p for p in parameters if p.grad is not None]
+    if settings.clip_mode == "global":
+        nn.utils.clip_grad_norm_(parameters, settings.clip_norm)
+        return
+    for p in parameters:
+        nn.utils.clip_grad_norm_([p], settings.clip_norm)
 
 
 @dataclass
@@ -68,8 +95,7 @@ def _train_epoch(model: nn.Module, task: Task, optimizer, settings: TrainSetting
             return None
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if settings.clip_norm is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), settings.clip_norm)
+        clip_gradients(model.parameters(), settings)
         optimizer.step()
         if state is not None:  # carried across batches, without gradient
             state = detach_state(state)
@@ -81,6 +107,7 @@ def _train_epoch(model: nn.Module, task: Task, optimizer, settings: TrainSetting
 def _epoch(model: nn.Module, task: Task, optimizer, settings: TrainSettings, generator: torch.Generator,
            progress: Progress, run: dict, epoch: int, log) -> str | None:
     """Train one epoch, evaluate, record it in ``run``; "diverged" if a loss is not finite."""
+    task.set_epoch(epoch)
     train_metrics = _train_epoch(model, task, optimizer, settings, generator, progress)
     if train_metrics is None:
         log(f"epoch {epoch + 1}: loss is not finite; stopping (status diverged)")

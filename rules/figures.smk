@@ -110,13 +110,104 @@ rule plot_fig3:
         " --pdf {output.pdf} --png {output.png} 2> {log}"
 
 
+# Figure 4 and Table 1 (the lru family): one setup each (config lru.setups).
+LRU_SETUPS = config["lru"]["setups"] if "lru" in FAMILY_NAMES else []
+FIG4_OUTPUTS = (
+    [
+        f"{RESULTS}/lru/fig4_curves.csv",
+        f"{RESULTS}/figures/fig4.pdf",
+        f"{RESULTS}/figures/fig4.png",
+    ]
+    if "fig4" in LRU_SETUPS
+    else []
+)
+TABLE1_OUTPUTS = (
+    [f"{RESULTS}/tables/table1.{suffix}" for suffix in ("csv", "md", "tex")]
+    if "table1" in LRU_SETUPS
+    else []
+)
+
+
+rule fig4_data:
+    input:
+        metrics=lambda wildcards: run_paths("lru", "train", "metrics.json"),
+        histories=lambda wildcards: run_paths("lru", "train", "history.csv"),
+        code=code_inputs("workflow_scripts/fig4_data.py"),
+    output:
+        report(
+            f"{RESULTS}/lru/fig4_curves.csv",
+            caption="../report/fig4_curves.rst",
+            category="Figure 4",
+        ),
+    log:
+        f"{LOGS}/figures/fig4_data.log",
+    localrule: True
+    conda:
+        "../envs/lscrepro.yaml"
+    shell:
+        "python workflow_scripts/fig4_data.py --setup fig4 --metrics {input.metrics}"
+        " --out {output} 2> {log}"
+
+
+rule plot_fig4:
+    input:
+        curves=f"{RESULTS}/lru/fig4_curves.csv",
+        code=code_inputs("workflow_scripts/plot_fig4.py"),
+    output:
+        pdf=f"{RESULTS}/figures/fig4.pdf",
+        png=report(
+            f"{RESULTS}/figures/fig4.png",
+            caption="../report/fig4.rst",
+            category="Figure 4",
+        ),
+    log:
+        f"{LOGS}/figures/plot_fig4.log",
+    localrule: True
+    conda:
+        "../envs/lscrepro.yaml"
+    params:
+        ylim=(
+            " ".join(map(str, config["lru"].get("fig4_ylim") or ["none"]))
+            if "lru" in FAMILY_NAMES
+            else "none"
+        ),
+    shell:
+        "python workflow_scripts/plot_fig4.py --curves {input.curves} --ylim {params.ylim}"
+        " --pdf {output.pdf} --png {output.png} 2> {log}"
+
+
+rule table1:
+    input:
+        summary=f"{RESULTS}/lru/summary.csv",
+        code=code_inputs("workflow_scripts/table1.py"),
+    output:
+        csv=report(
+            f"{RESULTS}/tables/table1.csv",
+            caption="../report/table1.rst",
+            category="Table 1",
+        ),
+        markdown=f"{RESULTS}/tables/table1.md",
+        latex=f"{RESULTS}/tables/table1.tex",
+    log:
+        f"{LOGS}/figures/table1.log",
+    localrule: True
+    conda:
+        "../envs/lscrepro.yaml"
+    shell:
+        "python workflow_scripts/table1.py --setup table1 --summary {input.summary}"
+        " --csv-out {output.csv} --markdown-out {output.markdown}"
+        " --latex-out {output.latex} 2> {log}"
+
+
 # Where the grid stands (also a CLI: python workflow_scripts/status.py); last, for the report.
 rule status:
     input:
         summaries=[f"{RESULTS}/{family}/summary.csv" for family in FAMILY_NAMES],
         figures=FIG1_OUTPUTS
         + (FIG2_OUTPUTS if "ffn" in FAMILY_NAMES else [])
-        + (FIG3_OUTPUTS if "rnn" in FAMILY_NAMES else []),
+        + (FIG3_OUTPUTS if "rnn" in FAMILY_NAMES else [])
+        + FIG4_OUTPUTS
+        + TABLE1_OUTPUTS,
         code=code_inputs("workflow_scripts/status.py"),
     output:
         report(

@@ -130,3 +130,43 @@ def test_with_replacement_draws_may_repeat_rows():
     task = Toy(n=10, with_replacement=True)
     order = task._order("train", 10, torch.Generator().manual_seed(0))
     assert len(order) == 10 and len(set(order.tolist())) < 10
+
+
+# --- mlminputs (Table 1) -------------------------------------------------------------------------
+def _inputs(task, batches, epoch, split="train"):
+    task.set_epoch(epoch)
+    generator = torch.Generator().manual_seed(0)
+    source = task.train_batches(4, generator) if split == "train" else task.eval_batches(split)
+    return torch.cat([x for x, _ in batches(source)]), torch.cat([y for _, y in batches(task.streams(split, 4))])
+
+
+def test_mlm_replaces_about_5_percent_of_input_tokens_in_the_first_epochs_only():
+    ids = {split: torch.arange(20_000) % 50 for split in ("train", "val", "test")}
+    task = WordPTB(ids, vocab_size=50, maxlen=10, timerepeat=1, eval_batch_size=4,
+                   mlm_probability=0.05, mlm_epochs=2)
+    clean = torch.cat([x for x, _ in task.streams("train", 4)])
+    everything = list  # take all batches
+    for epoch in (0, 1):
+        corrupted, _ = _inputs(task, everything, epoch)
+        rate = (corrupted != clean).float().mean().item()
+        assert 0.04 < rate < 0.06, rate  # 5% replaced, 1/50 of them by the same token
+        targets = torch.cat([y for _, y in task.train_batches(4, torch.Generator().manual_seed(0))])
+        assert torch.equal(targets, torch.cat([y for _, y in task.streams("train", 4)]))
+    assert torch.equal(_inputs(task, everything, 2)[0], clean)
+    # validation and test stay clean unless mlm_eval, as the reference's generators were not
+    task.set_epoch(0)
+    assert torch.equal(torch.cat([x for x, _ in task.eval_batches("val")]),
+                       torch.cat([x for x, _ in task.streams("val", 4)]))
+    task.mlm_eval = True
+    assert not torch.equal(torch.cat([x for x, _ in task.eval_batches("val")]),
+                           torch.cat([x for x, _ in task.streams("val", 4)]))
+
+
+def test_mlm_corruption_is_reproducible_from_the_generator():
+    ids = {split: torch.arange(2_000) % 50 for split in ("train", "val", "test")}
+    task = WordPTB(ids, vocab_size=50, maxlen=10, timerepeat=1, mlm_probability=0.3)
+    first, _ = _inputs(task, list, 0)
+    second, _ = _inputs(task, list, 0)
+    assert torch.equal(first, second)
+    with pytest.raises(ValueError, match="mlm_probability"):
+        WordPTB(ids, vocab_size=50, mlm_probability=1.5)

@@ -70,7 +70,7 @@ def tree(tmp_path):
 def smoke():
     """The demo grid's FFN family (the tree above); the deep RNNs have their own test."""
     config = load_config([SMOKE], base=BASE)
-    del config["rnn"]
+    del config["rnn"], config["lru"]
     return config
 
 
@@ -151,10 +151,11 @@ def test_the_command_prints_counts_and_writes_the_csv(tree, capsys):
     printed = capsys.readouterr().out
     assert "not_converged" in printed and "RuntimeError: boom" in printed
     jobs = pd.read_csv(tree / "results/demo/status.csv", dtype=str, keep_default_na=False)
-    # the FFN tree above, and the deep RNNs' 36 + 54 jobs and Figure 3, none run yet
-    assert len(jobs) == 86 + 36 + 54 + 1
+    # the FFN tree above, the deep RNNs' 36 + 54 jobs and Figure 3, the ResLRU's 6 + 16 jobs,
+    # Figure 4 and Table 1, none run yet
+    assert len(jobs) == 86 + 36 + 54 + 1 + 6 + 16 + 2
     assert jobs["state"].value_counts().to_dict() == {
-        "not_run": 73 + 91, "done": 4, "not_converged": 2, "diverged": 2, "failed": 2, "incomplete": 2, "converged": 1}
+        "not_run": 73 + 91 + 24, "done": 4, "not_converged": 2, "diverged": 2, "failed": 2, "incomplete": 2, "converged": 1}
     assert not list((tree / "results/demo").glob(".status.csv.*"))  # no temp file left
 
 
@@ -168,8 +169,8 @@ def test_the_command_imports_neither_torch_nor_snakemake(tmp_path):
             f"assert not {{'torch', 'snakemake'}} & set(sys.modules)\n")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     jobs = pd.read_csv(tmp_path / "results/status.csv")
-    # FFN and deep-RNN pre-trainings and trainings, and Figures 1, 2 and 3
-    assert len(jobs) == 36 + 756 + 288 + 432 + 3 and set(jobs["state"]) == {"not_run"}
+    # FFN, deep-RNN and ResLRU pre-trainings and trainings, Figures 1 to 4 and Table 1
+    assert len(jobs) == 36 + 756 + 288 + 432 + 48 + 128 + 5 and set(jobs["state"]) == {"not_run"}
     assert not (tmp_path / ".snakemake").exists()
 
 

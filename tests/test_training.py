@@ -1,10 +1,12 @@
 """The training loop: metrics, early stopping, resume (same run only), divergence, clipping."""
 
+import math
+
 import pytest
 import torch
 
 from lscrepro.checkpoint import fingerprint
-from lscrepro.training import TrainSettings, train
+from lscrepro.training import TrainSettings, clip_gradients, train
 from toy import CPU, Interrupt, interrupt_after, quiet, toy_net, toy_task
 
 
@@ -103,13 +105,46 @@ def test_divergence_after_some_epochs_reports_the_best_epochs_metrics():
     assert result.val["loss"] == best["val_loss"]
 
 
-def test_clipping_is_applied_when_the_gradient_norm_exceeds_it():
+@pytest.mark.parametrize("mode", ["per_tensor", "global"])
+def test_clipping_is_applied_when_the_gradient_norm_exceeds_it(mode):
     task = toy_task()
     task.x["train"] = task.x["train"] * 50  # large gradients
     settings = dict(lr=1e-2, epochs=1, batch_size=600)
     nets = {}
     for clip in (None, 1.0, 1e6):
         nets[clip] = toy_net()
-        run(TrainSettings(**settings, clip_norm=clip), task=task, net=nets[clip])
+        run(TrainSettings(**settings, clip_norm=clip, clip_mode=mode), task=task, net=nets[clip])
     assert not torch.equal(nets[None].hidden[0].weight, nets[1.0].hidden[0].weight)
     assert torch.equal(nets[None].hidden[0].weight, nets[1e6].hidden[0].weight)
+    # the reference's behaviour: clip_norm recorded, not applied; 0 means no clipping
+    for settings_of_none in (dict(clip_norm=1.0, clip_mode="ignored"), dict(clip_norm=0.0)):
+        net = toy_net()
+        run(TrainSettings(**settings, **settings_of_none), task=task, net=net)
+        assert torch.equal(nets[None].hidden[0].weight, net.hidden[0].weight)
+
+
+def test_clip_modes_bound_each_gradient_or_their_joint_norm():
+    def gradients(mode):
+        net = toy_net()
+        for p in net.parameters():
+            p.grad = torch.full_like(p, 3.0)
+        clip_gradients(net.parameters(), TrainSettings(lr=1.0, clip_norm=1.0, clip_mode=mode))
+        return [p.grad.norm().item() for p in net.parameters()]
+
+    assert max(gradients("per_tensor")) == pytest.approx(1.0) and min(gradients("per_tensor")) > 0.99
+    assert math.sqrt(sum(g * g for g in gradients("global"))) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="clip_mode"):
+        TrainSettings(lr=1.0, clip_mode="keras")
+
+
+def test_the_task_is_told_each_epoch_also_after_a_resume(tmp_path):
+    seen = []
+    task = toy_task()
+    task.set_epoch = seen.append
+    checkpoint = tmp_path / "checkpoint.pt"
+    with pytest.raises(Interrupt):
+        run(TrainSettings(lr=1e-2, epochs=4, batch_size=100), task=task, checkpoint=checkpoint,
+            fingerprint="a", log=interrupt_after(2))
+    run(TrainSettings(lr=1e-2, epochs=4, batch_size=100), task=task, checkpoint=checkpoint, fingerprint="a")
+    # interrupted in epoch 2 (index 1) before its checkpoint: the rerun redoes it
+    assert seen == [0, 1, 1, 2, 3]

@@ -32,6 +32,12 @@ def test_paper_grid_plans_one_pretraining_per_lr_independent_key(workdir):
     # trained from each and from scratch
     assert jobs["pretrain_rnn"] == 288 and jobs["train_rnn"] == 432
     assert jobs["summarize_rnn"] == jobs["fig3_data"] == jobs["plot_fig3"] == 1
+    # ResLRU: 2 setups (Figure 4, Table 1) x 2 depths x 4 seeds, pre-trained to rho 1, 0.5 and
+    # unbalanced (clipping does not change a pre-training), each trained with and without
+    # clipping, and from scratch with and without
+    assert jobs["pretrain_lru"] == 2 * 2 * 4 * 3 == 48
+    assert jobs["train_lru"] == 2 * 2 * 4 * 4 * 2 == 128
+    assert jobs["summarize_lru"] == jobs["fig4_data"] == jobs["plot_fig4"] == jobs["table1"] == 1
     # one fetch per dataset (mnist, cifar10, cifar100, ptb, shd) and one prepared cache per
     # preparation (sl_mnist is made from the mnist files), shared by all their jobs
     assert jobs["fetch_dataset"] == 5 and jobs["prepare_dataset"] == 6
@@ -121,6 +127,22 @@ class TestSmokeRun:
         assert len(wins) == 4 and (wins["pairs"] > 0).all()  # depth 2: every comparison has pairs
         assert (smoke / "results/demo/figures/fig3.png").stat().st_size > 10_000
 
+    def test_the_lru_is_pre_trained_and_figure_4_and_table_1_are_drawn(self, smoke):
+        reports = sorted(smoke.glob("results/demo/lru/pretrained/*/depth2/lsc*/seed0/pretrain.json"))
+        assert len(reports) == 6
+        for path in reports:
+            result = json.loads(path.read_text())["result"]
+            for kind, target in result["targets"].items():
+                before, after = result["radius_before_per_kind"][kind], result["radius_after_per_kind"][kind]
+                assert abs(after - target) < abs(before - target), (path, kind)
+        curves = pd.read_csv(smoke / "results/demo/lru/fig4_curves.csv")
+        assert len(curves) == 8 * 2 and set(curves["setup"]) == {"fig4"}  # 8 runs x 2 epochs
+        assert (smoke / "results/demo/figures/fig4.png").stat().st_size > 10_000
+        table = pd.read_csv(smoke / "results/demo/tables/table1.csv")
+        assert len(table) == 8 and table["val_mean"].notna().all()
+        assert "**" in (smoke / "results/demo/tables/table1.md").read_text()
+        assert r"\textbf" in (smoke / "results/demo/tables/table1.tex").read_text()
+
     def test_the_paper_grids_results_are_left_alone(self, smoke):
         assert not (smoke / "results/ffn").exists() and not (smoke / "results/figures").exists()
 
@@ -128,15 +150,16 @@ class TestSmokeRun:
         snakemake(smoke, "--report", "results/demo/report.html", *SMOKE)
         html = (smoke / "results/demo/report.html").read_text()
         for text in ("fig1.png", "fig2.png", "fig2_data.csv", "fig3.png", "table.csv", "status.csv", "summary.csv",
+                     "fig4.png", "table1.csv", "ResLRU on word-level PTB",
                      "PascalRNN (L = 10", "Test accuracy of 6-layer dense", "offline demo grid"):
             assert text in html, text
 
     def test_status_counts_every_job(self, smoke):
         status = pd.read_csv(smoke / "results/demo/status.csv")
         jobs = status[status["kind"] != "figure"]
-        # Figure 2: 12 pre-trainings, 72 trainings; deep RNNs: 36 pre-trainings, 54 trainings
-        # (a demo run may diverge: it is kept, and counted as such)
-        assert len(jobs) == 84 + 36 + 54
+        # Figure 2: 12 pre-trainings, 72 trainings; deep RNNs: 36 pre-trainings, 54 trainings;
+        # ResLRU: 6 and 16 (a demo run may diverge: it is kept, and counted as such)
+        assert len(jobs) == 84 + 36 + 54 + 6 + 16
         assert set(jobs["state"]) <= {"done", "converged", "not_converged", "diverged"}
         assert (status[status["kind"] == "figure"]["state"] == "done").all()
 
@@ -157,6 +180,7 @@ class TestSmokeRun:
         ("lscrepro/plotting/fig2.py", "plot_fig2"),
         ("lscrepro/plotting/fig1.py", "plot_fig1"),
         ("lscrepro/plotting/fig3.py", "plot_fig3"),
+        ("lscrepro/plotting/fig4.py", "plot_fig4"),
     ])
     def test_editing_plotting_code_replots_only_that_figure(self, smoke, code, rule):
         # and the status table, which lists the figures
@@ -168,14 +192,22 @@ class TestSmokeRun:
         # The deep RNNs' recurrent LSC is another module: none of their jobs rerun.
         assert jobs["pretrain_ffn"] == 12 and jobs["train_ffn"] == 24
         assert "pretrain_rnn" not in jobs and "train_rnn" not in jobs
+        assert "pretrain_lru" not in jobs and "train_lru" not in jobs
         assert "prepare_dataset" not in jobs and "fig1_numbers" not in jobs
+
+    def test_editing_the_lru_lsc_reruns_its_pretrainings_and_their_trainings_only(self, smoke):
+        jobs = self.plan_after_edit(smoke, "lscrepro/lsc/lru.py")
+        # 2 setups x 3 LSC variants; each trained with and without clipping
+        assert jobs["pretrain_lru"] == 6 and jobs["train_lru"] == 12
+        assert {"plot_fig4", "table1"} <= set(jobs)
+        assert not {"pretrain_ffn", "train_ffn", "pretrain_rnn", "train_rnn", "plot_fig3"} & set(jobs)
 
     def test_editing_a_deep_rnn_reruns_that_family_only(self, smoke):
         jobs = self.plan_after_edit(smoke, "lscrepro/models/rnn.py")
         assert jobs["pretrain_rnn"] == 36 and jobs["train_rnn"] == 54
-        assert "pretrain_ffn" not in jobs and "train_ffn" not in jobs
+        assert "pretrain_ffn" not in jobs and "train_ffn" not in jobs and "train_lru" not in jobs
 
     def test_editing_the_training_loop_reruns_training_only(self, smoke):
         jobs = self.plan_after_edit(smoke, "lscrepro/training.py")
-        assert jobs["train_ffn"] == 72 and jobs["train_rnn"] == 54
-        assert "pretrain_ffn" not in jobs and "pretrain_rnn" not in jobs
+        assert jobs["train_ffn"] == 72 and jobs["train_rnn"] == 54 and jobs["train_lru"] == 16
+        assert not {"pretrain_ffn", "pretrain_rnn", "pretrain_lru"} & set(jobs)

@@ -4,9 +4,12 @@ Reference: ``LinearRecurrentUnitCell`` / ``LinearRecurrentUnitFFN`` / ``ResLRUFF
 LuCeHe/lru_unofficial (``lruun/tf/linear_recurrent_unit.py``, the GEGLU of ``geglu.py``
 with ``comments='onlyglu'``) and stable_drnn's ``equivalence_and_save``, which builds
 
-    token ids -> embedding E -> ResLRUFFN x depth -> tied readout h @ E^T
+    token ids -> embedding E -> (Dropout -> ResLRUFFN) x depth -> readout
 
-with no dropout between the blocks (each block has its own two dropouts).
+as stable_spike's full model trains it: a dropout before each block at the rate of the
+comments' ``dropout:`` (0 in Figure 4, 0.2 / 0.1 in Table 1), two more inside each block
+at the fixed ``dop=0.1``, and the readout tied to the embedding (``embproj``, Table 1) or
+a Dense layer (Figure 4).
 
 The LRU (N = 2H complex states, one per pair of real state entries)::
 
@@ -37,7 +40,8 @@ from torch import nn
 from .spiking import glorot_uniform
 from .stack import SequenceStack
 
-CONFIG_KEYS = ("name", "depth", "width", "dropout")
+CONFIG_KEYS = ("name", "depth", "width", "dropout", "block_dropout", "readout")
+READOUTS = ("tied", "dense")
 R_MIN, R_MAX = 0.4, 0.99  # modulus range of lambda at init
 MAX_PHASE = 3.14 / 10  # the reference's reduced_phase: theta ~ U[0, 3.14/10]
 LAYER_NORM_EPS = 1e-3  # Keras LayerNormalization default
@@ -257,20 +261,22 @@ class ResLRUBlock(nn.Module):
 
 
 class ResLRUNet(SequenceStack):
-    """embedding -> ``depth`` ResLRUBlocks -> readout at every step.
+    """embedding -> (Dropout -> ResLRUBlock) x ``depth`` -> readout at every step.
     ``forward(x, state) -> (logits (B, T, C), final state)``; the state is one ``(x,)``
     per block (x the LRU's final [Re, Im] state), None meaning zeros."""
 
-    def __init__(self, depth: int, width: int, dims: dict, seed: int, dropout: float = 0.1):
+    def __init__(self, depth: int, width: int, dims: dict, seed: int, dropout: float = 0.1,
+                 block_dropout: float = 0.1, readout: str = "tied"):
         super().__init__()
         generator = torch.Generator().manual_seed(seed)
         self.depth, self.width = depth, width
         self.language = "vocab_size" in dims
         self.num_classes = dims["num_classes"]
+        self.tied = self.language and readout == "tied"
+        if self.tied and dims["num_classes"] != dims["vocab_size"]:
+            raise ValueError("the tied readout needs num_classes == vocab_size, got "
+                             f"{dims['num_classes']} and {dims['vocab_size']}")
         if self.language:
-            if dims["num_classes"] != dims["vocab_size"]:
-                raise ValueError("the tied readout needs num_classes == vocab_size, got "
-                                 f"{dims['num_classes']} and {dims['vocab_size']}")
             self.embedding = nn.Parameter(glorot_uniform((dims["vocab_size"], width), generator))
             n_in = width
         else:
@@ -278,9 +284,28 @@ class ResLRUNet(SequenceStack):
             n_in = dims["in_features"]
         self.layers = nn.ModuleList()
         for _ in range(depth):
-            self.layers.append(ResLRUBlock(n_in, width, generator, dropout))
+            self.layers.append(ResLRUBlock(n_in, width, generator, block_dropout))
             n_in = width
-        self.dense_readout = None if self.language else _dense(width, self.num_classes, generator)
+        self.dropout = nn.Dropout(dropout)
+        self.dense_readout = None if self.tied else _dense(width, self.num_classes, generator)
+
+    def layer_input(self, h: torch.Tensor) -> torch.Tensor:
+        return self.dropout(h)  # before each block, as stable_spike's full model
+
+    def readout(self, h: torch.Tensor) -> torch.Tensor:
+        return h @ self.embedding.T if self.tied else self.dense_readout(h)
+
+    @torch.no_grad()
+    def reinitialise_embedding(self, generator: torch.Generator) -> None:
+        """What the reference's LSC save path does (``equivalence_and_save``): a fresh
+        Keras ``Embedding`` (U(-0.05, 0.05)) and, without ``embproj``, a fresh Dense
+        readout replace the trained model's."""
+        if self.embedding is not None:
+            fresh = torch.empty(self.embedding.shape).uniform_(-0.05, 0.05, generator=generator)
+            self.embedding.copy_(fresh.to(self.embedding.device))
+        if self.dense_readout is not None:
+            fresh = _dense(self.width, self.num_classes, generator)
+            self.dense_readout.load_state_dict(fresh.to(self.dense_readout.weight.device).state_dict())
 
 
 
@@ -296,7 +321,12 @@ def build(config: dict, dims: dict, seed: int) -> ResLRUNet:
     depth, width = config["depth"], config["width"]
     if not (isinstance(depth, int) and depth >= 1 and isinstance(width, int) and width >= 1):
         raise ValueError(f"lru depth and width must be positive integers, got {depth!r}, {width!r}")
-    dropout = float(config.get("dropout", 0.1))
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"lru dropout must be in [0, 1), got {dropout}")
-    return ResLRUNet(depth, width, dims, seed, dropout=dropout)
+    rates = {key: float(config.get(key, 0.1)) for key in ("dropout", "block_dropout")}
+    for key, rate in rates.items():
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"lru {key} must be in [0, 1), got {rate}")
+    readout = config.get("readout", "tied")
+    if readout not in READOUTS:
+        raise ValueError(f"lru readout must be one of {READOUTS} (tied: the reference's embproj), "
+                         f"got {readout!r}")
+    return ResLRUNet(depth, width, dims, seed, readout=readout, **rates)

@@ -23,6 +23,10 @@ class Task:
     def from_config(cls, config: dict, data: dict, device: torch.device) -> "Task":
         raise NotImplementedError
 
+    def set_epoch(self, epoch: int) -> None:
+        """Called before each training epoch (0-based), for tasks whose batches change with
+        it (wordptb's input corruption in the first epochs); resumed runs call it too."""
+
     def train_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         raise NotImplementedError
 

@@ -5,6 +5,11 @@ non-overlapping windows of ``maxlen`` tokens with the next token as target; each
 is repeated ``timerepeat`` times; the network's state carries from one window to the
 next (without gradient). The metric is the perplexity, exp of the mean cross-entropy
 over all steps and tokens of a split.
+
+``mlm_probability`` (the reference's ``mlminputs``, Table 1): during the first
+``mlm_epochs`` epochs each training input token is replaced, with this probability, by a
+uniform random token (targets unchanged). The reference's ``mlmeps:3`` covers 2 epochs,
+and its val/test generators corrupted their inputs too; ``mlm_eval: true`` does that.
 """
 
 from __future__ import annotations
@@ -24,20 +29,42 @@ class WordPTB(Task):
     carries_state = True
 
     def __init__(self, ids: dict[str, torch.Tensor], vocab_size: int, maxlen: int = 100,
-                 timerepeat: int = 2, eval_batch_size: int = 32):
+                 timerepeat: int = 2, eval_batch_size: int = 32, mlm_probability: float = 0.0,
+                 mlm_epochs: int = 2, mlm_eval: bool = False):
         self.ids, self.maxlen, self.timerepeat = ids, maxlen, timerepeat
         self.eval_batch_size = eval_batch_size
+        if not 0.0 <= mlm_probability < 1.0 or mlm_epochs < 0:
+            raise ValueError(f"wordptb: mlm_probability must be in [0, 1) and mlm_epochs >= 0, got "
+                             f"{mlm_probability} and {mlm_epochs}")
+        self.mlm_probability, self.mlm_epochs, self.mlm_eval = mlm_probability, mlm_epochs, mlm_eval
+        self.vocab_size, self.epoch = vocab_size, 0
         self.dims = {"vocab_size": vocab_size, "num_classes": vocab_size, "steps": maxlen * timerepeat}
 
     @classmethod
     def from_config(cls, config: dict, data: dict, device: torch.device) -> "WordPTB":
         prepared = load_task_data(data)
         ids = {split: on_device(prepared[f"{split}_ids"], device).long() for split in ("train", "val", "test")}
-        options = {k: config[k] for k in ("maxlen", "timerepeat", "eval_batch_size") if k in config}
+        keys = ("maxlen", "timerepeat", "eval_batch_size", "mlm_probability", "mlm_epochs", "mlm_eval")
+        options = {k: config[k] for k in keys if k in config}
         return cls(ids, prepared.info["vocab_size"], **options)
 
-    def streams(self, split: str, rows: int) -> Iterator[Batch]:
-        """Windows of ``rows`` contiguous streams, in order, so state can carry over."""
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _corruption(self, generator: torch.Generator | None) -> torch.Generator | None:
+        """The generator to corrupt inputs with in this epoch, or None (clean inputs)."""
+        corrupting = self.mlm_probability > 0 and self.epoch < self.mlm_epochs
+        return generator if corrupting else None
+
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Each token replaced with probability mlm_probability by a uniform random one."""
+        replace = torch.rand(x.shape, generator=generator, device=x.device) < self.mlm_probability
+        random = torch.randint(0, self.vocab_size, x.shape, generator=generator, device=x.device)
+        return torch.where(replace, random, x)
+
+    def streams(self, split: str, rows: int, corrupt_with: torch.Generator | None = None) -> Iterator[Batch]:
+        """Windows of ``rows`` contiguous streams, in order, so state can carry over; inputs
+        corrupted (``corrupt``) where a generator is given."""
         ids = self.ids[split]
         length = len(ids) // rows
         if length < self.maxlen + 1:
@@ -47,14 +74,21 @@ class WordPTB(Task):
         grid = ids[:rows * length].view(rows, length)
         for begin in range(0, (length - 1) // self.maxlen * self.maxlen, self.maxlen):
             x = grid[:, begin:begin + self.maxlen]
+            if corrupt_with is not None:
+                x = self.corrupt(x, corrupt_with)
             y = grid[:, begin + 1:begin + self.maxlen + 1]
             yield repeat_steps(x, self.timerepeat), repeat_steps(y, self.timerepeat)
 
     def train_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
-        return self.streams("train", batch_size)  # no shuffling: the streams are stateful
+        # no shuffling: the streams are stateful
+        return self.streams("train", batch_size, self._corruption(generator))
 
     def eval_batches(self, split: str) -> Iterator[Batch]:
-        return self.streams(split, self.eval_batch_size)
+        generator = None
+        if self.mlm_eval:  # the same corruption at every evaluation of an epoch
+            first = self.ids[split]
+            generator = torch.Generator(device=first.device).manual_seed(self.epoch)
+        return self.streams(split, self.eval_batch_size, self._corruption(generator))
 
     def lsc_inputs(self, batch_size: int, generator: torch.Generator,
                    split: str = "train") -> Iterator[torch.Tensor]:

@@ -1,0 +1,285 @@
+"""LSC pre-training of the residual LRU stack (the reference's ``lruLSC``): no gradient
+step, only the two heuristics, driven by the radii of two local Jacobians.
+
+Each iteration picks two distinct random blocks l1, l2 (l2 fed by l1's output), draws
+Gaussian-noise inputs x and states s1, s2 (``batch_size`` samples, one time step) and
+measures per sample
+
+    M_t = d s1' / d s1          (time: l1's state over one step)
+    M_l = d s2' / d s1          (depth: a diagonal step of the grid, l1's old state to
+                                 l2's new state, through l1's output)
+
+with their spectral radii a_t, a_l. Then (``rescale``) l1's and l2's ``lambda_nu`` are
+multiplied by clip(mean(rho_t*/a_t), 1 -+ max_change) and l2's B and C by
+clip(mean(rho_l*/a_l), ...); (``shuffle``) every parameter of both blocks is flattened
+and permuted; (``swap_halves``) the first half of each flattened parameter is swapped
+between the two blocks. Targets: rho* for both, or with ``unbalanced`` (the reference's
+``targetnorm:.5_unbalanced``) rho_l* = L/(L+T), rho_t* = T/(L+T), T the training
+sequence length.
+
+The radii are exact and cheap because of the LRU's structure (tested against eigvals of
+the full Jacobians): s' = lambda s + gamma (u B) is linear in s with 2x2 rotation-scaling
+blocks, so rho(M_t) = max |lambda| of l1; and M_l = P Q with P = d s2'/d u2 (4H x H, u2
+the LayerNorm output that enters l2's LRU) and Q = d u2/d s1 (H x 4H), whose nonzero
+eigenvalues are those of the H x H matrix Q P, the Jacobian of v -> u2(s1 + P v).
+
+Differences from the reference (README): the before/after radii are measured on fixed
+noise draws of their own, and the layer pair is drawn with numpy's default_rng, not
+np.random.shuffle of the layer list. Kept: the moving averages (time constant 2L) in
+the report; the weights are those after the last iteration (no selection).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.func import jacrev, vmap
+
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..device import rng_state, set_rng_state
+from ..progress import Progress
+from .jacobians import RadiusMethod, spectral_radius
+
+B_AND_C = ("lru.B_re", "lru.B_im", "lru.C_re", "lru.C_im")
+
+
+@dataclass(frozen=True)
+class LRULSCSettings:
+    target: float = 1.0
+    unbalanced: bool = False  # rho_l* = L/(L+T), rho_t* = T/(L+T); needs target 0.5
+    iterations: int = 500  # the reference's ts
+    batch_size: int = 8
+    max_change: float = 0.05  # rescale factors clipped to [1 - max_change, 1 + max_change]
+    rescale: bool = True  # the reference's wmultiplier
+    shuffle: bool = True  # wshuff: every parameter of both blocks
+    swap_halves: bool = True
+    # the reference's save path re-initialises the embedding (and a Dense readout)
+    reinit_embedding: bool = True
+    radius_method: RadiusMethod = "eig"
+    measure_iterations: int = 10  # before/after (the reference re-measures over 10 steps)
+    tolerance: float = 0.08  # "converged": both mean radii this close to their targets
+    checkpoint_every: int = 50
+    max_seconds: float | None = None
+
+    def __post_init__(self):
+        if self.unbalanced and self.target != 0.5:
+            raise ValueError(f"lsc.unbalanced needs lsc.target 0.5 (the reference's "
+                             f"targetnorm:.5_unbalanced), got target {self.target}")
+        if self.iterations < 0 or self.batch_size < 1 or not 0 <= self.max_change < 1:
+            raise ValueError("lsc: iterations >= 0, batch_size >= 1 and 0 <= max_change < 1 needed, got "
+                             f"{self.iterations}, {self.batch_size}, {self.max_change}")
+
+
+@dataclass
+class LRULSCResult:
+    status: str = "not_converged"  # "converged", "not_converged" or "diverged"
+    targets: dict = field(default_factory=dict)  # {"time": rho_t*, "depth": rho_l*}
+    radius_before_mean: float = float("nan")  # mean of (M_t, M_l) radii, as the reference's ni
+    radius_before_std: float = float("nan")
+    radius_after_mean: float = float("nan")
+    radius_after_std: float = float("nan")
+    radius_before_per_kind: dict = field(default_factory=dict)  # {"time": M_t, "depth": M_l}
+    radius_after_per_kind: dict = field(default_factory=dict)
+    moving_average_radius: float | None = None  # the reference's ma_norm
+    loss_curve: list[float] = field(default_factory=list)
+    radius_curve: list[float] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+    resumed_from_step: int = 0
+
+
+def targets(settings: LRULSCSettings, depth: int, steps: int) -> dict[str, float]:
+    if settings.unbalanced:
+        return {"time": steps / (depth + steps), "depth": depth / (depth + steps)}
+    return {"time": settings.target, "depth": settings.target}
+
+
+def time_radius(block) -> torch.Tensor:
+    """rho(d s'/d s) of a block: max |lambda| (its step is lambda s + input)."""
+    return torch.exp(-torch.exp(block.lru.lambda_nu)).max()
+
+
+def depth_radii(first, second, x: torch.Tensor, s1: torch.Tensor, method: RadiusMethod,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """rho(d s2'/d s1) per sample, from the H x H matrix Q P (see the module docstring)."""
+    lru = second.lru
+    gamma = torch.exp(lru.gamma_log)
+
+    def into_state(v):  # P v: how l2's LRU input moves its new state
+        return torch.cat([gamma * (v @ lru.B_re), gamma * (v @ lru.B_im)], dim=-1)
+
+    def sample(x_b, s_b):
+        def lru_input(v):
+            out, _ = first.step(x_b, (s_b + into_state(v),))
+            return second._head(out)[1]
+        return jacrev(lru_input)(torch.zeros(first.n, dtype=x_b.dtype, device=x_b.device))
+
+    product = vmap(sample)(x, s1)
+    return spectral_radius(product.detach(), method, generator=generator)
+
+
+def pair_radii(model, pair: tuple[int, int], batch_size: int, method: RadiusMethod,
+               generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a_t, a_l) for the blocks ``pair`` on Gaussian-noise inputs and states."""
+    first, second = (model.layers[i] for i in pair)
+    device = first.lru.lambda_nu.device
+    n_in = first.n if first.adapter is None else first.adapter.in_features
+    x = torch.randn(batch_size, n_in, generator=generator, device=device)
+    s1 = torch.randn(batch_size, 4 * first.n, generator=generator, device=device)
+    a_t = time_radius(first).detach().expand(batch_size)
+    return a_t, depth_radii(first, second, x, s1, method, generator)
+
+
+# --- the heuristics -----------------------------------------------------------------------------
+@torch.no_grad()
+def rescale(model, pair: tuple[int, int], a_t: torch.Tensor, a_l: torch.Tensor, goals: dict,
+            max_change: float) -> tuple[float, float]:
+    """Both blocks' lambda_nu by the time factor, the second's B and C by the depth factor."""
+    low, high = 1 - max_change, 1 + max_change
+    time_factor = float(np.clip((goals["time"] / a_t).mean().item(), low, high))
+    depth_factor = float(np.clip((goals["depth"] / a_l).mean().item(), low, high))
+    for block in (model.layers[i] for i in pair):
+        block.lru.lambda_nu.mul_(time_factor)
+    second = dict(model.layers[pair[1]].named_parameters())
+    for name in B_AND_C:
+        second[name].mul_(depth_factor)
+    return time_factor, depth_factor
+
+
+@torch.no_grad()
+def shuffle_and_swap(model, pair: tuple[int, int], shuffle: bool, swap: bool,
+                     generator: torch.Generator) -> None:
+    """Permute every parameter of both blocks; swap the first halves between them."""
+    first, second = (dict(model.layers[i].named_parameters()) for i in pair)
+    for params in (first, second):
+        if shuffle:
+            for p in params.values():
+                flat = p.view(-1)
+                flat.copy_(flat[torch.randperm(flat.numel(), generator=generator, device=p.device)])
+    if not swap:
+        return
+    for name in sorted(set(first) & set(second)):  # an adapter exists in one block only
+        a, b = first[name].view(-1), second[name].view(-1)
+        if a.numel() != b.numel():
+            continue
+        half = a.numel() // 2
+        kept = a[:half].clone()
+        a[:half] = b[:half]
+        b[:half] = kept
+
+
+# --- the run ----------------------------------------------------------------------------------
+def measure(model, settings: LRULSCSettings, seed: int, device) -> dict[str, float]:
+    """Mean radii over ``measure_iterations`` fixed draws (the same before and after)."""
+    generator = torch.Generator(device=device).manual_seed(seed + 1)
+    rng = np.random.default_rng(seed + 1)
+    times, depths = [], []
+    for _ in range(settings.measure_iterations):
+        pair = tuple(int(i) for i in rng.choice(len(model.layers), 2, replace=False))
+        a_t, a_l = pair_radii(model, pair, settings.batch_size, settings.radius_method, generator)
+        times.append(a_t.mean().item())
+        depths.append(a_l.mean().item())
+    return {"time": float(np.mean(times)), "depth": float(np.mean(depths)),
+            "std": float(np.std([*times, *depths]))}
+
+
+class LRULSC:
+    """One pre-training: the iterations, their record, checkpoints."""
+
+    def __init__(self, model, settings: LRULSCSettings, goals: dict, seed: int, device, log):
+        self.model, self.settings, self.goals, self.seed, self.device = model, settings, goals, seed, device
+        self.log = log
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.result = LRULSCResult(targets=dict(goals))
+        self.progress = Progress(log, "LRU LSC", settings.iterations)
+        self.start = time.perf_counter()
+
+    def _report(self, when: str) -> None:
+        radii = measure(self.model, self.settings, self.seed, self.device)
+        setattr(self.result, f"radius_{when}_mean", (radii["time"] + radii["depth"]) / 2)
+        setattr(self.result, f"radius_{when}_std", radii["std"])
+        setattr(self.result, f"radius_{when}_per_kind", {"time": radii["time"], "depth": radii["depth"]})
+        self.log(f"LRU LSC {when}: M_t radius {radii['time']:.4f} (target {self.goals['time']:.4g}), "
+                 f"M_l radius {radii['depth']:.4f} (target {self.goals['depth']:.4g})")
+
+    def iterate(self) -> bool:
+        """One iteration; False when the radii are not finite (diverged)."""
+        s = self.settings
+        pair = tuple(int(i) for i in self.rng.choice(len(self.model.layers), 2, replace=False))
+        a_t, a_l = pair_radii(self.model, pair, s.batch_size, s.radius_method, self.generator)
+        if not (torch.isfinite(a_t).all() and torch.isfinite(a_l).all()):
+            return False
+        loss = (((a_t - self.goals["time"]) ** 2).mean() + ((a_l - self.goals["depth"]) ** 2).mean()).item()
+        radius = ((a_t + a_l) / 2).mean().item()
+        if s.rescale:
+            rescale(self.model, pair, a_t, a_l, self.goals, s.max_change)
+        if s.shuffle or s.swap_halves:
+            shuffle_and_swap(self.model, pair, s.shuffle, s.swap_halves, self.generator)
+        tc = 2 * len(self.model.layers)  # the reference's moving-average time constant
+        ma = self.result.moving_average_radius
+        self.result.moving_average_radius = radius if ma is None else ma * (tc - 1) / tc + radius / tc
+        self.result.loss_curve.append(loss)
+        self.result.radius_curve.append(radius)
+        self.result.steps += 1
+        self.progress.step(loss=loss, radius=radius)
+        return True
+
+    def state_dict(self) -> dict:
+        self.result.seconds += time.perf_counter() - self.start
+        self.start = time.perf_counter()
+        return {"model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+                "generator": self.generator.get_state(), "rng": rng_state(self.device),
+                "numpy_rng": self.rng.bit_generator.state, "result": self.result}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.generator.set_state(state["generator"])
+        set_rng_state(state["rng"], self.device)
+        self.rng.bit_generator.state = state["numpy_rng"]
+        self.result = state["result"]
+        self.result.resumed_from_step = self.result.steps
+        self.progress.done = self.progress.start_done = self.result.steps
+        self.log(f"LRU LSC: resumed from checkpoint after iteration {self.result.steps}")
+
+    def out_of_time(self) -> bool:
+        limit = self.settings.max_seconds
+        return limit is not None and self.result.seconds + time.perf_counter() - self.start > limit
+
+    def converged(self) -> bool:
+        after = self.result.radius_after_per_kind
+        return all(abs(after[kind] - goal) <= self.settings.tolerance for kind, goal in self.goals.items())
+
+
+def pretrain_lru(model, task, settings: LRULSCSettings, seed: int, device, checkpoint: Path | None = None,
+                 fingerprint: str = "", log=print) -> LRULSCResult:
+    """The reference's lruLSC on ``model`` (a ResLRUNet of >= 2 blocks), in place."""
+    if len(model.layers) < 2:
+        raise ValueError(f"the LRU LSC picks two blocks per iteration; the model has {len(model.layers)}")
+    goals = targets(settings, len(model.layers), task.dims["steps"])
+    run = LRULSC(model.eval(), settings, goals, seed, device, log)
+    saved = load_checkpoint(checkpoint, fingerprint, log) if checkpoint else None
+    if saved is None:
+        run._report("before")
+    else:
+        run.load_state_dict(saved)
+    while run.result.steps < settings.iterations and not run.out_of_time():
+        if not run.iterate():
+            log(f"LRU LSC iteration {run.result.steps}: a radius is not finite; stopping (diverged)")
+            run.result.status = "diverged"
+            break
+        if checkpoint and run.result.steps % settings.checkpoint_every == 0:
+            save_checkpoint(checkpoint, fingerprint, run.state_dict())
+            log(f"LRU LSC iteration {run.result.steps}: checkpoint saved")
+    run._report("after")
+    if run.result.status != "diverged":
+        run.result.status = "converged" if run.converged() else "not_converged"
+    if settings.reinit_embedding:
+        model.reinitialise_embedding(torch.Generator().manual_seed(seed + 2))
+    run.result.seconds += time.perf_counter() - run.start
+    log(f"LRU LSC {run.result.status} after {run.result.steps} iterations")
+    return run.result
