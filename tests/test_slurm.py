@@ -4,7 +4,6 @@ without a responding controller these tests are skipped."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 
@@ -31,15 +30,22 @@ CI_CLUSTER = ("--slurm-init-seconds-before-status-checks", "2",
               "--latency-wait", "5", "--jobs", "2", "--slurm-keep-successful-logs")
 
 
-def test_pretraining_and_array_training_run_as_slurm_jobs(tmp_path):
+def test_the_demo_grids_figures_1_and_2_run_as_slurm_jobs(tmp_path):
+    """`snakemake --profile slurm` as typed in the repository root (plus the demo config,
+    the targets and the loopback cluster's polling settings)."""
     workdir = copy_workflow(tmp_path)
-    target = "results/demo/ffn/mnist/relu/lsc/lr0.01/seed0/metrics.json"
-    snakemake(workdir, "--profile", "slurm", "--configfile", "config/smoke.yaml",
-              *CI_CLUSTER, target, timeout=900)
-    metrics = json.loads((workdir / target).read_text())
-    assert metrics["result"]["status"] in {"completed", "early_stopped"}
-    assert (workdir / "results/demo/ffn/pretrained/mnist/relu/lsc/seed0/pretrain.json").exists()
-    # the plugin writes one log per SLURM job, under the rule's name
-    slurm_logs = {p.relative_to(workdir / "logs/slurm").parts[0]
-                  for p in (workdir / "logs/slurm").rglob("*.log")}
-    assert {"rule_pretrain_ffn", "rule_train_ffn"} <= slurm_logs, slurm_logs
+    figures = [f"results/demo/figures/fig{n}.{ext}" for n in (1, 2) for ext in ("pdf", "png")]
+    snakemake(workdir, "--profile", "slurm", "--configfile", "config/smoke.yaml", *CI_CLUSTER, *figures,
+              timeout=1800)
+    for figure in figures:
+        assert (workdir / figure).stat().st_size > 1000, figure
+    summary = (workdir / "results/demo/ffn/summary.csv").read_text().splitlines()
+    assert len(summary) == 1 + 72
+    # the plugin writes one log per SLURM job (array tasks included), under the rule's name:
+    # every pre-training, training and data preparation ran as a SLURM job
+    logs = {}
+    for path in (workdir / "logs/slurm").rglob("*.log"):
+        rule = path.relative_to(workdir / "logs/slurm").parts[0]
+        logs[rule] = logs.get(rule, 0) + 1
+    assert logs.get("rule_pretrain_ffn") == 12 and logs.get("rule_train_ffn", 0) >= 72, logs
+    assert logs.get("rule_prepare_dataset") == 3, logs
