@@ -30,6 +30,7 @@ rule fig1_numbers:
         " --rhos {params.rhos} --hernn-width {params.hernn_width} --seed {params.seed}"
         " --max-time {params.max_time} --depth-gap {params.depth_gap}"
         " --paths-out {output.paths} --pascal-out {output.pascal} 2> {log}"
+        + SHOW_LOG_ON_FAILURE
 
 
 rule plot_fig1:
@@ -47,4 +48,4 @@ rule plot_fig1:
         "../envs/lscrepro.yaml"
     shell:
         "python workflow_scripts/plot_fig1.py --paths {input.paths} --pascal {input.pascal}"
-        " --out {output} 2> {log}"
+        " --out {output} 2> {log}" + SHOW_LOG_ON_FAILURE

@@ -24,6 +24,13 @@ prepare_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATA_DIR = config["data"]["dir"]
+# Appended to every rule's shell command: a failing job prints the end of its log on the
+# console. The workflow profile's `quiet: rules` (progress only, no per-job blocks) also
+# hides Snakemake's own `show-failed-logs` output.
+SHOW_LOG_ON_FAILURE = (
+    ' || {{ echo "--- rule {rule} failed; the end of {log}:" >&2;'
+    " tail -n 40 {log} >&2; exit 1; }}"
+)
 RESULTS, LOGS = output_roots(config)
 # the families the config grids (ffn; rnn and lru plug in the same way)
 FAMILY_NAMES = [name for name in FAMILIES if name in config]

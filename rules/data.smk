@@ -21,6 +21,7 @@ rule demo_data:
         "../envs/lscrepro.yaml"
     shell:
         'python workflow_scripts/make_demo_data.py --data-dir "$(dirname {output.registry})" 2> {log}'
+        + SHOW_LOG_ON_FAILURE
 
 
 # Download (where allowed) and verify one dataset; login nodes have the network, so local.
@@ -41,6 +42,7 @@ rule fetch_dataset:
     shell:
         "python workflow_scripts/fetch_dataset.py --dataset {wildcards.dataset}"
         " --data-dir {params.data_dir} {params.offline} --stamp {output} 2> {log}"
+        + SHOW_LOG_ON_FAILURE
 
 
 # Decode, split and standardise once per preparation (sl_mnist reads the mnist files);
@@ -65,3 +67,4 @@ rule prepare_dataset:
     shell:
         "python workflow_scripts/prepare_dataset.py --prepared {wildcards.prepared}"
         " --data-dir {params.data_dir} --offline --out {output} 2> {log}"
+        + SHOW_LOG_ON_FAILURE

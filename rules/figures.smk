@@ -24,6 +24,7 @@ rule fig2_data:
         "../envs/lscrepro.yaml"
     shell:
         "python workflow_scripts/fig2_data.py --summary {input.summary} --out {output} 2> {log}"
+        + SHOW_LOG_ON_FAILURE
 
 
 rule plot_fig2:
@@ -44,7 +45,7 @@ rule plot_fig2:
         "../envs/lscrepro.yaml"
     shell:
         "python workflow_scripts/plot_fig2.py --summary {input.summary}"
-        " --out {output.pdf} {output.png} 2> {log}"
+        " --out {output.pdf} {output.png} 2> {log}" + SHOW_LOG_ON_FAILURE
 
 
 FIG3_OUTPUTS = [
@@ -86,6 +87,7 @@ rule fig3_data:
         "python workflow_scripts/fig3_data.py --summary {input.summary} --metrics {input.metrics}"
         " --runs-out {output.runs} --wins-out {output.wins} --table-out {output.table}"
         " --markdown-out {output.markdown} --latex-out {output.latex} 2> {log}"
+        + SHOW_LOG_ON_FAILURE
 
 
 rule plot_fig3:
@@ -107,7 +109,7 @@ rule plot_fig3:
         "../envs/lscrepro.yaml"
     shell:
         "python workflow_scripts/plot_fig3.py --runs {input.runs} --wins {input.wins}"
-        " --pdf {output.pdf} --png {output.png} 2> {log}"
+        " --pdf {output.pdf} --png {output.png} 2> {log}" + SHOW_LOG_ON_FAILURE
 
 
 # Figure 4 and Table 1 (the lru family): one setup each (config lru.setups).
@@ -146,7 +148,7 @@ rule fig4_data:
         "../envs/lscrepro.yaml"
     shell:
         "python workflow_scripts/fig4_data.py --setup fig4 --metrics {input.metrics}"
-        " --out {output} 2> {log}"
+        " --out {output} 2> {log}" + SHOW_LOG_ON_FAILURE
 
 
 rule plot_fig4:
@@ -173,7 +175,7 @@ rule plot_fig4:
         ),
     shell:
         "python workflow_scripts/plot_fig4.py --curves {input.curves} --ylim {params.ylim}"
-        " --pdf {output.pdf} --png {output.png} 2> {log}"
+        " --pdf {output.pdf} --png {output.png} 2> {log}" + SHOW_LOG_ON_FAILURE
 
 
 rule table1:
@@ -196,7 +198,7 @@ rule table1:
     shell:
         "python workflow_scripts/table1.py --setup table1 --summary {input.summary}"
         " --csv-out {output.csv} --markdown-out {output.markdown}"
-        " --latex-out {output.latex} 2> {log}"
+        " --latex-out {output.latex} 2> {log}" + SHOW_LOG_ON_FAILURE
 
 
 # Where the grid stands (also a CLI: python workflow_scripts/status.py); last, for the report.
@@ -222,3 +224,4 @@ rule status:
         config=json.dumps(config),
     shell:
         "python workflow_scripts/status.py --config-json '{params.config}' --out {output} > {log} 2>&1"
+        + SHOW_LOG_ON_FAILURE

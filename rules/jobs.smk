@@ -16,6 +16,7 @@ rule code_stamp:
         "../envs/lscrepro.yaml"
     shell:
         "python workflow_scripts/code_stamp.py --out {output} {input.code} 2> {log}"
+        + SHOW_LOG_ON_FAILURE
 
 
 # The two jobs of every family, from one template: pretrain_<family> -> train_<family>.
@@ -53,6 +54,7 @@ for family in FAMILY_NAMES:
         shell:
             "python workflow_scripts/job.py pretrain --spec '{params.spec}' --threads {threads}"
             " --weights {output.weights} --report {output.report} 2> {log}"
+            + SHOW_LOG_ON_FAILURE
 
     rule:
         name:
@@ -81,6 +83,7 @@ for family in FAMILY_NAMES:
         shell:
             "python workflow_scripts/job.py train --spec '{params.spec}' --threads {threads}"
             " --weights '{input.weights}' --metrics {output.metrics} --history {output.history} 2> {log}"
+            + SHOW_LOG_ON_FAILURE
 
     # One tidy row per training run, joined with its pre-training: any family.
     rule:
@@ -106,3 +109,4 @@ for family in FAMILY_NAMES:
         shell:
             "python workflow_scripts/summarize.py --family {params.family}"
             " --metrics {input.metrics} --pretrain {input.pretrain} --out {output} 2> {log}"
+            + SHOW_LOG_ON_FAILURE

@@ -60,6 +60,13 @@ def test_only_the_rnn_lsc_variants_load_weights(workdir, variant, pretrained):
     assert jobs.get("pretrain_rnn", 0) == int(pretrained) and jobs["train_rnn"] == 1
 
 
+def test_a_run_shows_progress_not_a_block_per_job(workdir):
+    out = snakemake(workdir, "--cores", "1", *SMOKE, "results/demo/code/ffn_train.json")
+    console = out.stdout + out.stderr
+    assert "steps (100%) done" in console
+    assert "wildcards:" not in console and "rule code_stamp:" not in console, console
+
+
 def test_lint_is_clean(workdir):
     out = snakemake(workdir, "--lint", check=False)
     assert out.returncode == 0, out.stdout + out.stderr
