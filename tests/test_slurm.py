@@ -27,7 +27,7 @@ pytestmark = [
 # The cluster .ci/run starts has no accounting database, so sacct cannot report job
 # states; the plugin must poll squeue instead, and soon (its default waits 40 s).
 CI_CLUSTER = ("--slurm-init-seconds-before-status-checks", "2",
-              "--latency-wait", "5", "--jobs", "2", "--slurm-keep-successful-logs")
+              "--latency-wait", "5", "--jobs", "4", "--slurm-keep-successful-logs")
 
 
 def test_the_demo_grids_figures_1_and_2_run_as_slurm_jobs(tmp_path):
