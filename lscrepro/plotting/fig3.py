@@ -10,7 +10,6 @@ depth, with the mean ± std over seeds beside the runs.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,7 @@ from matplotlib.lines import Line2D
 
 from lscrepro.aggregate import (FIG3_COMPARISONS, NET_ORDER, NET_TITLES, TASK_ORDER, TASK_TITLES,
                                 VARIANT_ORDER, ordered_present)
-from lscrepro.io import atomic_path
+from lscrepro.plotting.saving import save_deterministic
 
 PathLike = str | os.PathLike
 
@@ -135,16 +134,6 @@ def make_figure(wins: pd.DataFrame, runs: pd.DataFrame) -> Figure:
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False,
                fontsize=FONTSIZE, title="pre-training", title_fontsize=FONTSIZE)
     return fig
-
-
-def save_deterministic(fig: Figure, *paths: PathLike) -> None:
-    """Save atomically (format from the suffix) without a creation date, so the same tables
-    give the same bytes."""
-    for path in paths:
-        fmt = Path(path).suffix.lstrip(".")
-        metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, bbox_inches="tight", dpi=200, metadata=metadata)
 
 
 def plot_fig3(wins: pd.DataFrame, runs: pd.DataFrame, out_pdf: PathLike, out_png: PathLike) -> None:

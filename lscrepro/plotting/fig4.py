@@ -16,7 +16,7 @@ from matplotlib.ticker import MaxNLocator
 
 from lscrepro.aggregate import ordered_present
 from lscrepro.aggregate_lru import LRU_KEYS, VARIANT_ORDER
-from lscrepro.plotting.fig3 import save_deterministic
+from lscrepro.plotting.saving import save_deterministic
 
 PathLike = str | os.PathLike
 
