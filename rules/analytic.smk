@@ -25,12 +25,13 @@ rule fig1_numbers:
         max_time=config["fig1"]["max_time"],
         depth_gap=config["fig1"]["depth_gap"],
     shell:
-        "python workflow_scripts/fig1_numbers.py"
-        " --depth {params.depth} --steps {params.steps} --batch {params.batch}"
-        " --rhos {params.rhos} --hernn-width {params.hernn_width} --seed {params.seed}"
-        " --max-time {params.max_time} --depth-gap {params.depth_gap}"
-        " --paths-out {output.paths} --pascal-out {output.pascal} 2> {log}"
-        + SHOW_LOG_ON_FAILURE
+        tail_log_on_failure(
+            "python workflow_scripts/fig1_numbers.py"
+            " --depth {params.depth} --steps {params.steps} --batch {params.batch}"
+            " --rhos {params.rhos} --hernn-width {params.hernn_width} --seed {params.seed}"
+            " --max-time {params.max_time} --depth-gap {params.depth_gap}"
+            " --paths-out {output.paths} --pascal-out {output.pascal} 2> {log}"
+        )
 
 
 rule plot_fig1:
@@ -47,5 +48,7 @@ rule plot_fig1:
     conda:
         "../envs/lscrepro.yaml"
     shell:
-        "python workflow_scripts/plot_fig1.py --paths {input.paths} --pascal {input.pascal}"
-        " --out {output} 2> {log}" + SHOW_LOG_ON_FAILURE
+        tail_log_on_failure(
+            "python workflow_scripts/plot_fig1.py --paths {input.paths} --pascal {input.pascal}"
+            " --out {output} 2> {log}"
+        )

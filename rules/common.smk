@@ -24,13 +24,19 @@ prepare_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATA_DIR = config["data"]["dir"]
-# Appended to every rule's shell command: a failing job prints the end of its log on the
-# console. The workflow profile's `quiet: rules` (progress only, no per-job blocks) also
-# hides Snakemake's own `show-failed-logs` output.
-SHOW_LOG_ON_FAILURE = (
-    ' || {{ echo "--- rule {rule} failed; the end of {log}:" >&2;'
-    " tail -n 40 {log} >&2; exit 1; }}"
-)
+
+
+def tail_log_on_failure(command):
+    """A shell command that, if it fails, prints the end of its job's log on the console:
+    the workflow profile's `quiet: rules` (progress only, no block per job) also hides
+    Snakemake's own `show-failed-logs` output."""
+    on_failure = (
+        '{{ echo "--- the job failed; the end of its log {log}:" >&2;'
+        " tail -n 40 {log} >&2; exit 1; }}"
+    )
+    return " || ".join([command, on_failure])
+
+
 RESULTS, LOGS = output_roots(config)
 # the families the config grids (ffn; rnn and lru plug in the same way)
 FAMILY_NAMES = [name for name in FAMILIES if name in config]

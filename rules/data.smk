@@ -20,8 +20,9 @@ rule demo_data:
     conda:
         "../envs/lscrepro.yaml"
     shell:
-        'python workflow_scripts/make_demo_data.py --data-dir "$(dirname {output.registry})" 2> {log}'
-        + SHOW_LOG_ON_FAILURE
+        tail_log_on_failure(
+            'python workflow_scripts/make_demo_data.py --data-dir "$(dirname {output.registry})" 2> {log}'
+        )
 
 
 # Download (where allowed) and verify one dataset; login nodes have the network, so local.
@@ -40,9 +41,10 @@ rule fetch_dataset:
         data_dir=DATA_DIR,
         offline="--offline" if config["data"].get("offline", False) else "",
     shell:
-        "python workflow_scripts/fetch_dataset.py --dataset {wildcards.dataset}"
-        " --data-dir {params.data_dir} {params.offline} --stamp {output} 2> {log}"
-        + SHOW_LOG_ON_FAILURE
+        tail_log_on_failure(
+            "python workflow_scripts/fetch_dataset.py --dataset {wildcards.dataset}"
+            " --data-dir {params.data_dir} {params.offline} --stamp {output} 2> {log}"
+        )
 
 
 # Decode, split and standardise once per preparation (sl_mnist reads the mnist files);
@@ -65,6 +67,7 @@ rule prepare_dataset:
     params:
         data_dir=DATA_DIR,
     shell:
-        "python workflow_scripts/prepare_dataset.py --prepared {wildcards.prepared}"
-        " --data-dir {params.data_dir} --offline --out {output} 2> {log}"
-        + SHOW_LOG_ON_FAILURE
+        tail_log_on_failure(
+            "python workflow_scripts/prepare_dataset.py --prepared {wildcards.prepared}"
+            " --data-dir {params.data_dir} --offline --out {output} 2> {log}"
+        )

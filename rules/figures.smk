@@ -23,8 +23,9 @@ rule fig2_data:
     conda:
         "../envs/lscrepro.yaml"
     shell:
-        "python workflow_scripts/fig2_data.py --summary {input.summary} --out {output} 2> {log}"
-        + SHOW_LOG_ON_FAILURE
+        tail_log_on_failure(
+            "python workflow_scripts/fig2_data.py --summary {input.summary} --out {output} 2> {log}"
+        )
 
 
 rule plot_fig2:
@@ -44,8 +45,10 @@ rule plot_fig2:
     conda:
         "../envs/lscrepro.yaml"
     shell:
-        "python workflow_scripts/plot_fig2.py --summary {input.summary}"
-        " --out {output.pdf} {output.png} 2> {log}" + SHOW_LOG_ON_FAILURE
+        tail_log_on_failure(
+            "python workflow_scripts/plot_fig2.py --summary {input.summary}"
+            " --out {output.pdf} {output.png} 2> {log}"
+        )
 
 
 FIG3_OUTPUTS = [
@@ -84,10 +87,11 @@ rule fig3_data:
     conda:
         "../envs/lscrepro.yaml"
     shell:
-        "python workflow_scripts/fig3_data.py --summary {input.summary} --metrics {input.metrics}"
-        " --runs-out {output.runs} --wins-out {output.wins} --table-out {output.table}"
-        " --markdown-out {output.markdown} --latex-out {output.latex} 2> {log}"
-        + SHOW_LOG_ON_FAILURE
+        tail_log_on_failure(
+            "python workflow_scripts/fig3_data.py --summary {input.summary} --metrics {input.metrics}"
+            " --runs-out {output.runs} --wins-out {output.wins} --table-out {output.table}"
+            " --markdown-out {output.markdown} --latex-out {output.latex} 2> {log}"
+        )
 
 
 rule plot_fig3:
@@ -108,8 +112,10 @@ rule plot_fig3:
     conda:
         "../envs/lscrepro.yaml"
     shell:
-        "python workflow_scripts/plot_fig3.py --runs {input.runs} --wins {input.wins}"
-        " --pdf {output.pdf} --png {output.png} 2> {log}" + SHOW_LOG_ON_FAILURE
+        tail_log_on_failure(
+            "python workflow_scripts/plot_fig3.py --runs {input.runs} --wins {input.wins}"
+            " --pdf {output.pdf} --png {output.png} 2> {log}"
+        )
 
 
 # Figure 4 and Table 1 (the lru family): one setup each (config lru.setups).
@@ -147,8 +153,10 @@ rule fig4_data:
     conda:
         "../envs/lscrepro.yaml"
     shell:
-        "python workflow_scripts/fig4_data.py --setup fig4 --metrics {input.metrics}"
-        " --out {output} 2> {log}" + SHOW_LOG_ON_FAILURE
+        tail_log_on_failure(
+            "python workflow_scripts/fig4_data.py --setup fig4 --metrics {input.metrics}"
+            " --out {output} 2> {log}"
+        )
 
 
 rule plot_fig4:
@@ -174,8 +182,10 @@ rule plot_fig4:
             else "none"
         ),
     shell:
-        "python workflow_scripts/plot_fig4.py --curves {input.curves} --ylim {params.ylim}"
-        " --pdf {output.pdf} --png {output.png} 2> {log}" + SHOW_LOG_ON_FAILURE
+        tail_log_on_failure(
+            "python workflow_scripts/plot_fig4.py --curves {input.curves} --ylim {params.ylim}"
+            " --pdf {output.pdf} --png {output.png} 2> {log}"
+        )
 
 
 rule table1:
@@ -196,9 +206,11 @@ rule table1:
     conda:
         "../envs/lscrepro.yaml"
     shell:
-        "python workflow_scripts/table1.py --setup table1 --summary {input.summary}"
-        " --csv-out {output.csv} --markdown-out {output.markdown}"
-        " --latex-out {output.latex} 2> {log}" + SHOW_LOG_ON_FAILURE
+        tail_log_on_failure(
+            "python workflow_scripts/table1.py --setup table1 --summary {input.summary}"
+            " --csv-out {output.csv} --markdown-out {output.markdown}"
+            " --latex-out {output.latex} 2> {log}"
+        )
 
 
 # Where the grid stands (also a CLI: python workflow_scripts/status.py); last, for the report.
@@ -223,5 +235,6 @@ rule status:
     params:
         config=json.dumps(config),
     shell:
-        "python workflow_scripts/status.py --config-json '{params.config}' --out {output} > {log} 2>&1"
-        + SHOW_LOG_ON_FAILURE
+        tail_log_on_failure(
+            "python workflow_scripts/status.py --config-json '{params.config}' --out {output} > {log} 2>&1"
+        )

@@ -15,8 +15,9 @@ rule code_stamp:
     conda:
         "../envs/lscrepro.yaml"
     shell:
-        "python workflow_scripts/code_stamp.py --out {output} {input.code} 2> {log}"
-        + SHOW_LOG_ON_FAILURE
+        tail_log_on_failure(
+            "python workflow_scripts/code_stamp.py --out {output} {input.code} 2> {log}"
+        )
 
 
 # The two jobs of every family, from one template: pretrain_<family> -> train_<family>.
@@ -52,9 +53,10 @@ for family in FAMILY_NAMES:
         params:
             spec=job_spec(family, "pretrain"),
         shell:
-            "python workflow_scripts/job.py pretrain --spec '{params.spec}' --threads {threads}"
-            " --weights {output.weights} --report {output.report} 2> {log}"
-            + SHOW_LOG_ON_FAILURE
+            tail_log_on_failure(
+                "python workflow_scripts/job.py pretrain --spec '{params.spec}' --threads {threads}"
+                " --weights {output.weights} --report {output.report} 2> {log}"
+            )
 
     rule:
         name:
@@ -81,9 +83,10 @@ for family in FAMILY_NAMES:
         params:
             spec=job_spec(family, "train"),
         shell:
-            "python workflow_scripts/job.py train --spec '{params.spec}' --threads {threads}"
-            " --weights '{input.weights}' --metrics {output.metrics} --history {output.history} 2> {log}"
-            + SHOW_LOG_ON_FAILURE
+            tail_log_on_failure(
+                "python workflow_scripts/job.py train --spec '{params.spec}' --threads {threads}"
+                " --weights '{input.weights}' --metrics {output.metrics} --history {output.history} 2> {log}"
+            )
 
     # One tidy row per training run, joined with its pre-training: any family.
     rule:
@@ -107,6 +110,7 @@ for family in FAMILY_NAMES:
         params:
             family=family,
         shell:
-            "python workflow_scripts/summarize.py --family {params.family}"
-            " --metrics {input.metrics} --pretrain {input.pretrain} --out {output} 2> {log}"
-            + SHOW_LOG_ON_FAILURE
+            tail_log_on_failure(
+                "python workflow_scripts/summarize.py --family {params.family}"
+                " --metrics {input.metrics} --pretrain {input.pretrain} --out {output} 2> {log}"
+            )

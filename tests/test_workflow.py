@@ -61,7 +61,7 @@ def test_only_the_rnn_lsc_variants_load_weights(workdir, variant, pretrained):
 
 
 def test_a_run_shows_progress_not_a_block_per_job(workdir):
-    out = snakemake(workdir, "--cores", "1", *SMOKE, "results/demo/code/ffn_train.json")
+    out = snakemake(workdir, "--cores", "1", "results/demo/code/ffn_train.json", *SMOKE)
     console = out.stdout + out.stderr
     assert "steps (100%) done" in console
     assert "wildcards:" not in console and "rule code_stamp:" not in console, console
