@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from lscrepro.aggregate import RNN_KEYS, matched_wins, rnn_runs, rnn_table, table_latex, table_markdown
-from lscrepro.io import atomic_path, read_json, write_csv
+from lscrepro.io import read_json, write_csv, write_text
 
 log = logging.getLogger("fig3_data")
 
@@ -35,11 +35,6 @@ def read_histories(metrics_paths: list[Path]) -> dict[tuple, pd.DataFrame]:
         except pd.errors.EmptyDataError:  # diverged before its first epoch ended: no rows
             histories[key] = pd.DataFrame()
     return histories
-
-
-def write_text(path: str, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
 
 
 def main(argv=None) -> None:

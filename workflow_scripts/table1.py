@@ -9,14 +9,9 @@ import logging
 import pandas as pd
 
 from lscrepro.aggregate_lru import table1, table1_latex, table1_markdown
-from lscrepro.io import atomic_path, write_csv
+from lscrepro.io import write_csv, write_text
 
 log = logging.getLogger("table1")
-
-
-def write_text(path: str, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
 
 
 def main(argv=None) -> None:

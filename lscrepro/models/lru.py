@@ -272,8 +272,8 @@ class ResLRUNet(SequenceStack):
         self.depth, self.width = depth, width
         self.language = "vocab_size" in dims
         self.num_classes = dims["num_classes"]
-        self.tied = self.language and readout == "tied"
-        if self.tied and dims["num_classes"] != dims["vocab_size"]:
+        tied = self.language and readout == "tied"
+        if tied and dims["num_classes"] != dims["vocab_size"]:
             raise ValueError("the tied readout needs num_classes == vocab_size, got "
                              f"{dims['num_classes']} and {dims['vocab_size']}")
         if self.language:
@@ -287,13 +287,10 @@ class ResLRUNet(SequenceStack):
             self.layers.append(ResLRUBlock(n_in, width, generator, block_dropout))
             n_in = width
         self.dropout = nn.Dropout(dropout)
-        self.dense_readout = None if self.tied else _dense(width, self.num_classes, generator)
+        self.dense_readout = None if tied else _dense(width, self.num_classes, generator)
 
     def layer_input(self, h: torch.Tensor) -> torch.Tensor:
         return self.dropout(h)  # before each block, as stable_spike's full model
-
-    def readout(self, h: torch.Tensor) -> torch.Tensor:
-        return h @ self.embedding.T if self.tied else self.dense_readout(h)
 
     @torch.no_grad()
     def reinitialise_embedding(self, generator: torch.Generator) -> None:

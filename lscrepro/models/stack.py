@@ -10,7 +10,7 @@ from torch import nn
 
 
 class SequenceStack(nn.Module):
-    """Subclasses set ``language``, ``embedding`` (language), ``dense_readout`` (else),
+    """Subclasses set ``language``, ``embedding`` (language), ``dense_readout`` (None: tied),
     ``layers`` and ``depth``; ``layer_input`` is what enters each layer (e.g. dropout)."""
 
     def layer_input(self, h: torch.Tensor) -> torch.Tensor:
@@ -28,8 +28,8 @@ class SequenceStack(nn.Module):
         return F.embedding(x.long(), self.embedding)
 
     def readout(self, h: torch.Tensor) -> torch.Tensor:
-        """Last layer's output -> logits: tied h @ E^T for language, else Dense."""
-        if self.language:
+        """Last layer's output -> logits: Dense where the model has one, else tied h @ E^T."""
+        if self.dense_readout is None:
             return h @ self.embedding.T
         return self.dense_readout(h)
 
