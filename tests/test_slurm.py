@@ -27,7 +27,7 @@ pytestmark = [
 # The cluster .ci/run starts has no accounting database, so sacct cannot report job
 # states; the plugin must poll squeue instead, and soon (its default waits 40 s).
 CI_CLUSTER = ("--slurm-init-seconds-before-status-checks", "2",
-              "--latency-wait", "5", "--jobs", "4", "--slurm-keep-successful-logs")
+              "--latency-wait", "5", "--slurm-keep-successful-logs")
 
 
 def test_the_demo_grids_figures_1_and_2_run_as_slurm_jobs(tmp_path):
@@ -41,11 +41,18 @@ def test_the_demo_grids_figures_1_and_2_run_as_slurm_jobs(tmp_path):
         assert (workdir / figure).stat().st_size > 1000, figure
     summary = (workdir / "results/demo/ffn/summary.csv").read_text().splitlines()
     assert len(summary) == 1 + 72
-    # the plugin writes one log per SLURM job (array tasks included), under the rule's name:
-    # every pre-training, training and data preparation ran as a SLURM job
-    logs = {}
+    # the plugin writes one log per SLURM job, under the rule's name, named
+    # <array job id>_<task id>.log for an array task: every pre-training, training and data
+    # preparation ran as a SLURM job, and the pre-trainings and trainings went out as arrays
+    # (slurm/config.yaml), a few submissions for many jobs
+    logs, arrays = {}, {}
     for path in (workdir / "logs/slurm").rglob("*.log"):
         rule = path.relative_to(workdir / "logs/slurm").parts[0]
         logs[rule] = logs.get(rule, 0) + 1
+        array_id, _, task = path.stem.partition("_")
+        if task.isdigit():
+            arrays.setdefault(rule, set()).add(array_id)
     assert logs.get("rule_pretrain_ffn") == 12 and logs.get("rule_train_ffn", 0) >= 72, logs
     assert logs.get("rule_prepare_dataset") == 3, logs
+    for rule, jobs in (("rule_pretrain_ffn", 12), ("rule_train_ffn", 72)):
+        assert 1 <= len(arrays.get(rule, ())) <= jobs // 4, (rule, arrays)
