@@ -2,7 +2,11 @@
 MNIST-sized input), batched torch.func + Ritz radius against baselines run in the
 same process, and against the reference TensorFlow implementation's measured times.
 
-    python benchmarks/lsc_step.py [--repeats 5] [--threads 2]
+    python benchmarks/lsc_step.py [--repeats 5] [--threads 2] [--tf-python PYTHON]
+
+With --tf-python (a Python that has TensorFlow; see benchmarks/reference_tf_step.py) the
+reference's TensorFlow step is timed on this machine right after ours; without it, the
+column uses the reference's times measured when the targets were set.
 
 One step = forward to a random hidden block, the per-sample Jacobians of that block,
 their spectral radii, the loss mean((rho - 1)^2), backward and an optimiser step.
@@ -12,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,6 +30,14 @@ from lscrepro.optim import adabelief_lookahead
 # The reference (TensorFlow 2, stable_drnn nonrecLSC) measured on a 2-core CPU like this
 # one: seconds per step, by batch size (see the issue that set these targets).
 REFERENCE_TF_SECONDS = {512: 7.1, 64: 1.6}
+TF_STEP = Path(__file__).with_name("reference_tf_step.py")
+
+
+def reference_tf_seconds(python: str, batch: int, repeats: int, threads: int) -> float:
+    """Median seconds per step of the reference's TensorFlow algorithm, timed here."""
+    out = subprocess.run([python, str(TF_STEP), "--batches", str(batch), "--repeats", str(repeats),
+                          "--threads", str(threads)], capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
 
 
 def batched_step(model, optimizer, x, index, method):
@@ -68,6 +82,7 @@ def main() -> None:
     parser.add_argument("--naive-repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batches", type=int, nargs="+", default=[512, 64])
+    parser.add_argument("--tf-python", help="a Python with TensorFlow: time the reference's step here too")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
@@ -88,12 +103,15 @@ def main() -> None:
                 lambda: batched_step(model, optimizer, x, next(blocks), "ritz"), args.repeats),
         }
         naive = results["naive per-sample loop + eig"]
-        tf = REFERENCE_TF_SECONDS.get(batch)
+        if args.tf_python:
+            tf, tf_name = reference_tf_seconds(args.tf_python, batch, args.repeats, args.threads), "reference TF, timed here"
+        else:
+            tf, tf_name = REFERENCE_TF_SECONDS.get(batch), "reference TF, measured before"
         for name, seconds in results.items():
             tf_ratio = f"{tf / seconds:10.1f}x" if tf else f"{'n/a':>11}"
             print(f"{batch:>5} {name:<28} {seconds:8.3f} {naive / seconds:9.1f}x {tf_ratio}")
         if tf:
-            print(f"{batch:>5} {'reference TensorFlow':<28} {tf:8.3f} {naive / tf:9.1f}x {1.0:10.1f}x")
+            print(f"{batch:>5} {tf_name:<28} {tf:8.3f} {naive / tf:9.1f}x {1.0:10.1f}x")
 
 
 if __name__ == "__main__":

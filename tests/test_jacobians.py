@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lscrepro.lsc.jacobians import batched_jacobian, spectral_radius, square_block
+from lscrepro.lsc.jacobians import _dominant_subspaces, batched_jacobian, spectral_radius, square_block
 from lscrepro.models.dense import DenseStack
 
 
@@ -109,3 +109,16 @@ def test_ritz_radius_with_near_equal_dominant_moduli():
     expected = torch.linalg.eigvals(jac).abs().amax(dim=-1)
     radius = spectral_radius(jac, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(radius, expected, rtol=1e-6, atol=0)
+
+
+def test_the_squarings_rescale_before_float32_underflows():
+    """The squarings divide by the norm only when it gets small. A scaled orthogonal
+    matrix (every |eigenvalue| equal, radius = norm / 8) underflows float32 by the sixth
+    squaring if they never do, and its Gelfand estimate is then lost."""
+    generator = torch.Generator().manual_seed(0)
+    orthogonal = torch.linalg.qr(torch.randn(64, 64, generator=generator)).Q
+    jac = torch.stack([orthogonal, orthogonal * 0.5])
+    _, _, gelfand = _dominant_subspaces(jac, jac.double(), 12, 4, 4, generator)
+    # ||J^m||_F^(1/m) = rho * 64^(1/(2m)): 1.0005 rho at m = 4096
+    torch.testing.assert_close(gelfand, torch.tensor([1.0, 0.5]), rtol=1e-3, atol=0)
+    assert torch.allclose(spectral_radius(jac), torch.tensor([1.0, 0.5]), rtol=1e-4)

@@ -35,7 +35,8 @@ def normalise(name: str) -> str:
 
 def test_third_party_imports_are_declared_dependencies():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    declared = {normalise(re.split(r"[<>=!~ \[;]", requirement)[0]) for requirement in project["dependencies"]}
+    requirements = [*project["dependencies"], *sum(project["optional-dependencies"].values(), [])]
+    declared = {normalise(re.split(r"[<>=!~ \[;]", requirement)[0]) for requirement in requirements}
     distributions = importlib.metadata.packages_distributions()
     undeclared = {}
     for module, where in imported_top_level_modules().items():
