@@ -5,7 +5,7 @@ same process, and against the reference TensorFlow implementation's measured tim
     python benchmarks/lsc_step.py [--repeats 5] [--threads 2] [--tf-python PYTHON]
 
 With --tf-python (a Python that has TensorFlow; see benchmarks/reference_tf_step.py) the
-reference's TensorFlow step is timed on this machine right after ours; without it, the
+reference's TensorFlow step is timed on this machine in the same run, before ours; without it, the
 column uses the reference's times measured when the targets were set.
 
 One step = forward to a random hidden block, the per-sample Jacobians of that block,
@@ -33,11 +33,11 @@ REFERENCE_TF_SECONDS = {512: 7.1, 64: 1.6}
 TF_STEP = Path(__file__).with_name("reference_tf_step.py")
 
 
-def reference_tf_seconds(python: str, batch: int, repeats: int, threads: int) -> float:
-    """Median seconds per step of the reference's TensorFlow algorithm, timed here."""
-    out = subprocess.run([python, str(TF_STEP), "--batches", str(batch), "--repeats", str(repeats),
+def reference_tf_seconds(python: str, batches: list[int], repeats: int, threads: int) -> dict[int, float]:
+    """Median seconds per step of the reference's TensorFlow algorithm, timed here, by batch."""
+    out = subprocess.run([python, str(TF_STEP), "--batches", *map(str, batches), "--repeats", str(repeats),
                           "--threads", str(threads)], capture_output=True, text=True, check=True)
-    return float(out.stdout.split()[-1])
+    return {int(batch): float(seconds) for batch, seconds in (line.split() for line in out.stdout.splitlines())}
 
 
 def batched_step(model, optimizer, x, index, method):
@@ -86,6 +86,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
+    if args.tf_python:
+        tf_seconds, tf_name = reference_tf_seconds(args.tf_python, args.batches, args.repeats, args.threads), \
+            "reference TF, timed here"
+    else:
+        tf_seconds, tf_name = REFERENCE_TF_SECONDS, "reference TF, measured before"
 
     print(f"torch {torch.__version__}, {args.threads} threads, depth 30, width 128, input 784")
     print(f"{'batch':>5} {'implementation':<28} {'s/step':>8} {'naive/this':>10} {'TF ref/this':>11}")
@@ -103,10 +108,7 @@ def main() -> None:
                 lambda: batched_step(model, optimizer, x, next(blocks), "ritz"), args.repeats),
         }
         naive = results["naive per-sample loop + eig"]
-        if args.tf_python:
-            tf, tf_name = reference_tf_seconds(args.tf_python, batch, args.repeats, args.threads), "reference TF, timed here"
-        else:
-            tf, tf_name = REFERENCE_TF_SECONDS.get(batch), "reference TF, measured before"
+        tf = tf_seconds.get(batch)
         for name, seconds in results.items():
             tf_ratio = f"{tf / seconds:10.1f}x" if tf else f"{'n/a':>11}"
             print(f"{batch:>5} {name:<28} {seconds:8.3f} {naive / seconds:9.1f}x {tf_ratio}")

@@ -48,10 +48,9 @@ def build_model() -> tf.keras.Model:
 
 
 def split(model: tf.keras.Model, first: int, last: int):
-    """The layers before ``first`` and the layers ``first`` .. ``last`` as two models."""
+    """The layers before hidden layer ``first`` and the layers ``first`` .. ``last``."""
     before = tf.keras.Sequential([tf.keras.Input((INPUTS,)), *model.layers[:first]])
-    width = model.layers[first - 1].output.shape[-1] if first else INPUTS
-    block = tf.keras.Sequential([tf.keras.Input((width,)), *model.layers[first:last + 1]])
+    block = tf.keras.Sequential([tf.keras.Input((WIDTH,)), *model.layers[first:last + 1]])
     return before, block
 
 

@@ -67,18 +67,20 @@ def _dominant_subspaces(jac: torch.Tensor, jac64: torch.Tensor, squarings: int, 
     # The squarings alternate between two preallocated buffers: a fresh 32 MB result per
     # squaring (batch 512, n = 128) cost as much again as the products, in page faults.
     buffers = (torch.empty_like(a), torch.empty_like(a))
-    scale = torch.linalg.matrix_norm(a).clamp_min(_TINY)
-    log_scale = scale.log()
-    a = torch.div(a, scale[:, None, None], out=buffers[1])
+    norm = torch.linalg.matrix_norm(a).clamp_min(_TINY)
+    log_scale = norm.log()
+    a = torch.div(a, norm[:, None, None], out=buffers[1])
+    norm = torch.ones_like(norm)
     for step in range(squarings):
         a = torch.matmul(a, a, out=buffers[step % 2])
         log_scale = 2 * log_scale
-        scale = torch.linalg.matrix_norm(a)
-        if not bool((scale > _RESCALE_BELOW).all()):
-            scale = scale.clamp_min(_TINY)
-            log_scale = log_scale + scale.log()
-            a.div_(scale[:, None, None])
-    gelfand = torch.exp((log_scale + torch.linalg.matrix_norm(a).clamp_min(_TINY).log()) / 2**squarings)
+        norm = torch.linalg.matrix_norm(a)
+        if not bool((norm > _RESCALE_BELOW).all()):
+            norm = norm.clamp_min(_TINY)
+            log_scale = log_scale + norm.log()
+            a.div_(norm[:, None, None])
+            norm = torch.ones_like(norm)
+    gelfand = torch.exp((log_scale + norm.clamp_min(_TINY).log()) / 2**squarings)
     probe = torch.randn(a.shape[-1], rank, generator=generator, dtype=a.dtype, device=a.device)
     right = torch.linalg.qr(a @ probe).Q
     left = torch.linalg.qr(a.mT @ probe).Q
