@@ -57,13 +57,42 @@ def test_overrides_set_the_reference_settings_per_grid_point(config):
     def spec(kind, **run):
         return resolve_spec(config, "rnn", kind, {"seed": "0", "variant": "lsc_half", **run})
 
-    shd5 = spec("train", task="heidelberg", net="LSTM", depth="5")
-    assert (shd5["model"]["width"], shd5["train"]["batch_size"], shd5["train"]["lr"]) == (256, 32, 1e-3)
+    shd5 = spec("train", task="heidelberg", net="GRU", depth="5")
+    assert (shd5["model"]["width"], shd5["train"]["batch_size"], shd5["train"]["lr"]) == (117, 32, 1e-3)
     ptb = spec("train", task="wordptb", net="rsimplernn", depth="2")
-    assert (ptb["model"]["width"], ptb["model"]["activation"], ptb["train"]["lr"]) == (1300, "swish", 3.16e-4)
+    assert (ptb["model"]["widths"], ptb["model"]["activation"], ptb["train"]["lr"]) == \
+        ([1300, 300], "swish", 3.16e-4)
     alif = spec("pretrain", task="wordptb", net="maLSNN", depth="2")
     assert (alif["lsc"]["batch_size"], alif["lsc"]["target"], "train" not in alif) == (3, 0.5, True)
     assert spec("train", task="sl_mnist", net="maLSNNb", depth="2")["train"]["lr"] == 1e-3
+
+
+# stable_spike@67f1ce7 config/config.py default_config: PTB "2 layers" (stack=None)
+# per-net widths after a 300-wide embedding; an int stack 5: base:base//5 twice, then 300;
+# SHD 256 and sl-MNIST 128 scaled per net (LSTM 0.37 and 1/3, GRU 0.46 and 0.42)
+PTB_WIDTHS = {2: {"LSTM": [500, 300], "GRU": [625, 300], "other": [1300, 300]},
+              5: {"LSTM": [500, 100, 500, 100, 300], "GRU": [625, 125, 625, 125, 300],
+                  "other": [1300, 260, 1300, 260, 300]}}
+EQUAL_WIDTHS = {"heidelberg": {"LSTM": 94, "GRU": 117, "other": 256},
+                "sl_mnist": {"LSTM": 42, "GRU": 53, "other": 128}}
+
+
+@pytest.mark.parametrize("net", ["LSTM", "GRU", "rsimplernn", "ssimplernn", "maLSNN", "maLSNNb"])
+@pytest.mark.parametrize("depth", [2, 5])
+@pytest.mark.parametrize("task", ["wordptb", "heidelberg", "sl_mnist"])
+def test_every_figure3_network_has_the_reference_layer_widths(config, task, net, depth):
+    from lscrepro.models.rnn import layer_widths
+
+    model = resolve_spec(config, "rnn", "train", {"task": task, "net": net, "depth": str(depth),
+                                                  "seed": "0", "variant": "default"})["model"]
+    group = net if net in ("LSTM", "GRU") else "other"
+    if task == "wordptb":
+        expected = PTB_WIDTHS[depth][group]
+        assert model["embedding"] == 300
+    else:
+        expected = [EQUAL_WIDTHS[task][group]] * depth
+        assert "embedding" not in model
+    assert layer_widths(model) == expected
 
 
 def test_an_override_naming_no_axis_is_refused(config):

@@ -16,14 +16,21 @@ class Preparation:
     # "module:function", called as function(files, **options) -> (arrays, info)
     function: str
     options: dict = field(default_factory=dict)
+    # the sizes the real dataset's preparation records in its info (with in_features for
+    # images): what describe.py builds a model with where no cache has been prepared yet
+    canonical_info: dict = field(default_factory=dict)
 
 
+_IMAGE_SIZES = {"mnist": (784, 10), "cifar10": (3072, 10), "cifar100": (3072, 100)}
 PREPARATIONS: dict[str, Preparation] = {
-    **{name: Preparation(name, "lscrepro.data.splits:image_arrays", {"dataset": name})
-       for name in ("mnist", "cifar10", "cifar100")},
-    "ptb": Preparation("ptb", "lscrepro.data.ptb:prepare_arrays"),
-    "shd": Preparation("shd", "lscrepro.data.shd:prepare_arrays"),
-    "sl_mnist": Preparation("mnist", "lscrepro.data.latency:prepare_arrays"),
+    **{name: Preparation(name, "lscrepro.data.splits:image_arrays", {"dataset": name},
+                         {"in_features": features, "num_classes": classes})
+       for name, (features, classes) in _IMAGE_SIZES.items()},
+    "ptb": Preparation("ptb", "lscrepro.data.ptb:prepare_arrays", canonical_info={"vocab_size": 10000}),
+    "shd": Preparation("shd", "lscrepro.data.shd:prepare_arrays",
+                       canonical_info={"channels": 700, "num_classes": 20, "steps": 250}),
+    "sl_mnist": Preparation("mnist", "lscrepro.data.latency:prepare_arrays",
+                            canonical_info={"channels": 784, "num_classes": 10, "steps": 100}),
 }
 
 

@@ -34,6 +34,11 @@ def settings_from(cls, section: dict, name: str):
     return cls(**section)
 
 
+def parameter_count(model: torch.nn.Module) -> int:
+    """Every parameter the model trains (PyTorch's LSTM/GRU keep two biases where Keras has one)."""
+    return sum(p.numel() for p in model.parameters())
+
+
 def environment(device: torch.device, start: float) -> dict:
     return provenance(str(device), time.perf_counter() - start)
 

@@ -12,7 +12,7 @@ from ..checkpoint import fingerprint
 from ..io import atomic_path, write_json
 from ..entrypoints import load
 from ..lsc import PROCEDURES
-from .common import environment, settings_from, setup
+from .common import environment, parameter_count, settings_from, setup
 
 
 def pretrain(spec: dict, weights_out: Path, report_out: Path, threads: int = 1, log=print) -> dict:
@@ -25,7 +25,7 @@ def pretrain(spec: dict, weights_out: Path, report_out: Path, threads: int = 1, 
     checkpoint = report_out.with_name("checkpoint.pt")
     result = procedure(model, task, settings, seed=spec["seed"], device=device, checkpoint=checkpoint,
                           fingerprint=fingerprint(spec, model.state_dict()), log=log)
-    report = {"run": spec["run"], "settings": spec,
+    report = {"run": spec["run"], "settings": spec, "parameters": parameter_count(model),
               "result": {**asdict(result), "environment": environment(device, start)}}
     with atomic_path(weights_out) as tmp:
         torch.save(model.state_dict(), tmp)

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..checkpoint import fingerprint
 from ..io import write_json, write_rows
 from ..training import TrainSettings, train
-from .common import environment, load_weights, settings_from, setup
+from .common import environment, load_weights, parameter_count, settings_from, setup
 
 
 def train_run(spec: dict, metrics_out: Path, history_out: Path, weights: Path | None = None,
@@ -28,7 +28,7 @@ def train_run(spec: dict, metrics_out: Path, history_out: Path, weights: Path | 
     result = train(model, task, settings, seed=spec["seed"], device=device, checkpoint=checkpoint,
                    fingerprint=fingerprint(spec, model.state_dict()), log=log)
     outcome = {k: v for k, v in asdict(result).items() if k != "history"}
-    metrics = {"run": spec["run"], "settings": spec,
+    metrics = {"run": spec["run"], "settings": spec, "parameters": parameter_count(model),
                "result": {**outcome, "environment": environment(device, start)}}
     write_rows(history_out, result.history)
     write_json(metrics_out, metrics)

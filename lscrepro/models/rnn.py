@@ -5,8 +5,11 @@ Reference: ``ModelBuilder`` in stable_spike's ``neural_models/full_model.py``. T
     x -> [embedding E] -> (Dropout -> layer_i) for each layer -> readout, at every step
 
 with no dropout after the last layer. Language tasks (token ids) embed with a learned
-E (vocab x width) and read out with the tied projection h @ E^T (the reference's
-``embproj``); other tasks feed floats to layer 0 and read out with Dense(classes).
+E (vocab x embedding) and read out with the tied projection h @ E^T (the reference's
+``embproj``: the last layer's width must equal the embedding's); other tasks feed
+floats to layer 0 and read out with Dense(classes). Layers may differ in width: the
+reference's PTB "2 layers" are 1300:300 (LSTM 500:300, GRU 625:300) after a 300-wide
+embedding (stable_spike@67f1ce7 ``config/config.py``).
 Initialisation follows Keras' defaults (see each layer), drawn from one torch.Generator
 seeded with the model seed, so the same seed gives bit-identical weights on CPU.
 
@@ -29,7 +32,7 @@ from .spiking import ALIFLayer, glorot_uniform
 from .stack import SequenceStack
 
 CELLS = ("LSTM", "GRU", "rsimplernn", "ssimplernn", "maLSNN", "maLSNNb")
-CONFIG_KEYS = ("name", "cell", "depth", "width", "dropout", "activation")
+CONFIG_KEYS = ("name", "cell", "depth", "width", "widths", "embedding", "dropout", "activation")
 SIMPLE_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu,
     "swish": F.silu,  # Keras swish = x * sigmoid(x)
@@ -246,35 +249,44 @@ def make_layer(cell: str, n_in: int, n: int, generator: torch.Generator, *, acti
 
 
 class DeepRNN(SequenceStack):
-    """``depth`` recurrent layers of ``width`` units with dropout before each, and a
-    readout at every step. ``forward(x, state) -> (logits (B, T, C), final state)``."""
+    """Recurrent layers of the given ``widths`` (one per layer) with dropout before each,
+    and a readout at every step. ``forward(x, state) -> (logits (B, T, C), final state)``.
+    ``embedding``: the embedding's width on language tasks (default: the last layer's)."""
 
-    def __init__(self, cell: str, depth: int, width: int, dims: dict, seed: int,
-                 dropout: float = 0.3, activation: str = "relu"):
+    def __init__(self, cell: str, widths: list[int], dims: dict, seed: int, dropout: float = 0.3,
+                 activation: str = "relu", embedding: int | None = None):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}; valid cells: {', '.join(CELLS)}")
         generator = torch.Generator().manual_seed(seed)
-        self.cell_name, self.depth, self.width = cell, depth, width
+        self.cell_name, self.depth, self.widths = cell, len(widths), list(widths)
+        self.width = widths[-1]
         self.language = "vocab_size" in dims
         self.num_classes = dims["num_classes"]
-        if self.language:
-            if dims["num_classes"] != dims["vocab_size"]:
-                raise ValueError("the tied readout needs num_classes == vocab_size, got "
-                                 f"{dims['num_classes']} and {dims['vocab_size']}")
-            # Keras Embedding with glorot_uniform on (vocab, width); no position embedding
-            self.embedding = nn.Parameter(glorot_uniform((dims["vocab_size"], width), generator))
-            n_in = width
-        else:
-            self.embedding = None
-            n_in = dims["in_features"]
+        n_in = self._make_input(dims, embedding, generator)
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList()
-        for _ in range(depth):
+        for width in widths:
             self.layers.append(make_layer(cell, n_in, width, generator,
                                           activation=activation, steps=dims["steps"]))
             n_in = width
-        self.dense_readout = None if self.language else self._dense_readout(width, generator)
+        self.dense_readout = None if self.language else self._dense_readout(self.width, generator)
+
+    def _make_input(self, dims: dict, embedding: int | None, generator: torch.Generator) -> int:
+        """The embedding (language) or nothing; returns the first layer's input width."""
+        if not self.language:
+            self.embedding = None
+            return dims["in_features"]
+        if dims["num_classes"] != dims["vocab_size"]:
+            raise ValueError("the tied readout needs num_classes == vocab_size, got "
+                             f"{dims['num_classes']} and {dims['vocab_size']}")
+        size = self.width if embedding is None else embedding
+        if size != self.width:
+            raise ValueError(f"the tied readout (h @ E^T) needs the last layer's width {self.width} "
+                             f"to equal the embedding size {size}; set model.embedding or model.widths")
+        # Keras Embedding with glorot_uniform on (vocab, size); no position embedding
+        self.embedding = nn.Parameter(glorot_uniform((dims["vocab_size"], size), generator))
+        return size
 
     def _dense_readout(self, width: int, generator: torch.Generator) -> nn.Linear:
         linear = nn.Linear(width, self.num_classes)
@@ -287,22 +299,41 @@ class DeepRNN(SequenceStack):
         return self.dropout(h)  # dropout before each layer, none after the last
 
 
+def layer_widths(config: dict) -> list[int]:
+    """Per-layer widths from the model config: ``widths`` (one per layer) where given, so
+    that an override can refine a task's ``width``; else ``width`` for all ``depth`` layers."""
+    depth = config.get("depth")
+    if not (isinstance(depth, int) and depth >= 1):
+        raise ValueError(f"rnn depth must be a positive integer, got {depth!r}")
+    if "widths" not in config and "width" not in config:
+        raise ValueError("rnn config needs 'width' (every layer) or 'widths' (one per layer)")
+    widths = config["widths"] if "widths" in config else [config["width"]] * depth
+    if not all(isinstance(w, int) and w >= 1 for w in widths):
+        raise ValueError(f"rnn widths must be positive integers, got {widths!r}")
+    if len(widths) != depth:
+        raise ValueError(f"rnn widths {widths} give {len(widths)} layers, but depth is {depth}; "
+                         "give one width per layer")
+    return list(widths)
+
+
 def build(config: dict, dims: dict, seed: int) -> DeepRNN:
-    """From the model config (cell, depth, width, dropout, activation) and the task's sizes."""
+    """From the model config (cell, depth, width or widths, embedding, dropout,
+    activation) and the task's sizes."""
     unknown = sorted(set(config) - set(CONFIG_KEYS))
     if unknown:
         raise ValueError(f"unknown rnn config key(s) {', '.join(map(repr, unknown))}; "
                          f"valid keys: {', '.join(CONFIG_KEYS)}")
-    for key in ("cell", "depth", "width"):
-        if key not in config:
-            raise ValueError(f"rnn config needs {key!r}")
-    depth, width = config["depth"], config["width"]
-    if not (isinstance(depth, int) and depth >= 1 and isinstance(width, int) and width >= 1):
-        raise ValueError(f"rnn depth and width must be positive integers, got {depth!r}, {width!r}")
+    if "cell" not in config:
+        raise ValueError("rnn config needs 'cell'")
+    widths = layer_widths(config)
+    embedding = config.get("embedding")
+    if embedding is not None and not (isinstance(embedding, int) and embedding >= 1):
+        raise ValueError(f"rnn embedding must be a positive integer, got {embedding!r}")
     dropout = float(config.get("dropout", 0.3))
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"rnn dropout must be in [0, 1), got {dropout}")
     activation = config.get("activation", "relu")
     if activation not in ("relu", "swish"):
         raise ValueError(f"rnn activation (used by rsimplernn) must be 'relu' or 'swish', got {activation!r}")
-    return DeepRNN(config["cell"], depth, width, dims, seed, dropout=dropout, activation=activation)
+    return DeepRNN(config["cell"], widths, dims, seed, dropout=dropout, activation=activation,
+                   embedding=embedding)

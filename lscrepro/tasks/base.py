@@ -23,6 +23,12 @@ class Task:
     def from_config(cls, config: dict, data: dict, device: torch.device) -> "Task":
         raise NotImplementedError
 
+    @classmethod
+    def dims_of(cls, config: dict, info: dict) -> dict[str, int]:
+        """``dims`` from the task config and its prepared data's info, without the data
+        (workflow_scripts/describe.py builds a job's model from it)."""
+        raise NotImplementedError
+
     def set_epoch(self, epoch: int) -> None:
         """Called before each training epoch (0-based), for tasks whose batches change with
         it (wordptb's input corruption in the first epochs); resumed runs call it too."""

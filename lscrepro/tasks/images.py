@@ -24,7 +24,12 @@ class ImageTask(Task):
         self.device = device
         self.x = {s: _tensor(prepared[f"x_{s}"], device) for s in ("train", "val", "test")}
         self.y = {s: _tensor(prepared[f"y_{s}"], device) for s in ("train", "val", "test")}
-        self.dims = {"in_features": self.x["train"].shape[1], "num_classes": prepared.info["num_classes"]}
+        self.dims = self.dims_of({}, {**prepared.info, "in_features": self.x["train"].shape[1]})
+
+    @classmethod
+    def dims_of(cls, config: dict, info: dict) -> dict[str, int]:
+        """The sizes a model is built with, from the prepared data's info (with in_features)."""
+        return {"in_features": info["in_features"], "num_classes": info["num_classes"]}
 
     @classmethod
     def from_config(cls, config: dict, data: dict, device: torch.device) -> "ImageTask":

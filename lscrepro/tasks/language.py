@@ -2,9 +2,25 @@
 
 As the reference: the corpus is cut into ``batch_size`` contiguous rows, read in
 non-overlapping windows of ``maxlen`` tokens with the next token as target; each step
-is repeated ``timerepeat`` times; the network's state carries from one window to the
-next (without gradient). The metric is the perplexity, exp of the mean cross-entropy
-over all steps and tokens of a split.
+is repeated ``timerepeat`` times. ``carry_state`` (default true: the reference's
+stateful Keras RNNs) passes the network's state from one window to the next (without
+gradient); false starts every window from a zero state, as the reference's
+non-recurrent ``reslruffn`` (Figure 4, Table 1) did, in training and evaluation.
+
+``evaluation`` says which windows an epoch reads and what the perplexity is:
+
+- ``"reference"`` (default): what the reference's generator and Keras computed. Every
+  split (train too) reads its first N // B // maxlen - 2 windows (py-aromatics
+  ``PTBGenerator.steps_per_epoch``; N the split's tokens, B its batch size: the
+  training batch size for train and ``eval_batch_size`` for val/test, which the
+  reference set to the training batch size), and the perplexity is the mean over
+  batches of exp(batch mean cross-entropy) (its ``perplexity`` metric, averaged over
+  batches by Keras' ``add_metric``).
+- ``"full"``: every whole window of a split, (N // B - 1) // maxlen, and the perplexity
+  exp of the mean cross-entropy over all its steps and tokens.
+
+The loss and accuracy are token means in both (the batches have equal sizes, so the
+reference's batch means agree).
 
 ``mlm_probability`` (the reference's ``mlminputs``, Table 1): during the first
 ``mlm_epochs`` epochs each training input token is replaced, with this probability, by a
@@ -38,7 +54,13 @@ class WordPTB(Task):
                              f"{mlm_probability} and {mlm_epochs}")
         self.mlm_probability, self.mlm_epochs, self.mlm_eval = mlm_probability, mlm_epochs, mlm_eval
         self.vocab_size, self.epoch = vocab_size, 0
-        self.dims = {"vocab_size": vocab_size, "num_classes": vocab_size, "steps": maxlen * timerepeat}
+        self.dims = self.dims_of({"maxlen": maxlen, "timerepeat": timerepeat}, {"vocab_size": vocab_size})
+
+    @classmethod
+    def dims_of(cls, config: dict, info: dict) -> dict[str, int]:
+        """The sizes a model is built with, from the prepared data's info."""
+        steps = config.get("maxlen", 100) * config.get("timerepeat", 2)
+        return {"vocab_size": info["vocab_size"], "num_classes": info["vocab_size"], "steps": steps}
 
     @classmethod
     def from_config(cls, config: dict, data: dict, device: torch.device) -> "WordPTB":

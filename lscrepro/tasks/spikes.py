@@ -32,8 +32,13 @@ class SpikeClassification(Task):
 
     def __init__(self, labels: dict[str, torch.Tensor], info: dict, timerepeat: int):
         self.labels, self.timerepeat = labels, timerepeat
-        self.dims = {"in_features": info["channels"], "num_classes": info["num_classes"],
-                     "steps": info["steps"] * timerepeat}
+        self.dims = self.dims_of({"timerepeat": timerepeat}, info)
+
+    @classmethod
+    def dims_of(cls, config: dict, info: dict) -> dict[str, int]:
+        """The sizes a model is built with, from the prepared data's info."""
+        return {"in_features": info["channels"], "num_classes": info["num_classes"],
+                "steps": info["steps"] * config.get("timerepeat", 2)}
 
     def inputs(self, split: str, rows: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
