@@ -1,8 +1,9 @@
 """Tidy tables of any family's runs.
 
-``summary`` reads every training run's metrics.json (nested run / settings / result)
-and joins the pretrain.json of the pre-training it started from: one row per run
-(summary.csv). Each figure keeps its own reducer of that table (``fig2_table``).
+``summary`` reads every training run's metrics.json (nested run / settings / result, and
+the top-level scalars of TOP_LEVEL_FIELDS) and joins the pretrain.json of the pre-training it
+started from: one row per run (summary.csv). Each figure keeps its own reducer of that table
+(``fig2_table``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -45,11 +47,14 @@ def _record(path: PathLike, required: Iterable[str]) -> dict:
 
 
 REQUIRED_RESULT = ["status", "test"]
+# optional top-level scalars of a metrics.json that become summary columns of the same name
+# (parameters: the trained model's parameter count); a file without one leaves it NaN
+TOP_LEVEL_FIELDS = ["parameters", "evaluation"]
 
 
 def _run_row(path: PathLike, run_keys: list[str]) -> dict:
     """run keys, then the result's scalars, its val/test metrics as val_*/test_* and its
-    provenance as environment_*."""
+    provenance as environment_*, then the TOP_LEVEL_FIELDS the file has."""
     record = _record(path, ["run", "result"])
     missing = [f"run.{k}" for k in run_keys if k not in record["run"]]
     missing += [f"result.{k}" for k in REQUIRED_RESULT if k not in record["result"]]
@@ -60,7 +65,15 @@ def _run_row(path: PathLike, run_keys: list[str]) -> dict:
     if clash:
         raise ValueError(f"{path}: keys {clash} are in both run and result")
     flat = pd.json_normalize({**record["run"], **result}, sep="_").iloc[0].to_dict()
-    return {k: v for k, v in flat.items() if not isinstance(v, (list, dict))}
+    row = {k: v for k, v in flat.items() if not isinstance(v, (list, dict))}
+    top = {k: record[k] for k in TOP_LEVEL_FIELDS if k in record}
+    nested = sorted(k for k, v in top.items() if isinstance(v, (list, dict)))
+    if nested:
+        raise ValueError(f"{path}: top-level {nested} should be scalars")
+    clash = sorted(set(top) & set(row))
+    if clash:
+        raise ValueError(f"{path}: keys {clash} are both top-level and in run or result")
+    return {**row, **top}
 
 
 def _pretrain_row(path: PathLike, keys: list[str]) -> dict:
@@ -128,13 +141,45 @@ FIG3_METRICS = {"wordptb": ("perplexity", "min"), "heidelberg": ("mode_accuracy"
 RNN_KEYS = ["task", "net", "depth", "variant", "seed"]
 ALIF_NETS = {"maLSNN", "maLSNNb"}
 EXCLUDED_NETS = {"rsimplernn"}  # the paper drops RNN-ReLU from the bars
-# comparison -> (challenger variant, baseline variant, which nets)
-FIG3_COMPARISONS = {
-    "ρ=0.5 better than ρ=1": ("lsc_half", "lsc", "all"),
-    "ρ=0.5 better than none": ("lsc_half", "default", "all"),
-    "ρ=1 better than none (ALIFs)": ("lsc", "default", "alif"),
-    "ρ=1 better than none (no ALIFs)": ("lsc", "default", "no_alif"),
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One bar of Figure 3: runs of any ``challengers`` variant against the ``baseline``
+    variant of the same task, net, depth and seed, on the nets of ``nets`` (all, alif or
+    no_alif)."""
+    challengers: tuple[str, ...]
+    baseline: str
+    nets: str
+
+
+@dataclass(frozen=True)
+class Fig3Panel:
+    title: str
+    comparisons: dict[str, Comparison]
+
+
+# panel -> its bars (the same four names in both, in the reference's order).
+# "paper": the reference's nice_bar_plot on the run sets its grid scheduled. Its grid ran no
+#   rho = 0.5 for maLSNN/maLSNNb, so the rho = 0.5 bars hold the LSTM, GRU and ssimplernn only;
+#   its "rho = 1 better than none" takes every findLSC run as challenger, rho = 0.5 included:
+#   for the ALIFs that is rho = 1 alone, for the other nets lsc and lsc_half alike.
+# "all": every run of this grid, ALIF rho = 0.5 included; the rho = 1 bars take lsc runs only.
+FIG3_PANELS = {
+    "paper": Fig3Panel("(a) the paper's run sets", {
+        "ρ=0.5 better than ρ=1": Comparison(("lsc_half",), "lsc", "no_alif"),
+        "ρ=0.5 better than none": Comparison(("lsc_half",), "default", "no_alif"),
+        "ρ=1 better than none (ALIFs)": Comparison(("lsc",), "default", "alif"),
+        "ρ=1 better than none (no ALIFs)": Comparison(("lsc", "lsc_half"), "default", "no_alif"),
+    }),
+    "all": Fig3Panel("(b) all runs of this grid", {
+        "ρ=0.5 better than ρ=1": Comparison(("lsc_half",), "lsc", "all"),
+        "ρ=0.5 better than none": Comparison(("lsc_half",), "default", "all"),
+        "ρ=1 better than none (ALIFs)": Comparison(("lsc",), "default", "alif"),
+        "ρ=1 better than none (no ALIFs)": Comparison(("lsc",), "default", "no_alif"),
+    }),
 }
+FIG3_COMPARISONS = list(FIG3_PANELS["all"].comparisons)  # the bars' names, in order
 RADIUS_TOLERANCE = 0.02  # make_good_latex strikes a group whose mean radius is further off
 VARIANT_ORDER = ["default", "lsc", "lsc_half"]
 
@@ -168,7 +213,8 @@ def rnn_runs(summary: pd.DataFrame, histories: dict[tuple, pd.DataFrame] | None 
     """One row per deep-RNN run with Figure 3's value: ``metric`` (test perplexity or mode
     accuracy at the metric's own best validation epoch, from the history keyed by
     (task, net, depth, variant, seed) where given; else the summary's test_* column, which is
-    taken at the best-validation-loss epoch), its name, direction, epoch and source."""
+    taken at the best-validation-loss epoch), its name, direction, epoch and source, and
+    ``parameters`` (the model's parameter count) where the summary has that column."""
     missing = set(RNN_KEYS) - set(summary.columns)
     if missing:
         raise ValueError(f"summary lacks columns {sorted(missing)}")
@@ -187,10 +233,25 @@ def rnn_runs(summary: pd.DataFrame, histories: dict[tuple, pd.DataFrame] | None 
                      "metric_name": name, "higher_is_better": higher, "metric": value,
                      "metric_epoch": epoch, "metric_source": source,
                      "lsc_radius_after": run.get("lsc_radius_after", float("nan")),
-                     "lsc_target": run.get("lsc_target", float("nan"))})
+                     "lsc_target": run.get("lsc_target", float("nan")),
+                     "parameters": run.get("parameters", float("nan"))})
     columns = [*RNN_KEYS, "status", "metric_name", "higher_is_better", "metric", "metric_epoch",
                "metric_source", "lsc_radius_after", "lsc_target"]
-    return pd.DataFrame(rows, columns=columns).sort_values(RNN_KEYS, ignore_index=True)
+    if "parameters" in summary.columns:
+        columns.append("parameters")
+    table = pd.DataFrame(rows, columns=columns)
+    if "parameters" in table.columns:
+        table["parameters"] = _counts(table["parameters"], "parameters")
+    return table.sort_values(RNN_KEYS, ignore_index=True)
+
+
+def _counts(values: pd.Series, what: str) -> pd.Series:
+    """Whole numbers as a nullable integer column; ValueError on anything else."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = (values.notna() & numbers.isna()) | (numbers.notna() & (numbers % 1 != 0))
+    if bad.any():
+        raise ValueError(f"{what} should be whole numbers, got {values[bad].tolist()[:3]}")
+    return numbers.astype("Int64")
 
 
 def _beats(challenger: pd.Series, baseline: pd.Series, higher_is_better: pd.Series) -> pd.Series:
@@ -209,23 +270,31 @@ def _nets_of(group: str, nets: pd.Series) -> pd.Series:
     return pd.Series(True, index=nets.index)
 
 
-def matched_wins(runs: pd.DataFrame) -> pd.DataFrame:
-    """Figure 3(a): per comparison and depth, how many matched (task, net, seed) pairs the
-    challenger variant wins. Columns comparison, depth, wins, pairs, percent (100 wins/pairs;
-    NaN without pairs) and skipped (runs whose partner is missing: not paired, not counted).
+WIN_COLUMNS = ["comparison", "depth", "wins", "pairs", "percent", "skipped"]
+
+
+def matched_wins(runs: pd.DataFrame, panel: str = "all") -> pd.DataFrame:
+    """One panel of Figure 3 (FIG3_PANELS): per comparison and depth, how many matched
+    (task, net, seed) pairs a challenger run wins against its baseline. Columns comparison,
+    depth, wins, pairs, percent (100 wins/pairs; NaN without pairs) and skipped (runs of the
+    compared variants and nets whose partner is missing: not paired, not counted). Where a
+    comparison has several challenger variants, each challenger run is its own pair.
 
     "Better" is strictly higher accuracy or lower perplexity: a tie counts as not better.
     rsimplernn is left out, as in the paper. Every depth present in ``runs`` gets a row per
     comparison, pairs or not."""
+    if panel not in FIG3_PANELS:
+        raise ValueError(f"no Figure 3 panel {panel!r}; known: {list(FIG3_PANELS)}")
     kept = runs[~runs["net"].isin(EXCLUDED_NETS)]
     pair_keys = ["task", "net", "depth", "seed"]
+    columns = [*pair_keys, "metric", "higher_is_better"]
     rows = []
-    for comparison, (challenger, baseline, nets) in FIG3_COMPARISONS.items():
-        eligible = kept[_nets_of(nets, kept["net"])]
-        sides = [eligible[eligible["variant"] == v][[*pair_keys, "metric", "higher_is_better"]]
-                 for v in (challenger, baseline)]
-        pairs = sides[0].merge(sides[1], on=pair_keys, how="outer", suffixes=("_a", "_b"),
-                               indicator=True)
+    for comparison, bar in FIG3_PANELS[panel].comparisons.items():
+        eligible = kept[_nets_of(bar.nets, kept["net"])]
+        challengers = eligible[eligible["variant"].isin(bar.challengers)][columns]
+        baselines = eligible[eligible["variant"] == bar.baseline][columns]
+        pairs = challengers.merge(baselines, on=pair_keys, how="outer", suffixes=("_a", "_b"),
+                                  indicator=True)
         matched = pairs[pairs["_merge"] == "both"]
         wins = _beats(matched["metric_a"], matched["metric_b"], matched["higher_is_better_a"].astype(bool))
         for depth in sorted(runs["depth"].unique()):
@@ -235,7 +304,22 @@ def matched_wins(runs: pd.DataFrame) -> pd.DataFrame:
             rows.append({"comparison": comparison, "depth": depth, "wins": n_wins, "pairs": n_pairs,
                          "percent": 100 * n_wins / n_pairs if n_pairs else float("nan"),
                          "skipped": skipped})
-    return pd.DataFrame(rows, columns=["comparison", "depth", "wins", "pairs", "percent", "skipped"])
+    return pd.DataFrame(rows, columns=WIN_COLUMNS)
+
+
+def fig3_wins(runs: pd.DataFrame) -> pd.DataFrame:
+    """fig3_wins.csv: ``matched_wins`` of every panel, a tidy row per (panel, comparison,
+    depth), with what each bar compares: panel (paper or all), comparison, challengers (the
+    challenger variants, joined by +), baseline, nets (all, alif or no_alif), then depth,
+    wins, pairs, percent and skipped."""
+    frames = []
+    for panel, spec in FIG3_PANELS.items():
+        wins = matched_wins(runs, panel)
+        bars = wins["comparison"].map(spec.comparisons)
+        frames.append(wins.assign(panel=panel, challengers=bars.map(lambda b: "+".join(b.challengers)),
+                                  baseline=bars.map(lambda b: b.baseline), nets=bars.map(lambda b: b.nets)))
+    columns = ["panel", "comparison", "challengers", "baseline", "nets", *WIN_COLUMNS[1:]]
+    return pd.concat(frames, ignore_index=True)[columns]
 
 
 TABLE_KEYS = ["task", "depth", "net", "variant"]
@@ -252,13 +336,22 @@ def _mark_best(table: pd.DataFrame) -> pd.Series:
 def rnn_table(runs: pd.DataFrame) -> pd.DataFrame:
     """make_good_latex's table from ``rnn_runs``: per task x depth x net x variant the mean and
     std (ddof = 1) of the metric (accuracy x100, perplexity as is), n (runs with a value), the
-    mean final LSC radius and its target, radius_off (|radius_mean - target| > 0.02), and best
-    (the best mean within its task, depth and net; ties all marked)."""
+    mean final LSC radius and its target, radius_off (|radius_mean - target| > 0.02), best
+    (the best mean within its task, depth and net; ties all marked) and, where ``runs`` has
+    that column, parameters (the parameter count its runs report; <NA> if none does).
+    Raises ValueError if the runs of one group report different parameter counts."""
     scaled = runs.assign(value=runs["metric"] * runs["metric_name"].map({"mode_accuracy": 100}).fillna(1))
     grouped = scaled.groupby(TABLE_KEYS, sort=True)
     table = grouped.agg(metric_name=("metric_name", "first"), higher_is_better=("higher_is_better", "first"),
                         mean=("value", "mean"), std=("value", "std"), n=("value", "count"),
                         radius_mean=("lsc_radius_after", "mean"), lsc_target=("lsc_target", "first"))
+    if "parameters" in runs.columns:
+        counts = _counts(runs["parameters"], "parameters").groupby([runs[k] for k in TABLE_KEYS])
+        differing = counts.nunique() > 1
+        if differing.any():
+            raise ValueError("runs of one task, depth, net and variant report different parameter "
+                             f"counts: {list(differing[differing].index)[:3]}")
+        table["parameters"] = counts.first()  # first non-missing; <NA> if no run reports one
     table = table.reset_index()
     table["higher_is_better"] = table["higher_is_better"].astype(bool)
     distance = (table["radius_mean"] - table["lsc_target"]).abs()
@@ -302,20 +395,47 @@ def _table_grid(table: pd.DataFrame, bold, strike) -> tuple[list[str], list[tupl
     return variants, rows, cells
 
 
+def _count_text(count: int) -> str:
+    """A parameter count as the tables print it: 1.23M, 45.6k or the number itself."""
+    if count >= 1_000_000:
+        return f"{count / 1e6:.2f}M"
+    return f"{count / 1e3:.1f}k" if count >= 1_000 else str(count)
+
+
+def _parameter_cells(table: pd.DataFrame) -> dict | None:
+    """(task, depth, net) -> its parameter count as text ("–" if no run reported one, the
+    counts joined by "/" where its variants differ); None if the table has no parameters."""
+    if "parameters" not in table.columns:
+        return None
+    counts = _counts(table["parameters"], "parameters")
+    cells = {}
+    for key, values in counts.groupby([table["task"], table["depth"], table["net"]]):
+        present = sorted(set(values.dropna().astype(int)))
+        cells[key] = "/".join(_count_text(v) for v in present) if present else "–"
+    return cells
+
+
 def table_markdown(table: pd.DataFrame) -> str:
-    """The rnn_table as a Markdown table: a row per task, depth and net, a column per variant;
-    best in bold, a group whose radius ended > 0.02 from its target struck through."""
+    """The rnn_table as a Markdown table: a row per task, depth and net, a column per variant
+    (after a Parameters column where the table has parameter counts); best in bold, a group
+    whose radius ended > 0.02 from its target struck through."""
     variants, rows, cells = _table_grid(table, lambda s: f"**{s}**", lambda s: f"~~{s}~~")
+    parameters = _parameter_cells(table)
     metric = table.groupby("task")["metric_name"].first()
-    header = ["Task", "Metric", "Layers", "Net", *(VARIANT_TITLES.get(v, v) for v in variants)]
+    header = ["Task", "Metric", "Layers", "Net", *(["Parameters"] if parameters is not None else []),
+              *(VARIANT_TITLES.get(v, v) for v in variants)]
     lines = ["| " + " | ".join(header) + " |",
-             "|" + "---|" * (4 + len(variants))]
+             "|" + "---|" * len(header)]
     for task, depth, net in rows:
         values = [cells.get((task, depth, net, v), "–") for v in variants]
+        if parameters is not None:
+            values.insert(0, parameters[(task, depth, net)])
         lines.append(f"| {TASK_TITLES.get(task, task)} | {METRIC_TITLES.get(metric[task], metric[task])} "
                      f"| {depth} | {NET_TITLES.get(net, net)} | " + " | ".join(values) + " |")
     notes = "Mean ± std over seeds; best per task, depth and net in bold; ~~struck~~: mean final " \
             f"radius more than {RADIUS_TOLERANCE} from its target."
+    if parameters is not None:
+        notes += " Parameters: the trained model's parameter count."
     return "\n".join(lines) + "\n\n" + notes + "\n"
 
 
@@ -327,14 +447,19 @@ def table_latex(table: pd.DataFrame) -> str:
     """The rnn_table as a LaTeX tabular (booktabs; \\sout needs ulem), laid out as
     table_markdown: best in \\textbf, an off-target radius in \\sout."""
     variants, rows, cells = _table_grid(table, lambda s: rf"\textbf{{{s}}}", lambda s: rf"\sout{{{s}}}")
+    parameters = _parameter_cells(table)
     metric = table.groupby("task")["metric_name"].first()
-    header = " & ".join(["Task", "Metric", "Layers", "Net",
+    extra = ["Parameters"] if parameters is not None else []
+    header = " & ".join(["Task", "Metric", "Layers", "Net", *extra,
                          *(VARIANT_TITLES_LATEX.get(v, _latex_escape(v)) for v in variants)])
     lines = [r"% requires \usepackage{booktabs} and \usepackage[normalem]{ulem}",
-             r"\begin{tabular}{llll" + "c" * len(variants) + "}", r"\toprule", header + r" \\", r"\midrule"]
+             r"\begin{tabular}{llll" + "r" * len(extra) + "c" * len(variants) + "}", r"\toprule",
+             header + r" \\", r"\midrule"]
     for task, depth, net in rows:
-        values = [cells.get((task, depth, net, v), "–").replace("±", r"$\pm$").replace("–", "--")
-                  for v in variants]
+        values = [cells.get((task, depth, net, v), "–") for v in variants]
+        if parameters is not None:
+            values.insert(0, parameters[(task, depth, net)])
+        values = [v.replace("±", r"$\pm$").replace("–", "--") for v in values]
         lines.append(" & ".join([_latex_escape(TASK_TITLES.get(task, task)),
                                  METRIC_TITLES_LATEX.get(metric[task], _latex_escape(metric[task])),
                                  str(depth), NET_TITLES_LATEX.get(net, _latex_escape(net)), *values]) + r" \\")

@@ -19,7 +19,11 @@ TABLE1_LABELS = {"default": "default", "lsc": "ρ=1", "lsc_half": "ρ=0.5", "lsc
 TABLE1_LABELS_LATEX = {"default": "default", "lsc": r"$\rho=1$", "lsc_half": r"$\rho=0.5$",
                        "lsc_unbalanced": r"$\overline{\rho}_t=0.5$"}
 TABLE1_COLUMNS = ["depth", "variant", "clip", "label", "val_mean", "val_std", "test_mean", "test_std",
-                  "n", "runs", "val_best", "test_best"]
+                  "n", "runs", "val_best", "test_best", "evaluation"]
+# how the runs computed their perplexities (metrics.json "evaluation"; the task's setting)
+EVALUATIONS = {"reference": "the reference's: N//B//maxlen - 2 windows per split at the training "
+                            "batch size, perplexity = mean over batches of exp(batch cross-entropy)",
+               "full": "every window of the split, perplexity = exp(token-mean cross-entropy)"}
 TABLE1_NOTE = ("Mean ± std over seeds; best per depth and clipping group (with / without) in bold; "
                "validation = minimum over epochs of the validation perplexity, test = test perplexity "
                "at the best-validation epoch.")
@@ -94,11 +98,13 @@ def table1(summary: pd.DataFrame, setup: str = "table1") -> pd.DataFrame:
     rows = summary[summary["setup"].astype(str) == setup]
     values = rows[["val_perplexity", "test_perplexity"]].apply(pd.to_numeric, errors="coerce")
     values = values.where(np.isfinite(values))
+    evaluation = rows["evaluation"].astype(str) if "evaluation" in rows else "unrecorded"
     rows = rows[["depth", "variant"]].assign(clip=rows["clip"].astype(float), val=values["val_perplexity"],
-                                             test=values["test_perplexity"])
+                                             test=values["test_perplexity"], evaluation=evaluation)
     table = rows.groupby(["depth", "variant", "clip"]).agg(
         val_mean=("val", "mean"), val_std=("val", "std"), test_mean=("test", "mean"),
-        test_std=("test", "std"), n=("val", "count"), runs=("val", "size")).reset_index()
+        test_std=("test", "std"), n=("val", "count"), runs=("val", "size"),
+        evaluation=("evaluation", lambda e: "+".join(sorted(set(e))))).reset_index()
     table["label"] = [table1_label(v, c) for v, c in zip(table["variant"], table["clip"])]
     table["val_best"] = _mark_best(table, "val_mean")
     table["test_best"] = _mark_best(table, "test_mean")
@@ -138,7 +144,14 @@ def table1_markdown(table: pd.DataFrame) -> str:
         lines = [f"| Depth {depth} LRU | validation perplexity | test perplexity |", "|---|---|---|"]
         lines += [f"| {label} | {val} | {test} |" for label, val, test in rows]
         blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + "\n\n" + TABLE1_NOTE + "\n"
+    return "\n\n".join(blocks) + "\n\n" + TABLE1_NOTE + " " + evaluation_note(table) + "\n"
+
+
+def evaluation_note(table: pd.DataFrame) -> str:
+    """Which perplexity the table's runs report (task.evaluation), in one sentence."""
+    used = sorted(set("+".join(table["evaluation"]).split("+")))
+    return "Evaluation: " + "; ".join(f"{e} ({EVALUATIONS.get(e, 'not recorded by these runs')})"
+                                      for e in used) + "."
 
 
 def table1_latex(table: pd.DataFrame) -> str:

@@ -83,7 +83,9 @@ def _better(task: Task, value: float, best: float | None) -> bool:
 
 def _train_epoch(model: nn.Module, task: Task, optimizer, settings: TrainSettings,
                  generator: torch.Generator, progress: Progress) -> dict[str, float] | None:
-    """One pass over the training batches; None if the loss became non-finite."""
+    """One pass over the training batches; None if the loss became non-finite. Its
+    metrics come from the task's totals/summarize, as evaluate's (wordptb's reference
+    perplexity: the mean over this epoch's batches, as Keras logged it in training)."""
     model.train()
     totals: dict[str, float] = {}
     state = None

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from lscrepro.aggregate import (
-    matched_wins, metric_at_best_epoch, rnn_runs, rnn_table, table_latex, table_markdown,
+    FIG3_PANELS, fig3_wins, matched_wins, metric_at_best_epoch, rnn_runs, rnn_table, summary as build_summary,
+    table_latex, table_markdown,
 )
 from lscrepro.io import write_csv, write_json
 from lscrepro.plotting.fig3 import plot_fig3
@@ -168,8 +169,15 @@ def test_plot_full_grid_through_the_scripts(tmp_path):
     runs = pd.read_csv(out["runs.csv"])
     assert len(runs) == len(summary) and set(runs["metric_source"]) == {"history"}
     wins = pd.read_csv(out["wins.csv"])
-    assert len(wins) == 8 and (wins["pairs"] > 0).all()
-    assert wins.loc[wins["comparison"] == "ρ=1 better than none (ALIFs)", "pairs"].tolist() == [12, 12]
+    assert len(wins) == 16 and (wins["pairs"] > 0).all()  # 2 panels x 4 comparisons x 2 depths
+    pairs = wins.set_index(["panel", "comparison", "depth"])["pairs"].sort_index()
+    assert pairs.loc[("all", "ρ=1 better than none (ALIFs)")].tolist() == [12, 12]
+    assert pairs.loc[("paper", "ρ=1 better than none (ALIFs)")].tolist() == [12, 12]
+    # 3 tasks x 2 seeds x (5 nets, or 3 without the ALIFs; twice as many challengers in (a))
+    assert pairs.loc[("all", "ρ=0.5 better than none")].tolist() == [30, 30]
+    assert pairs.loc[("paper", "ρ=0.5 better than none")].tolist() == [18, 18]
+    assert pairs.loc[("all", "ρ=1 better than none (no ALIFs)")].tolist() == [18, 18]
+    assert pairs.loc[("paper", "ρ=1 better than none (no ALIFs)")].tolist() == [36, 36]
     assert out["table.md"].read_text().count("\n|") == 36 + 1  # header rule + a row per task, depth, net
     pdf, png = tmp_path / "fig" / "fig3.pdf", tmp_path / "fig" / "fig3.png"
     _load_script("plot_fig3").main(["--runs", str(out["runs.csv"]), "--wins", str(out["wins.csv"]),
@@ -186,8 +194,9 @@ def test_plot_sparse_grid_draws_what_exists(tmp_path):
     summary = _summary([("heidelberg", "LSTM", 2, "default", 0, 0.6), ("heidelberg", "LSTM", 2, "lsc", 0, 0.7),
                         ("wordptb", "GRU", 2, "default", 0, 300.0)])
     runs = rnn_runs(summary, None)
-    wins = matched_wins(runs)
-    assert wins["pairs"].tolist() == [0, 0, 0, 1] and wins["depth"].unique().tolist() == [2]
+    assert matched_wins(runs)["pairs"].tolist() == [0, 0, 0, 1]
+    wins = fig3_wins(runs)
+    assert wins["pairs"].tolist() == [0, 0, 0, 1] * 2 and wins["depth"].unique().tolist() == [2]
     pdf, png = tmp_path / "fig3.pdf", tmp_path / "fig3.png"
     plot_fig3(wins, runs, pdf, png)
     _assert_figures(pdf, png)
@@ -198,3 +207,170 @@ def test_plot_sparse_grid_draws_what_exists(tmp_path):
 def test_a_run_that_diverged_in_its_first_epoch_has_no_metric():
     # its history.csv holds no rows: no epoch to take the metric at
     assert all(math.isnan(v) for v in metric_at_best_epoch(pd.DataFrame(), "mode_accuracy", True))
+
+
+# --- the two bar panels: (a) the paper's run sets, (b) every run of this grid ----------------
+
+def _panel(wins: pd.DataFrame, panel: str) -> pd.DataFrame:
+    return wins[wins["panel"] == panel].set_index(["comparison", "depth"])
+
+
+def test_panel_a_leaves_the_alifs_out_of_its_rho_half_bars():
+    runs = rnn_runs(_summary(PAIR_RUNS), None)
+    paper = _panel(fig3_wins(runs), "paper")
+    # LSTM0 wins, LSTM1 and GRU0 lose; maLSNN0's rho = 0.5 run is no part of it
+    assert paper.loc[("ρ=0.5 better than ρ=1", 2), ["wins", "pairs", "skipped"]].tolist() == [1, 3, 0]
+    assert paper.loc[("ρ=0.5 better than none", 2), ["wins", "pairs", "skipped"]].tolist() == [1, 3, 0]
+    assert (paper["nets"].loc[["ρ=0.5 better than ρ=1", "ρ=0.5 better than none"]] == "no_alif").all()
+    # an ALIF rho = 0.5 run that would win everything changes no bar of (a)
+    boosted = [(*r[:5], 0.99) if r[1] == "maLSNN" and r[3] == "lsc_half" else r for r in PAIR_RUNS]
+    boosted += [("heidelberg", "maLSNNb", 2, v, 0, x) for v, x in
+                [("default", 0.1), ("lsc", 0.2), ("lsc_half", 0.99)]]
+    again = _panel(fig3_wins(rnn_runs(_summary(boosted), None)), "paper")
+    for comparison in ["ρ=0.5 better than ρ=1", "ρ=0.5 better than none"]:
+        assert again.loc[(comparison, 2), ["wins", "pairs"]].tolist() == \
+            paper.loc[(comparison, 2), ["wins", "pairs"]].tolist()
+    # ... but it does change (b), which keeps the ALIF rho = 0.5 runs
+    everything = _panel(fig3_wins(rnn_runs(_summary(boosted), None)), "all")
+    # LSTM0, maLSNN0 and maLSNNb0 win; LSTM1 and GRU0 lose
+    assert everything.loc[("ρ=0.5 better than none", 2), ["wins", "pairs"]].tolist() == [3, 5]
+
+
+def test_panel_a_rho_one_bar_takes_every_lsc_run_as_challenger():
+    runs = rnn_runs(_summary(PAIR_RUNS), None)
+    paper = _panel(fig3_wins(runs), "paper")
+    no_alif = paper.loc[("ρ=1 better than none (no ALIFs)", 2)]
+    # pairs: the lsc and lsc_half runs of LSTM, GRU and ssimplernn that have a default run
+    kept = runs[runs["net"].isin(["LSTM", "GRU", "ssimplernn"]) & (runs["depth"] == 2)]
+    defaults = set(kept.loc[kept["variant"] == "default", ["task", "net", "seed"]].itertuples(index=False))
+    challengers = kept[kept["variant"].isin(["lsc", "lsc_half"])]
+    expected = sum(tuple(r) in defaults for r in challengers[["task", "net", "seed"]].itertuples(index=False))
+    assert expected == 6 and int(no_alif["pairs"]) == expected
+    # lsc: LSTM0 and GRU0 win, LSTM1 ties; lsc_half: LSTM0 wins, LSTM1 and GRU0 lose
+    assert (int(no_alif["wins"]), no_alif["challengers"]) == (3, "lsc+lsc_half")
+    # the ALIFs: rho = 1 runs only (maLSNN0's winning rho = 0.5 run would make it 2 of 3)
+    assert paper.loc[("ρ=1 better than none (ALIFs)", 2), ["wins", "pairs"]].tolist() == [1, 2]
+    # (b) keeps today's rho = 1 challenger: lsc runs only
+    everything = _panel(fig3_wins(runs), "all")
+    assert everything.loc[("ρ=1 better than none (no ALIFs)", 2), ["wins", "pairs"]].tolist() == [2, 3]
+
+
+TODAYS_BARS = {  # what matched_wins drew before the panels: lsc_half / lsc on every net but rsimplernn
+    "ρ=0.5 better than ρ=1": (("lsc_half",), "lsc", None),
+    "ρ=0.5 better than none": (("lsc_half",), "default", None),
+    "ρ=1 better than none (ALIFs)": (("lsc",), "default", True),
+    "ρ=1 better than none (no ALIFs)": (("lsc",), "default", False),
+}
+PAPERS_BARS = {  # nice_bar_plot on the runs its grid scheduled (no ALIF rho = 0.5)
+    "ρ=0.5 better than ρ=1": (("lsc_half",), "lsc", False),
+    "ρ=0.5 better than none": (("lsc_half",), "default", False),
+    "ρ=1 better than none (ALIFs)": (("lsc", "lsc_half"), "default", True),
+    "ρ=1 better than none (no ALIFs)": (("lsc", "lsc_half"), "default", False),
+}
+
+
+def _count_by_loop(summary: pd.DataFrame, bars: dict, drop_alif_half: bool) -> dict:
+    """The reference's loop: for each challenger run, its baseline of the same task, net,
+    depth and seed; strictly better counts."""
+    rows = summary[summary["net"] != "rsimplernn"]
+    if drop_alif_half:
+        rows = rows[~(rows["net"].isin(["maLSNN", "maLSNNb"]) & (rows["variant"] == "lsc_half"))]
+    counts = {}
+    for name, (challengers, baseline, alif) in bars.items():
+        for depth in (2, 5):
+            wins = pairs = 0
+            for run in rows[rows["variant"].isin(challengers) & (rows["depth"] == depth)].itertuples():
+                if alif is not None and (run.net in ("maLSNN", "maLSNNb")) != alif:
+                    continue
+                other = rows[(rows["variant"] == baseline) & (rows["task"] == run.task) & (rows["net"] == run.net)
+                             & (rows["depth"] == depth) & (rows["seed"] == run.seed)]
+                if other.empty:
+                    continue
+                metric = "test_perplexity" if run.task == "wordptb" else "test_mode_accuracy"
+                mine, theirs = getattr(run, metric), other[metric].iloc[0]
+                pairs += 1
+                wins += bool(mine < theirs) if run.task == "wordptb" else bool(mine > theirs)
+            counts[(name, depth)] = (wins, pairs)
+    return counts
+
+
+def test_both_panels_match_a_plain_loop_and_panel_b_is_todays_bars():
+    summary = _full_grid()
+    summary.loc[summary.index % 7 == 0, "test_mode_accuracy"] = 0.8  # some ties
+    summary = summary.iloc[[i for i in range(len(summary)) if i % 11 != 3]]  # some unpaired runs
+    runs = rnn_runs(summary, None)
+    wins = fig3_wins(runs)
+    assert list(wins.columns) == ["panel", "comparison", "challengers", "baseline", "nets", "depth",
+                                  "wins", "pairs", "percent", "skipped"]
+    assert list(wins["panel"].unique()) == list(FIG3_PANELS) == ["paper", "all"]
+    for panel, bars, drop in [("all", TODAYS_BARS, False), ("paper", PAPERS_BARS, True)]:
+        table = _panel(wins, panel)
+        got = {key: (int(row["wins"]), int(row["pairs"])) for key, row in table.iterrows()}
+        assert got == _count_by_loop(summary, bars, drop), panel
+    # (b) is what matched_wins drew before: same rows, same numbers
+    todays = matched_wins(runs).reset_index(drop=True)
+    pd.testing.assert_frame_equal(wins[wins["panel"] == "all"][todays.columns].reset_index(drop=True), todays)
+    assert not _panel(wins, "paper")[["wins", "pairs"]].equals(_panel(wins, "all")[["wins", "pairs"]])
+
+
+def test_plot_needs_both_panels(tmp_path):
+    runs = rnn_runs(_summary(PAIR_RUNS), None)
+    with pytest.raises(ValueError, match="panel column"):
+        plot_fig3(matched_wins(runs), runs, tmp_path / "x.pdf", tmp_path / "x.png")
+    wins = fig3_wins(runs)
+    with pytest.raises(ValueError, match=r"lacks the panels \['paper'\]"):
+        plot_fig3(wins[wins["panel"] == "all"], runs, tmp_path / "x.pdf", tmp_path / "x.png")
+
+
+# --- the parameter count: metrics.json top level -> summary -> runs -> table ----------------
+
+def _metrics_file(folder: Path, keys: dict, parameters=None, result=None) -> Path:
+    record = {"run": keys, "settings": {},
+              "result": {"status": "completed", "test": {"loss": 1.0}, **(result or {})}}
+    if parameters is not None:
+        record["parameters"] = parameters
+    path = folder / "_".join(str(v) for v in keys.values()) / "metrics.json"
+    write_json(path, record)
+    return path
+
+
+def test_parameter_count_flows_from_metrics_json_to_the_table(tmp_path):
+    counts = {"LSTM": 12_345, "GRU": 2_345_678}
+    paths = []
+    for net, count in counts.items():
+        for variant in ["default", "lsc"]:
+            for seed in range(2):
+                keys = {"task": "heidelberg", "net": net, "depth": 2, "variant": variant, "seed": seed}
+                paths.append(_metrics_file(tmp_path, keys, count, {"test": {"mode_accuracy": 0.5 + seed / 10}}))
+    keys = ["task", "net", "depth", "variant", "seed"]
+    summary = build_summary(paths, [], keys, keys)
+    assert summary["parameters"].tolist() == [counts[n] for n in summary["net"]]
+    runs = rnn_runs(summary, None)
+    assert runs["parameters"].tolist() == [counts[n] for n in runs["net"]]
+    table = rnn_table(runs)
+    assert table["parameters"].tolist() == [counts[n] for n in table["net"]]
+    markdown, latex = table_markdown(table), table_latex(table)
+    assert markdown.splitlines()[0] == "| Task | Metric | Layers | Net | Parameters | none | ρ_t=1 |"
+    assert "| LSTM | 12.3k | " in markdown and "| GRU | 2.35M | " in markdown
+    assert r"Net & Parameters & none" in latex and r"& LSTM & 12.3k & " in latex
+    assert r"\begin{tabular}{llllrcc}" in latex
+
+    # a run of the same group that reports another count is refused
+    odd = runs.copy()
+    odd.loc[0, "parameters"] = 1
+    with pytest.raises(ValueError, match="different parameter counts"):
+        rnn_table(odd)
+
+
+def test_no_parameter_column_without_parameter_counts(tmp_path):
+    keys = {"task": "heidelberg", "net": "LSTM", "depth": 2, "variant": "default", "seed": 0}
+    names = list(keys)
+    summary = build_summary([_metrics_file(tmp_path, keys, None, {"test": {"mode_accuracy": 0.5}})], [], names, names)
+    assert "parameters" not in summary.columns
+    table = rnn_table(rnn_runs(summary, None))
+    assert "parameters" not in table.columns
+    assert "Parameters" not in table_markdown(table) and "Parameters" not in table_latex(table)
+    # one clash: a top-level count and one in the result
+    clash = _metrics_file(tmp_path / "clash", keys, 10, {"parameters": 11, "test": {"mode_accuracy": 0.5}})
+    with pytest.raises(ValueError, match=r"\['parameters'\] are both top-level and in run or result"):
+        build_summary([clash], [], names, names)

@@ -294,3 +294,17 @@ def test_table1_script_end_to_end(tmp_path):
     assert len(table) == len(ROW_ORDER) and table["val_best"].sum() == 4
     assert "| ρ=1 + clip | 140.00 | **124.00** |" in out["table1.md"].read_text()
     assert r"$\textbf{124.00}$" in out["table1.tex"].read_text()
+
+
+def test_table1_says_which_evaluation_its_runs_used():
+    summary = _summary(TABLE_RUNS)
+    unrecorded = table1(summary)
+    assert set(unrecorded["evaluation"]) == {"unrecorded"}
+    assert "not recorded" in table1_markdown(unrecorded).splitlines()[-1]
+    table = table1(summary.assign(evaluation="reference"))
+    assert set(table["evaluation"]) == {"reference"}
+    note = table1_markdown(table).splitlines()[-1]
+    assert "Evaluation: reference (" in note and "N//B//maxlen - 2 windows" in note and "full" not in note
+    mixed = summary.assign(evaluation=np.where(summary["seed"] == 0, "reference", "full"))
+    assert "reference+full" not in set(table1(mixed)["evaluation"])  # sorted: full+reference
+    assert "full+reference" in set(table1(mixed)["evaluation"])

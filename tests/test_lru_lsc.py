@@ -94,7 +94,7 @@ def test_shuffle_keeps_values_and_swap_exchanges_first_halves():
     model = _model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     generator = torch.Generator().manual_seed(0)
-    shuffle_and_swap(model, (0, 1), shuffle=False, swap=True, generator=generator)
+    shuffle_and_swap(model, (0, 1), shuffle=False, swap=True, generator=generator, halves="swap")
     a, b = model.layers[0].lru.B_re.view(-1), model.layers[1].lru.B_re.view(-1)
     half = a.numel() // 2
     assert torch.equal(a[:half], before["layers.1.lru.B_re"].view(-1)[:half])
@@ -111,14 +111,64 @@ def test_shuffle_keeps_values_and_swap_exchanges_first_halves():
     assert not torch.equal(model.layers[0].lru.lambda_nu, before["layers.0.lru.lambda_nu"])
 
 
+def _block(model, i) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone().view(-1) for k, v in model.layers[i].named_parameters()}
+
+
+def test_copy_puts_the_second_blocks_first_halves_into_the_first_and_leaves_the_second():
+    model = _model()
+    first, second, third = (_block(model, i) for i in (2, 0, 1))
+    shuffle_and_swap(model, (2, 0), shuffle=False, swap=True, generator=torch.Generator(), halves="copy")
+    after_first, after_second = _block(model, 2), _block(model, 0)
+    for name, value in after_first.items():
+        half = value.numel() // 2
+        assert torch.equal(value[:half], second[name][:half]), name
+        assert torch.equal(value[half:], first[name][half:]), name
+        assert torch.equal(after_second[name], second[name]), name  # the reference's one-way copy
+    assert not torch.equal(after_first["lru.B_re"], first["lru.B_re"])
+    assert all(torch.equal(v, third[k]) for k, v in _block(model, 1).items())  # not picked
+
+
+@pytest.mark.parametrize("halves", ["copy", "swap"])
+def test_after_a_shuffle_copy_makes_the_first_halves_equal_and_swap_does_not(halves):
+    model = _model()
+    second = _block(model, 1)
+    shuffle_and_swap(model, (0, 1), shuffle=True, swap=True, generator=torch.Generator().manual_seed(0),
+                     halves=halves)
+    a, b = _block(model, 0)["lru.C_re"], _block(model, 1)["lru.C_re"]
+    half = a.numel() // 2
+    # copy: l2 only permuted; swap: l2 holds half of l1's values
+    assert torch.equal(b.sort().values, second["lru.C_re"].sort().values) == (halves == "copy")
+    assert torch.equal(a[:half], b[:half]) == (halves == "copy")
+
+
+def test_halves_setting_is_checked_and_reaches_the_iterations():
+    with pytest.raises(ValueError, match="lsc.halves must be one of"):
+        LRULSCSettings(halves="exchange")
+    with pytest.raises(ValueError, match="halves must be one of"):
+        shuffle_and_swap(_model(), (0, 1), False, True, torch.Generator(), halves="both")
+    changed = {}
+    for halves in ("copy", "swap"):
+        model = _model(depth=3)
+        before = [_block(model, i) for i in range(3)]
+        settings = replace(SETTINGS, iterations=1, measure_iterations=1, rescale=False, shuffle=False,
+                           reinit_embedding=False, halves=halves)
+        pretrain_lru(model, NoiseTask(), settings, seed=0, device=CPU, log=_quiet)
+        changed[halves] = sum(any(not torch.equal(v, before[i][k]) for k, v in _block(model, i).items())
+                              for i in range(3))
+    assert changed == {"copy": 1, "swap": 2}
+
+
 # --- the run -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("target, unbalanced", [(1.0, False), (0.5, False), (0.5, True)])
 def test_pretraining_moves_both_radii_to_their_targets(target, unbalanced):
     # At small widths the depth radius varies a lot between samples and block pairs, and
     # the reference's factor mean(target / radius) overshoots (at width 128 it ends within
-    # 2% of 1; README): the test asks for most of the way, and the time radius exactly.
+    # 2-5% of 1; README): the test asks for most of the way, and the time radius exactly.
+    # Width 32: at 16, with the reference's half copy (the default), the depth radius ends
+    # at 0.59-0.85 for target 0.5 over model seeds 0-3 (0.50-0.55 at width 32).
     settings = replace(SETTINGS, iterations=150, batch_size=8, target=target, unbalanced=unbalanced)
-    result = pretrain_lru(_model(width=16), NoiseTask, settings, 0, CPU, log=_quiet)
+    result = pretrain_lru(_model(width=32), NoiseTask, settings, 0, CPU, log=_quiet)
     assert result.targets == targets(settings, 3, 50)
     gaps = {kind: (abs(result.radius_before_per_kind[kind] - goal), abs(result.radius_after_per_kind[kind] - goal))
             for kind, goal in result.targets.items()}

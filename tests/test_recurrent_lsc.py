@@ -66,6 +66,16 @@ def _plain_output(layer, cell: str, s):
     return s[:n] if cell == "LSTM" else spike(s[:n] - layer.thr - layer.beta * s[n:])
 
 
+def _tape_jacobian(layer, x, s, head):
+    """The reference's tape on an LSTM step from s: d head(h) / d the graph nodes (h, c) of
+    the new state, h computed from c inside the step; rows by autograd.grad."""
+    n = layer.n
+    _, (h, c) = layer.step(x, (s[:n], s[n:]))
+    out = head(h)
+    rows = [torch.cat(torch.autograd.grad(out[i], [h, c], retain_graph=True)) for i in range(len(out))]
+    return torch.stack(rows).detach()
+
+
 @pytest.mark.parametrize("cell", ["LSTM", "maLSNN"])
 def test_local_jacobians_equal_plain_autograd(cell):
     task = NoiseSpikes()
@@ -88,6 +98,10 @@ def test_local_jacobians_equal_plain_autograd(cell):
                                                       states[1][b]), new_states[0][b]),
         ("dec", 1): jacobian(lambda s: model.readout(_plain_output(upper, cell, s)), new_states[1][b]),
     }
+    if cell == "LSTM":  # the lower/last output h depends on c: the tape counted that path
+        expected["depth", 1] = _tape_jacobian(lower, x[b], states[0][b],
+                                              lambda h: _plain_step(upper, cell, h, states[1][b]))
+        expected["dec", 1] = _tape_jacobian(upper, h1, states[1][b], model.readout)
     assert set(jacobians) == set(expected)
     for key, plain in expected.items():
         assert jacobians[key][b].shape == plain.shape, key
@@ -96,27 +110,47 @@ def test_local_jacobians_equal_plain_autograd(cell):
     torch.testing.assert_close(new_states[0][b], _plain_step(lower, cell, x[b], states[0][b]))
 
 
+@pytest.mark.parametrize("c_path", [True, False])
+def test_the_lstm_dec_and_depth_jacobians_count_the_c_path(c_path):
+    task = NoiseSpikes()
+    model = _model("LSTM", task)
+    views = cell_views(model)
+    states = [torch.randn(4, v.size(), generator=torch.Generator().manual_seed(1)) for v in views]
+    jacobians, _ = local_jacobians(model, views, task.data["train"][:4, 3], states, with_dec=True,
+                                   lstm_c_path=c_path)
+    n = views[-1].n
+    for key in (("dec", 1), ("depth", 1)):
+        assert jacobians[key].shape[-1] == 2 * n, key  # the LSC state is (h, c), as the reference
+        h_columns, c_columns = jacobians[key][..., :n], jacobians[key][..., n:]
+        if c_path:  # column j of c = column j of h times o_j tanh'(c_j), in (0, 1)
+            assert (c_columns != 0).all() and (c_columns.abs() <= h_columns.abs()).all(), key
+        else:
+            assert (c_columns == 0).all(), key
+
+
 # --- pre-training moves the radii towards the target ----------------------------------------------
 def _kind_mean(per_kind: dict, kind: str) -> float:
     values = [v["mean"] for v in per_kind[kind].values()]
     return sum(values) / len(values)
 
 
-@pytest.mark.parametrize("cell, steps, lr", [
+@pytest.mark.parametrize("cell, steps, lr, extra", [
     # the LSTM's rec radius is its forget gates (bias 1); at the reference's lr it moves by
-    # ~0.01 in 100 steps, so the mechanism is checked with a larger lr
-    ("LSTM", 100, 0.03),
-    ("maLSNN", 30, 7.2e-3),
+    # ~0.01 in 100 steps, so the mechanism is checked with a larger lr. At the reference's
+    # rules it does not move: the bias rescale lifts the forget bias with the input side
+    # (enc < 0.5 at first), and the first step's mean radius (0.55) is never bettered
+    ("LSTM", 100, 0.03, {"rescale_biases": False, "selection": "rms"}),
+    ("maLSNN", 30, 7.2e-3, {}),
 ])
-def test_pretraining_moves_rec_and_depth_radii_towards_the_target(cell, steps, lr):
+def test_pretraining_moves_rec_and_depth_radii_towards_the_target(cell, steps, lr, extra):
     task = NoiseSpikes(steps=steps)
-    settings = RecurrentLSCSettings(target=0.5, batch_size=8, lr=lr, measure_batches=1)
+    settings = RecurrentLSCSettings(target=0.5, batch_size=8, lr=lr, measure_batches=1, **extra)
     result = pretrain_recurrent(_model(cell, task), task, settings, seed=0, device=CPU, log=_quiet)
     assert result.steps == 2 * steps and result.status in ("not_converged", "converged")
     for kind in ("rec", "depth"):
         before = abs(_kind_mean(result.radius_before_per_kind, kind) - 0.5)
         after = abs(_kind_mean(result.radius_after_per_kind, kind) - 0.5)
-        assert before > 0.25, (kind, before)
+        assert before > 0.15, (kind, before)
         assert after < before - 0.15, (kind, before, after)
     assert abs(result.radius_after_mean - 0.5) < abs(result.radius_before_mean - 0.5) + 0.05
     json.dumps(asdict(result))  # the report is JSON
@@ -164,13 +198,19 @@ def test_a_non_finite_radius_stops_the_run_as_diverged():
     assert result.status == "diverged" and result.steps == 0
 
 
-def test_the_run_stops_once_every_radius_stays_within_tolerance():
+@pytest.mark.parametrize("selection, steps", [
+    ("rms", 6),  # more than 5 close steps
+    # the reference's variance gate (v <- 0.9 v + 0.1 var, from 1) first opens at step 7,
+    # when 0.9^7 < 0.5; then 6 close steps
+    ("reference", 12),
+])
+def test_the_run_stops_once_every_radius_stays_within_tolerance(selection, steps):
     task = NoiseSpikes(steps=30)
     # every radius of this net lies within 1 of its target: close at every step
     settings = RecurrentLSCSettings(batch_size=4, measure_batches=1, measure_steps=2,
-                                    tolerance=1.0, patience=5)
+                                    tolerance=1.0, patience=5, selection=selection)
     result = pretrain_recurrent(_model("rsimplernn", task), task, settings, 0, CPU, log=_quiet)
-    assert result.status == "converged" and result.steps == 6  # more than 5 close steps
+    assert result.status == "converged" and result.steps == steps
     tight = RecurrentLSCSettings(batch_size=4, measure_batches=1, measure_steps=2,
                                  tolerance=1e-6, patience=5, max_steps=12)
     result = pretrain_recurrent(_model("rsimplernn", task), task, tight, 0, CPU, log=_quiet)

@@ -15,9 +15,9 @@ from lscrepro.tasks.sequences import repeat_steps
 from lscrepro.tasks.spikes import SpikeClassification
 
 
-def _ptb(tokens: int = 1000, maxlen: int = 10, timerepeat: int = 2) -> WordPTB:
+def _ptb(tokens: int = 1000, maxlen: int = 10, timerepeat: int = 2, **options) -> WordPTB:
     ids = {split: torch.arange(tokens) % 50 for split in ("train", "val", "test")}
-    return WordPTB(ids, vocab_size=50, maxlen=maxlen, timerepeat=timerepeat, eval_batch_size=4)
+    return WordPTB(ids, vocab_size=50, maxlen=maxlen, timerepeat=timerepeat, eval_batch_size=4, **options)
 
 
 def test_repeat_steps_duplicates_each_step_in_place():
@@ -27,10 +27,12 @@ def test_repeat_steps_duplicates_each_step_in_place():
 
 
 def test_ptb_windows_are_contiguous_streams_with_next_token_targets():
-    task = _ptb(tokens=1000, maxlen=10, timerepeat=1)
+    task = _ptb(tokens=1000, maxlen=10, timerepeat=1, evaluation="full")
     windows = list(task.train_batches(4, torch.Generator()))
-    # 1000 tokens -> 4 rows of 250; (250 - 1) // 10 = 24 windows of 10
+    # 1000 tokens -> 4 rows of 250; (250 - 1) // 10 = 24 windows of 10 (the reference's
+    # generator: 250 // 10 - 2 = 23, tests/test_ptb_protocol.py)
     assert len(windows) == 24 == task.batches_per_epoch(4)
+    assert len(list(_ptb(tokens=1000, maxlen=10).train_batches(4, torch.Generator()))) == 23
     (x0, y0), (x1, _) = windows[0], windows[1]
     assert x0.shape == y0.shape == (4, 10)
     assert torch.equal(y0[:, :-1], x0[:, 1:])  # the target is the next token
@@ -63,6 +65,16 @@ def test_a_ptb_stream_carries_state_across_batches():
         seen.append(output[0, -1, 0].item())
         state = detach_state(state)
     assert seen[:3] == [10.0, 20.0, 30.0]  # a stateless run would give 10 each time
+
+
+def test_a_ptb_task_with_carry_state_false_starts_every_window_afresh():
+    task, model = _ptb(maxlen=10, timerepeat=1, carry_state=False), Counter()
+    state, seen = None, []
+    for x, _ in task.train_batches(4, torch.Generator()):
+        output, state = forward(model, x, state, task.carries_state)
+        seen.append(output[0, -1, 0].item())
+        assert state is None
+    assert seen[:3] == [10.0, 10.0, 10.0]
 
 
 def test_a_stateless_task_drops_the_state():

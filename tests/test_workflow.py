@@ -21,8 +21,17 @@ def workdir(tmp_path_factory):
     return copy_workflow(tmp_path_factory.mktemp("workflow"))
 
 
-def test_paper_grid_plans_one_pretraining_per_lr_independent_key(workdir):
-    jobs = planned_jobs(workdir, "all")
+@pytest.mark.parametrize("overlay", [(), ("--configfile", "config/reference.yaml")],
+                         ids=["config", "reference_overlay"])
+def test_paper_grid_plans_one_pretraining_per_lr_independent_key(workdir, overlay):
+    # the reference overlay plans the same jobs, under results/reference/
+    if overlay:
+        from lscrepro.spec import output_roots
+        from lscrepro.status import load_config
+
+        merged = load_config([workdir / overlay[1]], base=workdir / "config/config.yaml")
+        assert output_roots(merged) == ("results/reference", "logs/reference")
+    jobs = planned_jobs(workdir, "all", *overlay)
     # 3 datasets x 3 activations x 4 seeds, shared by the 7 learning rates
     assert jobs["pretrain_ffn"] == 36
     # 3 datasets x 3 activations x 3 variants x 7 learning rates x 4 seeds
@@ -131,7 +140,8 @@ class TestSmokeRun:
             radii = json.loads(path.read_text())["result"]["radius_after_per_kind"]
             assert {"rec", "depth", "enc"} <= set(radii), path
         wins = pd.read_csv(smoke / "results/demo/rnn/fig3_wins.csv")
-        assert len(wins) == 4 and (wins["pairs"] > 0).all()  # depth 2: every comparison has pairs
+        # 2 panels x 4 bars x depth 2; every comparison has pairs
+        assert len(wins) == 8 and (wins["pairs"] > 0).all()
         assert (smoke / "results/demo/figures/fig3.png").stat().st_size > 10_000
 
     def test_the_lru_is_pre_trained_and_figure_4_and_table_1_are_drawn(self, smoke):

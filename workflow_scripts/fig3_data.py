@@ -1,6 +1,7 @@
 """Reduce the deep-RNN runs to what Figure 3 and the table show: each run's metric at its own
 best validation epoch (from the history.csv next to each metrics.json), the matched-pair win
-percentages, and the mean ± std table as CSV, Markdown and LaTeX."""
+percentages of each bar panel (the paper's run sets, all runs), and the mean ± std table (with
+the parameter count where the summary has one) as CSV, Markdown and LaTeX."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lscrepro.aggregate import RNN_KEYS, matched_wins, rnn_runs, rnn_table, table_latex, table_markdown
+from lscrepro.aggregate import RNN_KEYS, fig3_wins, rnn_runs, rnn_table, table_latex, table_markdown
 from lscrepro.io import read_json, write_csv, write_text
 
 log = logging.getLogger("fig3_data")
@@ -43,7 +44,7 @@ def main(argv=None) -> None:
     parser.add_argument("--metrics", nargs="*", default=[], type=Path,
                         help="the runs' metrics.json; each needs a history.csv beside it")
     parser.add_argument("--runs-out", required=True, help="fig3_runs.csv: one row per run")
-    parser.add_argument("--wins-out", required=True, help="fig3_wins.csv: matched-pair percentages")
+    parser.add_argument("--wins-out", required=True, help="fig3_wins.csv: matched-pair percentages per panel")
     parser.add_argument("--table-out", required=True, help="table.csv")
     parser.add_argument("--markdown-out", required=True, help="table.md")
     parser.add_argument("--latex-out", required=True, help="table.tex")
@@ -58,7 +59,7 @@ def main(argv=None) -> None:
     runs = rnn_runs(summary, histories)
     table = rnn_table(runs)
     write_csv(args.runs_out, runs)
-    write_csv(args.wins_out, matched_wins(runs))
+    write_csv(args.wins_out, fig3_wins(runs))
     write_csv(args.table_out, table)
     write_text(args.markdown_out, table_markdown(table))
     write_text(args.latex_out, table_latex(table))

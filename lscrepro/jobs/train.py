@@ -29,6 +29,7 @@ def train_run(spec: dict, metrics_out: Path, history_out: Path, weights: Path | 
                    fingerprint=fingerprint(spec, model.state_dict()), log=log)
     outcome = {k: v for k, v in asdict(result).items() if k != "history"}
     metrics = {"run": spec["run"], "settings": spec, "parameters": parameter_count(model),
+               "evaluation": task.evaluation,
                "result": {**outcome, "environment": environment(device, start)}}
     write_rows(history_out, result.history)
     write_json(metrics_out, metrics)

@@ -12,10 +12,14 @@ measures per sample
 with their spectral radii a_t, a_l. Then (``rescale``) l1's and l2's ``lambda_nu`` are
 multiplied by clip(mean(rho_t*/a_t), 1 -+ max_change) and l2's B and C by
 clip(mean(rho_l*/a_l), ...); (``shuffle``) every parameter of both blocks is flattened
-and permuted; (``swap_halves``) the first half of each flattened parameter is swapped
-between the two blocks. Targets: rho* for both, or with ``unbalanced`` (the reference's
-``targetnorm:.5_unbalanced``) rho_l* = L/(L+T), rho_t* = T/(L+T), T the training
-sequence length.
+and permuted; (``swap_halves``) the first halves of the flattened parameters are mixed
+as ``halves`` says: "copy" (default, the reference) overwrites l1's first half with
+l2's and leaves l2 as it was, "swap" exchanges them. The reference's
+``w1i[:h], w2i[:h] = w2i[:h], w1i[:h]`` on numpy views is that one-way copy: the right
+side is two views, so w1i[:h] first receives l2's values and w2i[:h] then receives
+w1i[:h], which by then holds l2's own values. Targets: rho* for both, or with
+``unbalanced`` (the reference's ``targetnorm:.5_unbalanced``) rho_l* = L/(L+T),
+rho_t* = T/(L+T), T the training sequence length.
 
 The radii are exact and cheap because of the LRU's structure (tested against eigvals of
 the full Jacobians): s' = lambda s + gamma (u B) is linear in s with 2x2 rotation-scaling
@@ -45,6 +49,7 @@ from ..progress import Progress
 from .jacobians import RadiusMethod, spectral_radius
 
 B_AND_C = ("lru.B_re", "lru.B_im", "lru.C_re", "lru.C_im")
+HALVES = ("copy", "swap")
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class LRULSCSettings:
     rescale: bool = True  # the reference's wmultiplier
     shuffle: bool = True  # wshuff: every parameter of both blocks
     swap_halves: bool = True
+    halves: str = "copy"  # "copy": l2's first halves into l1 (the reference); "swap": exchanged
     # the reference's save path re-initialises the embedding (and a Dense readout)
     reinit_embedding: bool = True
     radius_method: RadiusMethod = "eig"
@@ -72,6 +78,9 @@ class LRULSCSettings:
         if self.iterations < 0 or self.batch_size < 1 or not 0 <= self.max_change < 1:
             raise ValueError("lsc: iterations >= 0, batch_size >= 1 and 0 <= max_change < 1 needed, got "
                              f"{self.iterations}, {self.batch_size}, {self.max_change}")
+        if self.halves not in HALVES:
+            raise ValueError(f"lsc.halves must be one of {HALVES} (copy: the reference's one-way "
+                             f"copy of l2's first halves into l1), got {self.halves!r}")
 
 
 @dataclass
@@ -152,8 +161,11 @@ def rescale(model, pair: tuple[int, int], a_t: torch.Tensor, a_l: torch.Tensor, 
 
 @torch.no_grad()
 def shuffle_and_swap(model, pair: tuple[int, int], shuffle: bool, swap: bool,
-                     generator: torch.Generator) -> None:
-    """Permute every parameter of both blocks; swap the first halves between them."""
+                     generator: torch.Generator, halves: str = "copy") -> None:
+    """Permute every parameter of both blocks; then mix the first halves: "copy" puts the
+    second block's into the first (the reference), "swap" exchanges them."""
+    if halves not in HALVES:
+        raise ValueError(f"halves must be one of {HALVES}, got {halves!r}")
     first, second = (dict(model.layers[i].named_parameters()) for i in pair)
     for params in (first, second):
         if shuffle:
@@ -169,7 +181,8 @@ def shuffle_and_swap(model, pair: tuple[int, int], shuffle: bool, swap: bool,
         half = a.numel() // 2
         kept = a[:half].clone()
         a[:half] = b[:half]
-        b[:half] = kept
+        if halves == "swap":
+            b[:half] = kept
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -219,7 +232,7 @@ class LRULSC:
         if s.rescale:
             rescale(self.model, pair, a_t, a_l, self.goals, s.max_change)
         if s.shuffle or s.swap_halves:
-            shuffle_and_swap(self.model, pair, s.shuffle, s.swap_halves, self.generator)
+            shuffle_and_swap(self.model, pair, s.shuffle, s.swap_halves, self.generator, s.halves)
         tc = 2 * len(self.model.layers)  # the reference's moving-average time constant
         ma = self.result.moving_average_radius
         self.result.moving_average_radius = radius if ma is None else ma * (tc - 1) / tc + radius / tc

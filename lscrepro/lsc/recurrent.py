@@ -16,32 +16,53 @@ spectral radius taken per sample. Loss: the mean over Jacobians of the batch mea
 carrying the (detached) state, with one AdaBelief+Lookahead update per step, then the
 heuristics ``shuffle`` (wshuff) and ``rescale`` (wmultiplier).
 
+As the reference (stable_drnn@4b667ae neural_models/recLSC.py, apply_LSC), by default:
+ - wmultiplier scales each cell's input kernel and biases (LSTM/GRU: bias_ih and bias_hh,
+   Keras' one bias; simple RNN: bias) by target / rho_enc (layer 1) or rho_depth, and its
+   recurrent kernel by target / rho_rec (``rescale_biases``); its name match caught every
+   cell's kernel, GRU and simple RNN too (checked with Keras 2.12's weight names);
+ - wshuff permutes every weight of >= 2 dims, so the GRU's two biases (Keras' (2, 3n) bias)
+   are permuted together;
+ - an LSTM's depth and dec Jacobians count the path c -> h = o tanh(c): the reference's
+   tape took them w.r.t. the graph nodes (h, c), and h was computed from c
+   (``lstm_c_path``); the LSTM's LSC state is (h, c), 2n wide, as there;
+ - best weights (those before the step's update): the first step sets the bar; later a
+   step is kept if |mean of its rec/depth/enc radii - target| is smaller and the moving
+   variance v <- 0.9 v + 0.1 var(radii) (from 1) is below 0.5, 0.1 from the 2nd save on;
+   the run stops after more than ``patience`` steps with every rec/depth/enc radius within
+   ``tolerance`` and v below that threshold, dec ignored (``selection: reference``);
+ - no reload of the best weights mid-run: the reference's ``weights = best_weights`` after
+   2 * patience steps without a new best was overwritten on the next line unless the loss
+   was NaN (``reload: nan``);
+ - a time cap of stop_time - 30 min = 19800 s of LSC loop (``max_seconds``; here the
+   "before" measurement counts too, and time spent before a resume);
+ - the state carries over across batches; dec is skipped when the readout has more than
+   ``dec_max_outputs`` (100) outputs (PTB); rescale at every step. Targets never enter
+   these Jacobians, so the reference's random replacement of target tokens has none.
+
 Differences from the reference (README):
  1. One optimiser for the whole run. The reference rebuilt the model, and with it
     AdaBelief's moments and Lookahead's slow weights, at every step.
  2. A shuffle is kept only if the loss on the same step's inputs does not get worse
     (compared with the step's loss before the update, as the FFN port does); the
     reference kept every shuffle. Lookahead's slow weights are resynced after any edit.
- 3. ``rescale`` also scales the input kernels of GRU and simple RNNs (``weight_ih`` /
-    ``kernel``); the reference's name match missed them, so they were never scaled.
- 4. The Jacobians are taken at detached evaluation points (states and layer inputs
+ 3. The Jacobians are taken at detached evaluation points (states and layer inputs
     computed without gradient): the loss reaches a layer's weights through its own local
-    Jacobian only. The reference's tape also differentiated through the points (lower
-    layers' outputs), and its LSTM depth Jacobian w.r.t. the lower (h, c) graph nodes
-    also counted the c -> h path; here the lower output is h = s[:n], so the c columns of
-    the LSTM depth Jacobian are zero (its radius is that of dh^l/dh^{l-1}, up to zeros).
- 5. Weights kept: those (before the step's update) with the smallest rms distance of the
-    step's rec/depth/enc radii to the target; the reference picked by |mean - target| of
-    a moving average, gated by a moving variance of the radii.
- 6. The stop rule also requires the dec radius within tolerance of 1 (the reference's
-    ignored dec); the loss averages over the Jacobians computed (the reference divided by
-    2L + 1 even when dec was skipped).
- 7. A non-finite loss stops the run (``diverged``); the reference skipped the step.
-Kept from the reference: the state carries over across batches; dec is skipped when the
-readout has more than ``dec_max_outputs`` (100) outputs (PTB); targets never enter these
-Jacobians, so the reference's random replacement of target tokens has no counterpart;
-after 2 * patience steps without a new best the best weights are reloaded (here with a
-fresh optimiser, whose state belonged to the abandoned weights); rescale every step.
+    Jacobians only (and, via an LSTM's c columns, the lower layer's output gate). The
+    reference's tape also differentiated through the points (lower layers' outputs).
+ 4. A non-finite loss stops the run (``diverged``; ``on_nonfinite: skip`` is the
+    reference: no update and no edit that step, the state carried on, the best weights
+    reloaded if it falls on the 2 * patience check; a NaN radius then keeps the variance
+    gate shut for the rest of the run, as there). Weights that became NaN stay until a
+    reload; the reference's next step ran a freshly initialised model instead.
+ 5. The loss averages over the Jacobians computed; the reference divided by 2L + 1 even
+    when dec was skipped (PTB): a constant factor 2L / (2L + 1).
+ 6. Radii of blocks of 48 or more come from the Ritz estimate (``radius_method: ritz``);
+    the reference took eig of every block (``radius_method: eig``).
+Today's earlier rules stay one value away: ``selection: rms`` (the smallest rms distance
+of the radii to the target, no gate; the stop rule also needs dec within tolerance of 1),
+``reload: stuck`` (reload after 2 * patience steps without a new best, fresh optimiser),
+``rescale_biases: false``, ``lstm_c_path: false`` (c columns zero).
 """
 
 from __future__ import annotations
@@ -65,6 +86,11 @@ from .jacobians import RadiusMethod, spectral_radius, square_block
 
 KINDS = ("rec", "depth", "enc", "dec")
 REPORTED_KINDS = ("rec", "depth", "enc")  # dec is left out of the reported mean
+SELECTIONS = ("reference", "rms")
+RELOADS = ("nan", "stuck")
+ON_NONFINITE = ("stop", "skip")
+# The reference's variance gate (recLSC.py std_thr): 0.5, then 0.1 from the 2nd save on
+GATE_START, GATE_TIGHT, GATE_TIGHT_AFTER = 0.5, 0.1, 2
 
 
 @dataclass(frozen=True)
@@ -85,9 +111,20 @@ class RecurrentLSCSettings:
     radius_method: RadiusMethod = "ritz"
     measure_batches: int = 2
     measure_steps: int = 10  # the reference re-measures over 10 steps ('onlyloadpretrained')
-    max_seconds: float | None = None
+    max_seconds: float | None = 19800.0  # the reference: stop_time 6 h - 30 min, of the LSC loop
     max_steps: int | None = None
     dec_max_outputs: int = 100  # the reference skips dec for wider readouts (PTB)
+    rescale_biases: bool = True  # wmultiplier scales the cell biases with the input side
+    lstm_c_path: bool = True  # LSTM depth/dec Jacobians count c -> h = o tanh(c), as the tape
+    selection: str = "reference"  # best weights and stop rule: "reference" (gated) or "rms"
+    reload: str = "nan"  # best weights reloaded: "nan" (the reference) or "stuck" (2 * patience)
+    on_nonfinite: str = "stop"  # a non-finite loss: "stop" (diverged) or "skip" (the reference)
+
+    def __post_init__(self):
+        for name, allowed in (("selection", SELECTIONS), ("reload", RELOADS),
+                              ("on_nonfinite", ON_NONFINITE)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"lsc.{name}: {getattr(self, name)!r} is not one of {allowed}")
 
 
 @dataclass
@@ -189,30 +226,54 @@ def advance(views: list[CellView], x: torch.Tensor, states: list[torch.Tensor]):
     return inputs, new_states
 
 
+def _lstm_c_scale(view: CellView, x: torch.Tensor, s: torch.Tensor, s_next: torch.Tensor):
+    """dh_{t+1}/dc_{t+1} = o * tanh'(c_{t+1}) (a diagonal, (B, n)) of an LSTM layer, at the
+    detached points x_{t+1}, s_t, s_{t+1}; the gate keeps its graph to the weights."""
+    lstm, n = view.layer.fused, view.n
+    gates = x @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + s[..., :n] @ lstm.weight_hh_l0.T + lstm.bias_hh_l0
+    o = torch.sigmoid(gates.chunk(4, dim=-1)[3])  # gate order i, f, g, o (LSTMLayer.step)
+    return o * (1 - torch.tanh(s_next[..., n:]) ** 2)
+
+
+def _with_c_path(jac: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """A Jacobian w.r.t. an LSTM state (h, c) whose consumer reads h only: its c columns
+    (zero) become the path c -> h = o tanh(c), as the reference's tape took the Jacobian
+    w.r.t. the graph node c, from which h was computed."""
+    n = scale.shape[-1]
+    return torch.cat([jac[..., :n], jac[..., :n] * scale.unsqueeze(-2)], dim=-1)
+
+
 def local_jacobians(model, views: list[CellView], x: torch.Tensor, states: list[torch.Tensor],
-                    with_dec: bool):
+                    with_dec: bool, lstm_c_path: bool = True):
     """The step's local Jacobians {(kind, layer index): (B, out, in)} at detached points
     (x: layer 1's input at t+1, states: s_t), and the states s_{t+1}."""
     inputs, new_states = advance(views, x.detach(), states)
+    # dh/dc of each LSTM layer whose output feeds a depth or dec Jacobian
+    feeds = [l < len(views) - 1 or with_dec for l in range(len(views))]
+    c_scale = [_lstm_c_scale(v, inputs[l], states[l], new_states[l])
+               if lstm_c_path and v.kind == "lstm" and feeds[l] else None for l, v in enumerate(views)]
     jacobians = {}
     for l, view in enumerate(views):
         jacobians["rec", l] = _jacobian(lambda s, xi, v=view: v.step(xi, s), states[l], inputs[l])
         if l == 0:
             jacobians["enc", l] = _jacobian(lambda xi, s, v=view: v.step(xi, s), inputs[0], states[0])
-        else:
-            below = views[l - 1]
-            jacobians["depth", l] = _jacobian(lambda sb, s, v=view, b=below: v.step(b.output(sb), s),
-                                              new_states[l - 1], states[l])
+            continue
+        below = views[l - 1]
+        jacobians["depth", l] = _jacobian(lambda sb, s, v=view, b=below: v.step(b.output(sb), s),
+                                          new_states[l - 1], states[l])
+        if c_scale[l - 1] is not None:
+            jacobians["depth", l] = _with_c_path(jacobians["depth", l], c_scale[l - 1])
     if with_dec:
         last = views[-1]
-        jacobians["dec", len(views) - 1] = _jacobian(lambda s: model.readout(last.output(s)),
-                                                     new_states[-1])
+        dec = _jacobian(lambda s: model.readout(last.output(s)), new_states[-1])
+        jacobians["dec", len(views) - 1] = dec if c_scale[-1] is None else _with_c_path(dec, c_scale[-1])
     return jacobians, new_states
 
 
 def local_radii(model, views, x, states, settings: RecurrentLSCSettings, generator):
     """Per-sample spectral radii {(kind, layer index): (B,)} of the step, and s_{t+1}."""
-    jacobians, new_states = local_jacobians(model, views, x, states, wants_dec(model, settings))
+    jacobians, new_states = local_jacobians(model, views, x, states, wants_dec(model, settings),
+                                            settings.lstm_c_path)
     radii = {key: _radius(jac, settings.radius_method, generator) for key, jac in jacobians.items()}
     return radii, new_states
 
@@ -250,15 +311,19 @@ def measure_radii(model, batches: list[torch.Tensor], settings: RecurrentLSCSett
 
 
 # --- the heuristics ---------------------------------------------------------------------------
-def _input_and_recurrent_params(view: CellView) -> tuple[list, list]:
-    """The parameters ``rescale`` scales by the depth/enc radius and by the rec radius."""
+def _input_and_recurrent_params(view: CellView, biases: bool = True) -> tuple[list, list]:
+    """The parameters ``rescale`` scales by the depth/enc radius and by the rec radius.
+    The reference's name match put every cell bias (Keras' one LSTM bias, the GRU's
+    (2, 3n) input and recurrent biases, the simple RNN's) on the input side."""
     layer = view.layer
-    if view.kind == "alif":
+    if view.kind == "alif":  # no bias (internal_current only with 'v0m', not used)
         return ([layer.input_weights, layer.thr, layer.beta],
                 [layer.recurrent_weights, layer.tau, layer.tau_adaptation])
     if isinstance(layer, SimpleRNNLayer):
-        return [layer.kernel], [layer.recurrent_kernel]
-    return [layer.fused.weight_ih_l0], [layer.fused.weight_hh_l0]
+        return [layer.kernel] + ([layer.bias] if biases else []), [layer.recurrent_kernel]
+    fused = layer.fused  # PyTorch's bias_ih + bias_hh together are Keras' bias
+    return ([fused.weight_ih_l0] + ([fused.bias_ih_l0, fused.bias_hh_l0] if biases else []),
+            [fused.weight_hh_l0])
 
 
 def _clipped_factor(target: float, radius: float) -> float:
@@ -266,12 +331,14 @@ def _clipped_factor(target: float, radius: float) -> float:
 
 
 @torch.no_grad()
-def rescale_weights(model, views: list[CellView], means: dict, target: float) -> None:
-    """The reference's wmultiplier: input-side parameters by target / rho_depth (layer 1:
-    rho_enc), recurrent ones by target / rho_rec, embedding and dense readout towards
-    std * sqrt(fan) = 1; every factor clipped to [0.85, 1.15]."""
+def rescale_weights(model, views: list[CellView], means: dict, target: float,
+                    biases: bool = True) -> None:
+    """The reference's wmultiplier: input-side parameters (with ``biases`` the cell biases)
+    by target / rho_depth (layer 1: rho_enc), recurrent ones by target / rho_rec, embedding
+    and dense readout weight towards std * sqrt(fan) = 1 (not the readout bias, as the
+    reference); every factor clipped to [0.85, 1.15]."""
     for l, view in enumerate(views):
-        input_side, recurrent_side = _input_and_recurrent_params(view)
+        input_side, recurrent_side = _input_and_recurrent_params(view, biases)
         lower = means.get(("enc", 0) if l == 0 else ("depth", l))
         for params, radius in ((input_side, lower), (recurrent_side, means.get(("rec", l)))):
             if radius is None:
@@ -287,11 +354,21 @@ def rescale_weights(model, views: list[CellView], means: dict, target: float) ->
 
 @torch.no_grad()
 def shuffle_weights(model, generator: torch.Generator) -> None:
-    """The reference's wshuff: every weight with >= 2 dims, entries randomly permuted."""
+    """The reference's wshuff: every weight with >= 2 dims, entries randomly permuted.
+    Keras' GRU bias is one (2, 3n) matrix, so the GRU's two biases are shuffled together."""
+    def permute(flat: torch.Tensor) -> None:
+        flat.copy_(flat[torch.randperm(flat.numel(), generator=generator, device=flat.device)])
+
     for p in model.parameters():
         if p.dim() >= 2:
-            flat = p.data.view(-1)
-            flat.copy_(flat[torch.randperm(flat.numel(), generator=generator, device=flat.device)])
+            permute(p.data.view(-1))
+    for layer in model.cells():
+        if isinstance(layer, GRULayer):
+            b_ih, b_hh = layer.fused.bias_ih_l0.data, layer.fused.bias_hh_l0.data
+            both = torch.cat([b_ih, b_hh])
+            permute(both)
+            b_ih.copy_(both[:len(b_ih)])
+            b_hh.copy_(both[len(b_ih):])
 
 
 def _copy_state(model) -> dict[str, torch.Tensor]:
@@ -319,14 +396,14 @@ def pretrain_recurrent(model, task, settings: RecurrentLSCSettings, seed: int, d
         if checkpoint is not None:
             save_checkpoint(checkpoint, fingerprint, run.state_dict())
         log(f"RNN LSC batch {run.batch}/{settings.batches} done: steps {run.result.steps}, "
-            f"best rms distance {run.best['distance']:.4f}")
+            f"best distance {run.best['distance']:.4f} ({settings.selection})")
     return run.finish()
 
 
 class RecurrentLSCRun:
     """One pre-training: its state (``state_dict``, at batch boundaries) and its steps."""
 
-    STATE_FIELDS = ("batch", "close_steps", "since_best", "states", "best", "result")
+    STATE_FIELDS = ("batch", "close_steps", "since_best", "states", "best", "gate", "result")
 
     def __init__(self, model, task, settings: RecurrentLSCSettings, seed: int, device, log):
         self.model, self.task, self.settings, self.seed = model, task, settings, seed
@@ -340,6 +417,8 @@ class RecurrentLSCRun:
         self.batch, self.close_steps, self.since_best = 0, 0, 0
         self.states: list[torch.Tensor] | None = None  # carried across batches, as the reference
         self.best = {"distance": math.inf, "loss": None, "state": _copy_state(model)}
+        # the reference's std_ma_norm (starting at 1), its threshold std_thr, and its saves
+        self.gate = {"variance": 1.0, "threshold": GATE_START, "saves": 0}
         measure_generator = torch.Generator(device=device).manual_seed(seed + 1)
         self.measure = [x for x, _ in zip(task.lsc_inputs(settings.batch_size, measure_generator, "val"),
                                           range(settings.measure_batches))]
@@ -406,26 +485,34 @@ class RecurrentLSCRun:
         x = self.model.embed(x_t)
         radii, new_states = local_radii(self.model, self.views, x, self.states, s, self.generator)
         loss = lsc_loss(radii, s.target)
-        if not torch.isfinite(loss):
+        finite = bool(torch.isfinite(loss))
+        if not finite and s.on_nonfinite == "stop":
             self.log(f"RNN LSC step {self.result.steps}: loss is not finite; stopping (diverged)")
             self.result.status = "diverged"
             return
         means = {key: r.mean().item() for key, r in radii.items()}
+        self.update_gate(means)
         self.keep_if_best(means, loss.item())
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        if finite:  # the reference ("skip") makes no update and no edit on a NaN loss
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.edit(x, loss.item(), means)
+        self.reload_best(finite)
+        self.states = new_states  # from before the update; carried after a NaN too, as the reference
+        self.record(loss.item(), means)
+
+    def edit(self, x: torch.Tensor, loss: float, means: dict) -> None:
+        """The heuristics after the update: wshuff (sometimes), then wmultiplier."""
+        s = self.settings
         edited = False
         if s.shuffle and self.rng.random() < s.shuffle_probability:
-            edited |= self.try_shuffle(x, loss.item())
+            edited |= self.try_shuffle(x, loss)
         if s.rescale and self.rng.random() < s.rescale_probability:
-            rescale_weights(self.model, self.views, means, s.target)
+            rescale_weights(self.model, self.views, means, s.target, s.rescale_biases)
             edited = True
         if edited:
             resync_slow_weights(self.optimizer)
-        self.reload_if_stuck()
-        self.states = new_states  # computed before the update, as the reference carries them
-        self.record(loss.item(), means)
 
     def try_shuffle(self, x: torch.Tensor, loss: float) -> bool:
         """Shuffle; keep it only if the loss on this step's inputs is not worse than the
@@ -441,36 +528,69 @@ class RecurrentLSCRun:
         self.model.load_state_dict(saved)
         return False
 
+    @staticmethod
+    def _reported(means: dict) -> list[float]:
+        return [m for (kind, _), m in means.items() if kind in REPORTED_KINDS]
+
+    def update_gate(self, means: dict) -> None:
+        """The reference's moving average of the variance over the step's rec/depth/enc
+        radii (a NaN radius makes it NaN for good, as there, so the gate stays shut)."""
+        self.gate["variance"] = 0.9 * self.gate["variance"] + 0.1 * float(np.var(self._reported(means)))
+
+    def gate_open(self) -> bool:
+        return self.gate["variance"] < self.gate["threshold"]
+
     def distance(self, means: dict) -> float:
-        """rms distance of the step's rec/depth/enc radii to the target."""
-        gaps = [m - self.settings.target for (kind, _), m in means.items() if kind in REPORTED_KINDS]
+        """Selection "reference": |mean of the step's rec/depth/enc radii - target|; "rms":
+        their rms distance to the target."""
+        gaps = np.array(self._reported(means)) - self.settings.target
+        if self.settings.selection == "reference":
+            return float(abs(gaps.mean()))
         return float(np.sqrt(np.mean(np.square(gaps))))
 
     def keep_if_best(self, means: dict, loss: float) -> None:
-        """Keep the current (pre-update) weights if they are the closest to the target so far."""
+        """Keep the current (pre-update) weights if they are the closest to the target so far;
+        "reference" also needs the variance gate open, and its first step only sets the bar
+        (its weights are the initial best, not a save)."""
         distance = self.distance(means)
-        if distance < self.best["distance"]:
+        reference = self.settings.selection == "reference"
+        if reference and self.result.steps == 0:
+            self.best = {"distance": distance, "loss": loss, "state": _copy_state(self.model)}
+            self.since_best += 1
+        elif distance < self.best["distance"] and (self.gate_open() or not reference):
             self.best = {"distance": distance, "loss": loss, "state": _copy_state(self.model)}
             self.since_best = 0
+            self.gate["saves"] += 1
+            if reference and self.gate["saves"] >= GATE_TIGHT_AFTER:
+                self.gate["threshold"] = GATE_TIGHT
         else:
             self.since_best += 1
 
-    def reload_if_stuck(self) -> None:
-        """After 2 * patience steps without a new best, go back to the best weights (the
-        reference's reload), with a fresh optimiser: its state belonged to the others."""
-        if self.since_best > 2 * self.settings.patience:
+    def reload_best(self, finite: bool) -> None:
+        """After more than 2 * patience steps without a new best the reference set the best
+        weights back, but overwrote them on its next line unless the loss was NaN ("nan");
+        "stuck" reloads them. A fresh optimiser: its state belonged to the others."""
+        if self.since_best <= 2 * self.settings.patience:
+            return
+        self.since_best = 0
+        if self.settings.reload == "stuck" or not finite:
             self.model.load_state_dict(self.best["state"])
             self.optimizer = self._new_optimizer()
-            self.since_best = 0
+
+    def close(self, means: dict) -> bool:
+        """A close step. Selection "reference": every rec/depth/enc radius within tolerance
+        and the gate open; "rms": every radius, dec too (target 1), within tolerance."""
+        s = self.settings
+        if s.selection == "reference":
+            return all(abs(m - s.target) < s.tolerance for m in self._reported(means)) and self.gate_open()
+        return all(abs(m - (1.0 if kind == "dec" else s.target)) < s.tolerance
+                   for (kind, _), m in means.items())
 
     def record(self, loss: float, means: dict) -> None:
-        s = self.settings
-        close = all(abs(m - (1.0 if kind == "dec" else s.target)) < s.tolerance
-                    for (kind, _), m in means.items())
-        self.close_steps = self.close_steps + 1 if close else 0
-        if self.close_steps > s.patience:
+        self.close_steps = self.close_steps + 1 if self.close(means) else 0
+        if self.close_steps > self.settings.patience:
             self.result.status = "converged"
-        radius = float(np.mean([m for (kind, _), m in means.items() if kind in REPORTED_KINDS]))
+        radius = float(np.mean(self._reported(means)))
         self.result.loss_curve.append(loss)
         self.result.radius_curve.append(radius)
         self.result.steps += 1

@@ -9,7 +9,10 @@ with ``comments='onlyglu'``) and stable_drnn's ``equivalence_and_save``, which b
 as stable_spike's full model trains it: a dropout before each block at the rate of the
 comments' ``dropout:`` (0 in Figure 4, 0.2 / 0.1 in Table 1), two more inside each block
 at the fixed ``dop=0.1``, and the readout tied to the embedding (``embproj``, Table 1) or
-a Dense layer (Figure 4).
+a Dense layer (Figure 4). The reference's ``reslruffn`` is one of stable_spike's
+``non_recurrent_models``: every window starts from a zero state, in training and in
+evaluation, which wordptb's ``carry_state: false`` reproduces (``forward(x)``, no state
+in); ``forward(x, state)`` continues from a given state, for a task that carries it.
 
 The LRU (N = 2H complex states, one per pair of real state entries)::
 

@@ -1,10 +1,12 @@
-"""Figure 3, drawn from the tables of lscrepro.aggregate.matched_wins and rnn_runs.
+"""Figure 3, drawn from the tables of lscrepro.aggregate.fig3_wins and rnn_runs.
 
-(a) The reference's ``nice_bar_plot``: per comparison, the percentage of matched
-(task, net, seed) pairs in which the pre-trained variant beats the other, for 2 and 5 layers,
-with a dashed line at 50 %. (b) What the bars hide, the effect sizes: every run's metric
-(test accuracy in %, or test perplexity) by net and variant, a row per task and a column per
-depth, with the mean ± std over seeds beside the runs.
+(a) The reference's ``nice_bar_plot`` on the run sets its grid scheduled (no ALIF run with
+rho = 0.5; its rho = 1 bar for the other nets counts their rho = 0.5 runs too): per comparison,
+the percentage of matched (task, net, seed) pairs in which the pre-trained variant beats the
+other, for 2 and 5 layers, with a dashed line at 50 %. (b) The same bars on every run of this
+grid, ALIF rho = 0.5 included, rho = 1 bars from rho = 1 runs only. (c) What the bars hide, the
+effect sizes: every run's metric (test accuracy in %, or test perplexity) by net and variant, a
+row per task and a column per depth, with the mean ± std over seeds beside the runs.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from lscrepro.aggregate import (FIG3_COMPARISONS, NET_ORDER, NET_TITLES, TASK_ORDER, TASK_TITLES,
-                                VARIANT_ORDER, ordered_present)
+from lscrepro.aggregate import (FIG3_COMPARISONS, FIG3_PANELS, NET_ORDER, NET_TITLES, TASK_ORDER,
+                                TASK_TITLES, VARIANT_ORDER, ordered_present)
 from lscrepro.plotting.saving import save_deterministic
 
 PathLike = str | os.PathLike
@@ -26,11 +28,17 @@ PathLike = str | os.PathLike
 BAR_WIDTH = 0.33
 DEPTH_COLOURS = {2: "#C6C580", 5: "#609208"}  # the reference's '2 layers' / '5 layers'
 OTHER_DEPTH_COLOURS = "colorblind"
-BAR_LABELS = {
-    "ρ=0.5 better than ρ=1": "$\\rho_t=0.5$ better\nthan $\\rho_t=1$",
-    "ρ=0.5 better than none": "$\\rho_t=0.5$ better\nthan none",
-    "ρ=1 better than none (ALIFs)": "$\\rho_t=1$ better\nthan none (ALIFs)",
-    "ρ=1 better than none (no ALIFs)": "$\\rho_t=1$ better\nthan none (no ALIFs)",
+BAR_LABELS = {  # the reference's x-tick labels
+    "ρ=0.5 better than ρ=1": "$\\rho_t=0.5$\nbetter than\n$\\rho_t=1$",
+    "ρ=0.5 better than none": "$\\rho_t=0.5$\nbetter than\nnone",
+    "ρ=1 better than none (ALIFs)": "$\\rho_t=1$\nbetter than\nnone\n(ALIFs)",
+    "ρ=1 better than none (no ALIFs)": "$\\rho_t=1$\nbetter than\nnone\n(no ALIFs)",
+}
+# what each bar panel holds, under its title
+PANEL_NOTES = {
+    "paper": "no ALIF run with $\\rho_t=0.5$, as the reference's grid;\n"
+             "$\\rho_t=1$ (no ALIFs) counts their $\\rho_t=0.5$ runs too",
+    "all": "every net with every variant;\n$\\rho_t=1$ bars: $\\rho_t=1$ runs only",
 }
 VARIANT_COLOURS = {"default": "#7F7F7F", "lsc": "#1B9E77", "lsc_half": "#D95F02"}
 VARIANT_LABELS = {"default": "none", "lsc": r"$\rho_t=1$", "lsc_half": r"$\rho_t=0.5$"}
@@ -44,10 +52,12 @@ def _depth_colours(depths: list) -> dict:
     return {d: DEPTH_COLOURS.get(d) or palette[others.index(d)] for d in depths}
 
 
-def draw_bars(ax, wins: pd.DataFrame) -> None:
-    """Panel (a): a bar per comparison and depth at 100 wins/pairs; "no pairs" where none matched."""
+def draw_bars(ax, wins: pd.DataFrame, depths: list | None = None, legend: bool = True) -> None:
+    """One bar panel (the rows of one panel of fig3_wins): a bar per comparison and depth at
+    100 wins/pairs; "no pairs" where none matched. ``depths``: those to draw (default: the
+    table's)."""
     comparisons = list(FIG3_COMPARISONS)
-    depths = sorted(wins["depth"].unique())
+    depths = sorted(wins["depth"].unique()) if depths is None else list(depths)
     colours = _depth_colours(depths)
     x = np.arange(len(comparisons))
     for i, depth in enumerate(depths):
@@ -66,13 +76,41 @@ def draw_bars(ax, wins: pd.DataFrame) -> None:
     ax.set_ylim(0, 108)
     ax.set_ylabel("Percentage\nof experiments", fontsize=FONTSIZE)
     ax.set_xticks(x, [BAR_LABELS[c] for c in comparisons], fontsize=FONTSIZE - 1)
-    if depths:
+    if depths and legend:
         ax.legend(frameon=False, fontsize=FONTSIZE, loc="upper left", bbox_to_anchor=(1, 1))
     sns.despine(ax=ax)
 
 
+def draw_panels(subfig, wins: pd.DataFrame) -> list:
+    """Panels (a) and (b): a bar plot per panel of FIG3_PANELS side by side, sharing the y-axis
+    and the depths, the depth legend right of the last. ValueError if ``wins`` lacks the panel
+    column or a panel."""
+    if "panel" not in wins.columns:
+        raise ValueError("wins lacks the panel column (fig3_wins, not matched_wins)")
+    missing = [p for p in FIG3_PANELS if p not in set(wins["panel"])]
+    if missing:
+        raise ValueError(f"wins lacks the panels {missing}")
+    depths = sorted(wins["depth"].unique())
+    axes = []
+    for panel_fig, (panel, spec) in zip(subfig.subfigures(1, len(FIG3_PANELS)), FIG3_PANELS.items()):
+        ax = panel_fig.subplots()
+        if axes:
+            ax.sharey(axes[0])
+        draw_bars(ax, wins[wins["panel"] == panel], depths, legend=False)
+        panel_fig.suptitle(spec.title, x=0.02, ha="left", fontsize=FONTSIZE + 1, fontweight="bold")
+        ax.set_title(PANEL_NOTES.get(panel, ""), fontsize=FONTSIZE - 1, color="0.3", loc="left")
+        axes.append(ax)
+    for ax in axes[1:]:
+        ax.set_ylabel("")
+    if depths:  # one legend for both panels, so that they keep the same width
+        handles, labels = axes[0].get_legend_handles_labels()
+        subfig.legend(handles, labels, loc="outside upper right", ncols=len(depths), frameon=False,
+                      fontsize=FONTSIZE)
+    return axes
+
+
 def draw_runs(ax, panel: pd.DataFrame, nets: list, variants: list) -> None:
-    """Panel (b) for one task and depth: each run as a dot, the mean ± std as a bar beside."""
+    """Panel (c) for one task and depth: each run as a dot, the mean ± std as a bar beside."""
     palette = {v: VARIANT_COLOURS.get(v, "0.2") for v in variants}
     common = dict(data=panel, x="net", y="value", hue="variant", order=nets, hue_order=variants,
                   palette=palette, ax=ax, legend=False)
@@ -96,7 +134,7 @@ def _plot_values(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def draw_effects(subfig, runs: pd.DataFrame) -> list:
-    """Panels (b): a row per task, a column per depth; "no runs" where a pair has none."""
+    """Panels (c): a row per task, a column per depth; "no runs" where a pair has none."""
     tasks = ordered_present(runs["task"], TASK_ORDER)
     depths = sorted(runs["depth"].unique())
     nets, variants = ordered_present(runs["net"], NET_ORDER), ordered_present(runs["variant"], VARIANT_ORDER)
@@ -118,16 +156,18 @@ def draw_effects(subfig, runs: pd.DataFrame) -> list:
 
 
 def make_figure(wins: pd.DataFrame, runs: pd.DataFrame) -> Figure:
-    """Figure 3 as a matplotlib Figure (not registered with pyplot)."""
+    """Figure 3 as a matplotlib Figure (not registered with pyplot): the bar panels of
+    ``wins`` (fig3_wins) side by side above the per-run panel of ``runs`` (rnn_runs)."""
     if runs.empty:
         raise ValueError("no runs to plot")
     n_tasks, n_depths = runs["task"].nunique(), runs["depth"].nunique()
     with sns.axes_style("ticks"):
-        fig = Figure(figsize=(max(6.5, 3.2 * n_depths + 0.8), 2.4 + 2.3 * n_tasks), layout="constrained")
-        top, bottom = fig.subfigures(2, 1, height_ratios=[2.4, 2.3 * n_tasks])
-        top.suptitle("(a) matched runs (RNN-ReLU left out)", x=0.02, ha="left", fontsize=FONTSIZE + 1, fontweight="bold")
-        draw_bars(top.subplots(), wins)
-        bottom.suptitle("(b) every run", x=0.02, ha="left", fontsize=FONTSIZE + 1, fontweight="bold")
+        fig = Figure(figsize=(max(11.0, 3.2 * n_depths + 0.8), 3.3 + 2.3 * n_tasks), layout="constrained")
+        top, bottom = fig.subfigures(2, 1, height_ratios=[3.3, 2.3 * n_tasks])
+        top.suptitle("Matched runs (RNN-ReLU left out): how often pre-training wins", x=0.02, ha="left",
+                     fontsize=FONTSIZE + 1)
+        draw_panels(top, wins)
+        bottom.suptitle("(c) every run", x=0.02, ha="left", fontsize=FONTSIZE + 1, fontweight="bold")
         variants = draw_effects(bottom, runs)
     handles = [Line2D([0], [0], color=VARIANT_COLOURS.get(v, "0.2"), marker="o", ls="none",
                       label=VARIANT_LABELS.get(v, v)) for v in variants]
@@ -137,5 +177,5 @@ def make_figure(wins: pd.DataFrame, runs: pd.DataFrame) -> Figure:
 
 
 def plot_fig3(wins: pd.DataFrame, runs: pd.DataFrame, out_pdf: PathLike, out_png: PathLike) -> None:
-    """Draw Figure 3 from the matched_wins and rnn_runs tables; save it as PDF and PNG."""
+    """Draw Figure 3 from the fig3_wins and rnn_runs tables; save it as PDF and PNG."""
     save_deterministic(make_figure(wins, runs), out_pdf, out_png)

@@ -11,12 +11,17 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 
 class Task:
     """Subclasses set ``metrics`` ({name: "min" | "max"}, "loss" included), ``selection``
-    (the validation metric that picks the best epoch), ``carries_state`` and ``dims``
-    (sizes the model is built with), and implement the methods below."""
+    (the validation metric that picks the best epoch), ``carries_state`` (whether the
+    network's state passes from one batch to the next, in training and evaluation; a
+    class attribute, or per instance where it is a setting, as wordptb's ``carry_state``),
+    ``evaluation`` (how a split's metrics are computed, recorded in metrics.json: "full" =
+    every sample; wordptb's "reference" = the reference's windows and batch averages) and
+    ``dims`` (sizes the model is built with), and implement the methods below."""
 
     metrics: dict[str, str] = {"loss": "min"}
     selection: str = "loss"
     carries_state: bool = False
+    evaluation: str = "full"
     dims: dict[str, int] = {}
 
     @classmethod
@@ -48,7 +53,8 @@ class Task:
         raise NotImplementedError
 
     def totals(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-        """Additive sums over a batch (e.g. summed loss, correct count, sample count)."""
+        """Additive sums over a batch (e.g. summed loss, correct count, sample count; a
+        per-batch statistic and a batch count for a metric averaged over batches)."""
         raise NotImplementedError
 
     def summarize(self, totals: dict[str, float]) -> dict[str, float]:
@@ -85,7 +91,8 @@ def detach_state(state):
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, task: Task, split: str) -> dict[str, float]:
-    """The task's metrics on a whole split, in eval mode."""
+    """The task's metrics on a split (the batches its ``eval_batches`` gives), in eval
+    mode; the state carries from batch to batch only where the task carries it."""
     model.eval()
     totals: dict[str, float] = {}
     state = None

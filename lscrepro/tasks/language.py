@@ -39,21 +39,31 @@ from .base import Batch, Task
 from .sequences import load_task_data, on_device, repeat_steps, step_loss, step_totals
 
 
+EVALUATIONS = ("reference", "full")
+MAX_EXPONENT = 700.0  # exp() of a larger mean cross-entropy overflows a float
+
+
 class WordPTB(Task):
     metrics = {"loss": "min", "perplexity": "min", "accuracy": "max"}
     selection = "loss"  # the reference's checkpoint and early stopping watch val_loss
-    carries_state = True
 
     def __init__(self, ids: dict[str, torch.Tensor], vocab_size: int, maxlen: int = 100,
                  timerepeat: int = 2, eval_batch_size: int = 32, mlm_probability: float = 0.0,
-                 mlm_epochs: int = 2, mlm_eval: bool = False):
+                 mlm_epochs: int = 2, mlm_eval: bool = False, carry_state: bool = True,
+                 evaluation: str = "reference"):
         self.ids, self.maxlen, self.timerepeat = ids, maxlen, timerepeat
         self.eval_batch_size = eval_batch_size
         if not 0.0 <= mlm_probability < 1.0 or mlm_epochs < 0:
             raise ValueError(f"wordptb: mlm_probability must be in [0, 1) and mlm_epochs >= 0, got "
                              f"{mlm_probability} and {mlm_epochs}")
+        if evaluation not in EVALUATIONS:
+            raise ValueError(f"wordptb: evaluation must be one of {EVALUATIONS} (reference: the "
+                             f"reference's windows and per-batch perplexity), got {evaluation!r}")
+        if not isinstance(carry_state, bool):
+            raise ValueError(f"wordptb: carry_state must be true or false, got {carry_state!r}")
         self.mlm_probability, self.mlm_epochs, self.mlm_eval = mlm_probability, mlm_epochs, mlm_eval
-        self.vocab_size, self.epoch = vocab_size, 0
+        self.vocab_size, self.epoch, self.evaluation = vocab_size, 0, evaluation
+        self.carries_state = carry_state  # what the training loop and evaluate read
         self.dims = self.dims_of({"maxlen": maxlen, "timerepeat": timerepeat}, {"vocab_size": vocab_size})
 
     @classmethod
@@ -66,7 +76,8 @@ class WordPTB(Task):
     def from_config(cls, config: dict, data: dict, device: torch.device) -> "WordPTB":
         prepared = load_task_data(data)
         ids = {split: on_device(prepared[f"{split}_ids"], device).long() for split in ("train", "val", "test")}
-        keys = ("maxlen", "timerepeat", "eval_batch_size", "mlm_probability", "mlm_epochs", "mlm_eval")
+        keys = ("maxlen", "timerepeat", "eval_batch_size", "mlm_probability", "mlm_epochs", "mlm_eval",
+                "carry_state", "evaluation")
         options = {k: config[k] for k in keys if k in config}
         return cls(ids, prepared.info["vocab_size"], **options)
 
@@ -84,17 +95,24 @@ class WordPTB(Task):
         random = torch.randint(0, self.vocab_size, x.shape, generator=generator, device=x.device)
         return torch.where(replace, random, x)
 
+    def windows(self, split: str, rows: int) -> int:
+        """How many windows an epoch of ``split`` reads in ``rows`` streams (module docstring)."""
+        length = len(self.ids[split]) // rows
+        if self.evaluation == "reference":
+            return length // self.maxlen - 2  # py-aromatics PTBGenerator.steps_per_epoch
+        return (length - 1) // self.maxlen  # every window that has its next-token targets
+
     def streams(self, split: str, rows: int, corrupt_with: torch.Generator | None = None) -> Iterator[Batch]:
-        """Windows of ``rows`` contiguous streams, in order, so state can carry over; inputs
-        corrupted (``corrupt``) where a generator is given."""
-        ids = self.ids[split]
+        """The epoch's windows of ``rows`` contiguous streams, in order, so state can carry
+        over; inputs corrupted (``corrupt``) where a generator is given."""
+        ids, count = self.ids[split], self.windows(split, rows)
         length = len(ids) // rows
-        if length < self.maxlen + 1:
+        if count < 1:
             raise ValueError(f"wordptb {split}: {len(ids)} tokens make streams of {length} for batch "
-                             f"size {rows}, shorter than maxlen + 1 = {self.maxlen + 1}; lower "
-                             "batch_size or maxlen")
+                             f"size {rows}, which give {count} windows of maxlen {self.maxlen} "
+                             f"(evaluation {self.evaluation!r}); lower batch_size or maxlen")
         grid = ids[:rows * length].view(rows, length)
-        for begin in range(0, (length - 1) // self.maxlen * self.maxlen, self.maxlen):
+        for begin in range(0, count * self.maxlen, self.maxlen):
             x = grid[:, begin:begin + self.maxlen]
             if corrupt_with is not None:
                 x = self.corrupt(x, corrupt_with)
@@ -117,15 +135,22 @@ class WordPTB(Task):
         return (x for x, _ in self.streams(split, batch_size))
 
     def batches_per_epoch(self, batch_size: int, split: str = "train") -> int:
-        return (len(self.ids[split]) // batch_size - 1) // self.maxlen
+        return max(self.windows(split, batch_size), 0)
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return step_loss(output, target)
 
     def totals(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-        return step_totals(output, target)
+        """Summed cross-entropy, correct steps and steps, and for the reference's perplexity
+        exp(this batch's mean cross-entropy) and one batch."""
+        totals = step_totals(output, target)
+        batch_loss = totals["loss"] / totals["steps"]
+        return {**totals, "batch_perplexity": math.exp(min(batch_loss, MAX_EXPONENT)), "batches": 1}
 
     def summarize(self, totals: dict[str, float]) -> dict[str, float]:
         loss = totals["loss"] / totals["steps"]
-        return {"loss": loss, "perplexity": math.exp(min(loss, 700.0)),
-                "accuracy": totals["correct"] / totals["steps"]}
+        if self.evaluation == "reference":  # Keras' mean over batches of the batch perplexities
+            perplexity = totals["batch_perplexity"] / totals["batches"]
+        else:
+            perplexity = math.exp(min(loss, MAX_EXPONENT))
+        return {"loss": loss, "perplexity": perplexity, "accuracy": totals["correct"] / totals["steps"]}
