@@ -168,3 +168,32 @@ def test_without_carry_state_every_lru_window_starts_from_zero_in_training_and_e
         assert evaluation[0] and not any(evaluation[1:task.batches_per_epoch(4, "val")])
     else:
         assert all(training) and all(evaluation)
+
+
+def test_table1_runs_evaluate_at_batch_64_on_n_over_b_over_maxlen_minus_2_windows():
+    """The paper grid's Table 1 spec, through WordPTB.from_config's keys: validation and test
+    at the training batch size 64, windows of 300, N // 64 // 300 - 2 of them."""
+    from pathlib import Path
+
+    from lscrepro.configcheck import prepare_config
+    from lscrepro.spec import resolve_spec
+    from lscrepro.status import load_config
+
+    root = Path(__file__).resolve().parents[1]
+    config = load_config([], base=root / "config/config.yaml")
+    prepare_config(config, root / "schemas/config.schema.yaml")
+    spec = resolve_spec(config, "lru", "train", {"setup": "table1", "depth": "6", "clip": "0",
+                                                  "seed": "0", "variant": "lsc"})
+    task_config, batch = spec["task"], spec["train"]["batch_size"]
+    assert (batch, task_config["eval_batch_size"], task_config["maxlen"]) == (64, 64, 300)
+    assert task_config["evaluation"] == "reference" and task_config["carry_state"] is False
+    tokens = 64 * 300 * 5 + 999  # streams of 1515 tokens: 1515 // 300 - 2 = 3 windows
+    ids = {split: torch.arange(tokens) % V for split in ("train", "val", "test")}
+    keys = ("maxlen", "timerepeat", "eval_batch_size", "mlm_probability", "mlm_epochs", "carry_state",
+            "evaluation")
+    task = WordPTB(ids, vocab_size=V, **{k: task_config[k] for k in keys if k in task_config})
+    for split in ("val", "test"):
+        batches = list(task.eval_batches(split))
+        assert len(batches) == tokens // 64 // 300 - 2 == 3
+        assert all(x.shape == (64, 300) for x, _ in batches)
+    assert len(list(task.train_batches(batch, torch.Generator()))) == 3
