@@ -29,4 +29,5 @@ rule all:
         FIG3_OUTPUTS if "rnn" in FAMILY_NAMES else [],
         FIG4_OUTPUTS,
         TABLE1_OUTPUTS,
+        CLAIMS_OUTPUTS,
         f"{RESULTS}/status.csv",

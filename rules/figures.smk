@@ -213,6 +213,55 @@ rule table1:
         )
 
 
+# The paper's claims, each checked on the runs of this grid (lscrepro/claims.py), from the
+# families' summaries and Figure 3's per-run metric. A family not in the config has its claims
+# listed as not run. The report opens with this table (report/workflow.rst reads claims.md).
+CLAIMS_OUTPUTS = [f"{RESULTS}/claims.csv", f"{RESULTS}/claims.md"]
+CLAIMS_INPUTS = {
+    name: path
+    for name, path in {
+        "ffn_summary": f"{RESULTS}/ffn/summary.csv",
+        "rnn_summary": f"{RESULTS}/rnn/summary.csv",
+        "rnn_runs": f"{RESULTS}/rnn/fig3_runs.csv",
+        "lru_summary": f"{RESULTS}/lru/summary.csv",
+    }.items()
+    if name.split("_")[0] in FAMILY_NAMES
+}
+
+
+rule claims:
+    input:
+        **CLAIMS_INPUTS,
+        code=code_inputs("workflow_scripts/claims.py"),
+    output:
+        csv=report(
+            f"{RESULTS}/claims.csv", caption="../report/claims.rst", category="Claims"
+        ),
+        markdown=f"{RESULTS}/claims.md",
+    log:
+        f"{LOGS}/figures/claims.log",
+    localrule: True
+    conda:
+        "../envs/lscrepro.yaml"
+    params:
+        files=" ".join(
+            f"--{name.replace('_', '-')} {path}"
+            for name, path in CLAIMS_INPUTS.items()
+        ),
+        # a pre-training reached its target within its family's lsc.tolerance
+        tolerances=" ".join(
+            f"{name}={config[name]['lsc']['tolerance']}"
+            for name in FAMILY_NAMES
+            if "tolerance" in config[name].get("lsc", {})
+        ),
+        demo="--demo" if config["data"].get("demo", False) else "",
+    shell:
+        tail_log_on_failure(
+            "python workflow_scripts/claims.py {params.files} --tolerance {params.tolerances}"
+            " {params.demo} --csv-out {output.csv} --markdown-out {output.markdown} 2> {log}"
+        )
+
+
 # Where the grid stands (also a CLI: python workflow_scripts/status.py); last, for the report.
 rule status:
     input:

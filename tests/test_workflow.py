@@ -47,6 +47,8 @@ def test_paper_grid_plans_one_pretraining_per_lr_independent_key(workdir, overla
     assert jobs["pretrain_lru"] == 2 * 2 * 4 * 3 == 48
     assert jobs["train_lru"] == 2 * 2 * 4 * 4 * 2 == 128
     assert jobs["summarize_lru"] == jobs["fig4_data"] == jobs["plot_fig4"] == jobs["table1"] == 1
+    # one claims table from every family's runs
+    assert jobs["claims"] == 1
     # one fetch per dataset (mnist, cifar10, cifar100, ptb, shd) and one prepared cache per
     # preparation (sl_mnist is made from the mnist files), shared by all their jobs
     assert jobs["fetch_dataset"] == 5 and jobs["prepare_dataset"] == 6
@@ -169,9 +171,23 @@ class TestSmokeRun:
         snakemake(smoke, "--report", "results/demo/report.html", *SMOKE)
         html = (smoke / "results/demo/report.html").read_text()
         for text in ("fig1.png", "fig2.png", "fig2_data.csv", "fig3.png", "table.csv", "status.csv", "summary.csv",
-                     "fig4.png", "table1.csv", "ResLRU on word-level PTB",
+                     "fig4.png", "table1.csv", "ResLRU on word-level PTB", "claims.csv",
+                     "One row per claim and grid cell", "higher test accuracy than Glorot initialisation",
                      "PascalRNN (L = 10", "Test accuracy of 6-layer dense", "offline demo grid"):
             assert text in html, text
+
+    def test_the_claims_cover_every_family_and_a_rerun_writes_the_same_bytes(self, smoke):
+        claims = smoke / "results/demo/claims.csv"
+        table = pd.read_csv(claims)
+        assert set(table["family"]) == {"ffn", "rnn", "lru"}
+        assert set(table["claim"]) == {"Figure 2", "Figure 3", "Figure 4", "Table 1", "Pre-training"}
+        # every claim ran on the demo grid: each has its n, an interval and a verdict
+        assert (table["n"] > 0).all() and table[["ci_low", "ci_high"]].notna().all().all()
+        assert table["verdict"].isin(["holds", "does not hold", "inconclusive"]).all()
+        assert "cannot test the paper" in (smoke / "results/demo/claims.md").read_text()
+        before = claims.read_bytes()
+        snakemake(smoke, "results/demo/claims.csv", "--cores", "1", "--forcerun", "claims", *SMOKE)
+        assert claims.read_bytes() == before
 
     def test_status_counts_every_job(self, smoke):
         status = pd.read_csv(smoke / "results/demo/status.csv")
@@ -204,6 +220,11 @@ class TestSmokeRun:
     def test_editing_plotting_code_replots_only_that_figure(self, smoke, code, rule):
         # and the status table, which lists the figures
         assert set(self.plan_after_edit(smoke, code)) - {"all"} == {rule, "status"}
+
+    @pytest.mark.parametrize("code", ["lscrepro/claims.py", "lscrepro/paired.py", "workflow_scripts/claims.py"])
+    def test_editing_claims_code_reruns_only_the_claims(self, smoke, code):
+        # nothing reads claims.csv but the report, which snakemake --report rebuilds
+        assert set(self.plan_after_edit(smoke, code)) - {"all"} == {"claims"}
 
     def test_editing_the_lsc_loop_reruns_pretraining_and_its_trainings_only(self, smoke):
         jobs = self.plan_after_edit(smoke, "lscrepro/lsc/loop.py")
