@@ -87,10 +87,11 @@ def paired_difference(pairs: pd.DataFrame, higher_is_better: bool, key: str) -> 
     finite = np.isfinite(pairs["a"]) & np.isfinite(pairs["b"])
     differences = (pairs["a"] - pairs["b"])[finite].to_numpy()
     median, low, high = median_ci(differences, key)
-    left_out = n - len(differences)
+    left_out, p_value = n - len(differences), wilcoxon_p(differences)
     return {"n": n, "runs": 2 * n, "wins": wins, "win_fraction": wins / n, "estimate": median,
-            "ci_low": low, "ci_high": high, "interval": BOOTSTRAP, "p_value": wilcoxon_p(differences),
-            "test": DIFFERENCE_TEST, "verdict": verdict(len(differences), low, high, 0.0, higher_is_better),
+            "ci_low": low, "ci_high": high, "interval": BOOTSTRAP, "p_value": p_value,
+            "test": DIFFERENCE_TEST,
+            "verdict": verdict(len(differences), low, high, 0.0, higher_is_better, p_value),
             "detail": f"{left_out} of {n} pairs lack a finite value: not in the difference" if left_out else ""}
 
 
@@ -100,9 +101,10 @@ def win_fraction(wins: int, n: int) -> dict:
     if n == 0:
         return {"detail": "no matched pairs"}
     low, high = wilson(wins, n)
+    p_value = sign_p(wins, n)
     return {"n": n, "wins": wins, "win_fraction": wins / n, "estimate": wins / n, "ci_low": low,
-            "ci_high": high, "interval": WILSON, "p_value": sign_p(wins, n), "test": SIGN_TEST,
-            "verdict": verdict(n, low, high, 0.5, True)}
+            "ci_high": high, "interval": WILSON, "p_value": p_value, "test": SIGN_TEST,
+            "verdict": verdict(n, low, high, 0.5, True, p_value)}
 
 
 def _key(row: dict) -> str:
@@ -341,8 +343,10 @@ MARKDOWN_NOTES = (
     "better; a run without a finite metric never wins and loses to any finite one), with its Wilson 95% "
     "interval and the binomial p against 1/2. Pre-training: the fraction of jobs that ended converged "
     "within tolerance, as the status table counts them. Verdict: holds when the interval lies wholly on "
-    "the claimed side of no effect (0, or 1/2 for fractions), does not hold when it lies wholly on the "
-    "other, inconclusive when it includes no effect or n < 3, not run without runs.")
+    "the claimed side of no effect (0, or 1/2 for fractions) and the test's p is below 0.05, does not "
+    "hold when both point the other way, inconclusive when the interval includes no effect, p >= 0.05 or "
+    "n < 3, not run without runs. (With few pairs a bootstrap interval excludes no effect whenever every "
+    "pair agrees, 4 of 4 included, whose Wilcoxon p is 0.125: the p-value keeps that inconclusive.)")
 
 
 def claims_markdown(table: pd.DataFrame, demo: bool = False) -> str:

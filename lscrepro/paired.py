@@ -19,6 +19,7 @@ import numpy as np
 
 CONFIDENCE = 0.95
 RESAMPLES = 10_000
+ALPHA = 0.05  # the paired test must reject no effect at this level too
 MIN_N = 3  # fewer pairs than this cannot show anything: inconclusive whatever the interval
 
 HOLDS, FAILS, INCONCLUSIVE, NOT_RUN = "holds", "does not hold", "inconclusive", "not run"
@@ -74,11 +75,16 @@ def sign_p(wins: int, n: int) -> float:
     return float(stats.binomtest(int(wins), int(n), 0.5).pvalue) if n else math.nan
 
 
-def verdict(n: int, low: float, high: float, null: float, higher_is_better: bool) -> str:
-    """inconclusive for n < MIN_N or an interval that includes ``null`` (no effect); else
-    holds when the whole interval lies on the better side, does not hold on the worse.
-    (A claim without runs is not run: the caller says so, never this.)"""
+def verdict(n: int, low: float, high: float, null: float, higher_is_better: bool,
+            p_value: float = 0.0) -> str:
+    """inconclusive for n < MIN_N, an interval that includes ``null`` (no effect), or a test
+    that does not reject no effect at ALPHA (with few pairs a bootstrap interval excludes the
+    null whenever every pair agrees: 4 of 4 has Wilcoxon p = 0.125); else holds when the
+    whole interval lies on the better side, does not hold on the worse. (A claim without
+    runs is not run: the caller says so, never this.)"""
     if n < MIN_N or not (math.isfinite(low) and math.isfinite(high)):
+        return INCONCLUSIVE
+    if not p_value < ALPHA:
         return INCONCLUSIVE
     if low > null:
         return HOLDS if higher_is_better else FAILS
