@@ -14,9 +14,14 @@ Modules and packages, one concern each:
     provenance  git commit, package versions, host, device of a result
     spec        job families, run tables and run specs (no torch: the Snakefile imports it)
     jobs        the pre-training and training jobs, from a spec
-    codedeps    the code a job runs, from the import graph
+    codedeps    the code a job runs, from the import graph; digests that ignore comments and docstrings
     configcheck config checks before schema validation
+    gridcheck   grid values and overrides that name nothing on the grid (plan time)
+    speccheck   every resolved job spec against the jobs' settings (plan time)
+    sizecheck   batch sizes against the data they batch (plan time)
+    snakehints  the project's own lines where Snakemake's mislead
     status      where the grid stands, from the files jobs leave
+    verify      the data finished jobs read, rehashed against pins, stamps and cache hashes
     analytic    Figure 1: gradient path counts and the PascalRNN
     aggregate   per-run results -> tidy summary tables; per-figure reducers
     plotting    one module per figure

@@ -1,9 +1,20 @@
-"""Code inputs of workflow jobs, derived from the import graph of their entry files.
+"""Code inputs of workflow jobs, derived from the import graph of their entry files, and
+the digests that say when that code changed.
 
 Snakemake does not track imports, so each rule lists the package files its job runs
 as inputs; editing a module then reruns exactly the jobs that import it. The graph is
 read statically with `ast` (nothing is imported): this runs while the Snakefile is
 parsed, so it must be fast and must not need the job's dependencies (torch, ...).
+
+A file's digest (``file_digests``, ``code_digest``) is the hash of its normalised syntax
+tree: ``ast.dump`` without docstrings, so that a comment, a docstring or a blank line
+changes nothing and reruns nothing, while any change of what the code does reruns the
+jobs that run it. Other files (data, not Python) keep the hash of their bytes. The
+digests depend on the Python version's ``ast`` (a new Python reruns every job once).
+
+What a parse yields (imports and digest) is kept on disk by the SHA-256 of the file's
+bytes (``use_source_cache``): a dry run then reads and hashes the files but parses none
+that did not change.
 
 Limits: imports built from strings (importlib.import_module) are not seen; imports
 under `if TYPE_CHECKING:` are counted (harmless: a few extra reruns at most).
@@ -12,12 +23,16 @@ under `if TYPE_CHECKING:` are counted (harmless: a few extra reruns at most).
 from __future__ import annotations
 
 import ast
+import atexit
 import functools
+import hashlib
+import json
 import os
-import re
+import sys
+import tempfile
 from pathlib import Path
 
-__all__ = ["code_inputs"]
+__all__ = ["code_inputs", "code_digest", "file_digests", "use_source_cache"]
 
 
 def code_inputs(*entries: str | Path, root: str | Path = ".", package: str = "lscrepro") -> list[str]:
@@ -65,7 +80,7 @@ def _direct_deps(path: Path, root: Path, package: str) -> tuple[Path, ...]:
     """Package files that importing `path` executes directly (not transitively)."""
     current = _package_of(path, root, package)
     files: list[Path] = []
-    for level, module, names in _imports(path, package):
+    for level, module, names in _imports(path):
         if level:
             # Relative imports need a containing package; beyond its top Python raises.
             if current is None or level > len(current):
@@ -83,21 +98,128 @@ def _direct_deps(path: Path, root: Path, package: str) -> tuple[Path, ...]:
     return tuple(dict.fromkeys(files))
 
 
-@functools.lru_cache(maxsize=None)
-def _imports(path: Path, package: str) -> tuple[tuple[int, str, tuple[str, ...]], ...]:
+Imports = tuple[tuple[int, str, tuple[str, ...]], ...]
+
+
+def _imports(path: Path) -> Imports:
     """(level, module, imported names) of every import statement anywhere in the file."""
-    source = path.read_bytes()
-    # Parsing dominates the cost; a file that neither names the package nor has a
-    # relative import cannot import from the package, so it is not parsed.
-    if not re.search(rb"\b%s\b|\bfrom[\s\\]+\." % re.escape(package.encode()), source):
-        return ()
+    return _facts(path)[1]
+
+
+@functools.lru_cache(maxsize=None)
+def _facts(path: Path) -> tuple[str, Imports]:
+    """The file's digest and imports: from the source cache, else from one parse."""
+    data = path.read_bytes()
+    key = hashlib.sha256(data).hexdigest()
+    if path.suffix != ".py":  # data and other files: their bytes are what they mean
+        return key, ()
+    cached = _CACHE.get(key)
+    if cached is not None:
+        return cached
+    tree = ast.parse(data, filename=str(path))
+    imports = _import_list(tree)  # before the digest, which takes the docstrings out of the tree
+    facts = (_tree_digest(tree), imports)
+    _CACHE.put(key, facts)
+    return facts
+
+
+def _import_list(tree: ast.Module) -> Imports:
     found: list[tuple[int, str, tuple[str, ...]]] = []
-    for node in _statements(ast.parse(source, filename=str(path))):
+    for node in _statements(tree):
         if isinstance(node, ast.Import):
             found += [(0, alias.name, ()) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             found.append((node.level, node.module or "", tuple(a.name for a in node.names)))
     return tuple(found)
+
+
+_DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _tree_digest(tree: ast.Module) -> str:
+    """SHA-256 of the syntax tree without docstrings; comments, blank lines and line
+    numbers are not in ``ast.dump``'s output to begin with. Removes the docstrings."""
+    for node in _statements(tree):
+        first = node.body[0] if isinstance(node, _DOCUMENTED) and node.body else None
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                and isinstance(first.value.value, str):
+            node.body = node.body[1:]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
+def file_digests(files, root: str | Path = ".") -> dict[str, str]:
+    """{file: digest} (module docstring) of repo-relative ``files``."""
+    base = _norm(root)
+    return {str(name): _facts(_norm(base / name))[0] for name in files}
+
+
+def code_digest(files, root: str | Path = ".") -> str:
+    """One digest of ``files`` together: it changes when any of them changes meaning, or
+    when a file joins or leaves the set."""
+    lines = "".join(f"{name} {digest}\n" for name, digest in sorted(file_digests(files, root).items()))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+class _SourceCache:
+    """Parse results by the SHA-256 of a file's bytes, kept in a JSON file (a pure function
+    of the bytes and of this Python's ``ast``, so an entry is never stale)."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self.stored: dict = {}
+        self.used: dict = {}
+        self.changed = False
+
+    def open(self, path: Path) -> None:
+        self.path = path
+        try:
+            stored = json.loads(path.read_text())
+        except (OSError, ValueError):  # none yet, or unreadable: parse again
+            stored = {}
+        self.stored = stored if isinstance(stored, dict) else {}
+        atexit.register(self.save)
+
+    def get(self, key: str) -> tuple[str, Imports] | None:
+        entry = self.stored.get(key)
+        try:
+            facts = (str(entry["digest"]), tuple((int(level), str(module), tuple(map(str, names)))
+                                                 for level, module, names in entry["imports"]))
+        except (TypeError, KeyError, ValueError):
+            return None
+        self.used[key] = entry
+        return facts
+
+    def put(self, key: str, facts: tuple[str, Imports]) -> None:
+        digest, imports = facts
+        self.used[key] = {"digest": digest, "imports": [[lvl, mod, list(names)] for lvl, mod, names in imports]}
+        self.changed = self.path is not None
+
+    def save(self) -> None:
+        """Write the entries this process used (so old versions drop out), if one was new;
+        by rename, so that concurrent Snakemake processes never read half a file."""
+        if not self.changed:
+            return
+        tmp = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+            with os.fdopen(fd, "w") as handle:
+                json.dump(self.used, handle)
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; workflow folders are shared on clusters
+            os.replace(tmp, self.path)
+            self.changed = False
+        except OSError:  # only a cache: the next run parses again
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+_CACHE = _SourceCache()
+
+
+def use_source_cache(folder: str | Path) -> None:
+    """Keep parse results in ``folder`` (the workflow: .snakemake/lscrepro), one file per
+    Python version, written when the process exits."""
+    _CACHE.open(Path(folder) / f"sources-py{sys.version_info[0]}.{sys.version_info[1]}.json")
 
 
 _BODIES = ("body", "orelse", "finalbody", "handlers", "cases")

@@ -4,7 +4,8 @@ The schema stays the one description of the config; this module reads it to
 - turn numeric strings into numbers where the schema wants a number: YAML 1.1 (PyYAML)
   reads ``1e-3`` as the string "1e-3", and a learning rate written so should just work;
 - name an unknown key with the closest known one (the schema says only "Additional
-  properties are not allowed", which does not point at a typo).
+  properties are not allowed", which does not point at a typo);
+- name the file, line and column of a YAML syntax error in the Snakefile's own config file.
 No torch here: the Snakefile imports this at parse time.
 """
 
@@ -21,16 +22,52 @@ import yaml
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _SHORT = reprlib.Repr()  # a short repr of an unknown key's value: a section is long
 _SHORT.maxlevel, _SHORT.maxstring = 1, 40
+# libyaml's loader where PyYAML has it: the pure-Python one takes ~0.15 s on the schema,
+# on every Snakemake call
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def prepare_config(config: dict, schema_path: str | Path) -> None:
+def load_schema(path: str | Path) -> dict:
+    return yaml.load(Path(path).read_text(), Loader=_LOADER)
+
+
+def prepare_config(config: dict, schema: dict | str | Path) -> None:
     """Check ``config``'s keys and coerce its numbers, in place (Snakemake's ``config``)."""
-    # libyaml's loader where PyYAML has it: the pure-Python one takes ~0.15 s on the
-    # schema, on every Snakemake call
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    schema = yaml.load(Path(schema_path).read_text(), Loader=loader)
+    schema = schema if isinstance(schema, dict) else load_schema(schema)
     check_keys(config, schema)
     config.update(coerce_numbers(config, schema))
+    coerce_override_values(config, schema)
+
+
+def coerce_override_values(config: dict, schema: dict) -> None:
+    """Numbers in `overrides` entries' `set` too, typed by the setting each path names (the
+    schema cannot type them: a `set` maps dotted paths to values), in place."""
+    for family, section in config.items():
+        if not isinstance(section, dict) or not isinstance(section.get("overrides"), list):
+            continue
+        sections = _resolve(schema.get("properties", {}).get(family, {}), schema).get("properties", {})
+        for entry in section["overrides"]:
+            values = entry.get("set") if isinstance(entry, dict) else None
+            for path, value in (values.items() if isinstance(values, dict) else ()):
+                head, _, key = str(path).partition(".")
+                setting = _resolve(sections.get(head, {}), schema).get("properties", {}).get(key, {})
+                values[path] = coerce_numbers(value, setting, schema)
+
+
+def check_yaml_syntax(path: str | Path) -> None:
+    """Raise ValueError naming the file, line and column of a YAML syntax error: Snakemake's
+    own message for one ("Config file is not valid JSON or YAML") names neither."""
+    try:
+        yaml.load(Path(path).read_text(), Loader=_LOADER)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        problem = " ".join(filter(None, [error.context, error.problem]))
+        raise ValueError(f"{where}: not valid YAML ({problem}). Fix the file at that line (an "
+                         "unclosed bracket or quote, or an indentation that does not line up "
+                         "with the keys above, are the usual causes).") from None
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML ({error}).") from None
 
 
 def _resolve(schema: dict, root: dict) -> dict:
@@ -82,7 +119,7 @@ def check_keys(value, schema: dict, root: dict | None = None, path: str = "") ->
             raise ValueError(_unknown_key(where, key, item, known))
 
 
-def _closest(key: str, known) -> list[str]:
+def closest(key: str, known) -> list[str]:
     """The closest known key, if any; among near ties, one with the same first letter
     (typos rarely hit it: 'fnn' is 'ffn', not 'rnn')."""
     close = difflib.get_close_matches(key, known, n=3)
@@ -91,7 +128,7 @@ def _closest(key: str, known) -> list[str]:
 
 
 def _unknown_key(where: str, key, item, known: dict) -> str:
-    close = _closest(str(key), known)
+    close = closest(str(key), known)
     hint = f"; did you mean {close[0]!r}?" if close else ";"
     return (f"config key {where!r} (value {_SHORT.repr(item)}) is not known{hint} "
             f"known keys: {', '.join(sorted(known))}")

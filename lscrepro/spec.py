@@ -142,15 +142,18 @@ def _matches(when: dict, run: dict) -> bool:
                for key, wanted in when.items())
 
 
-def apply_overrides(spec: dict, overrides: list[dict]) -> None:
+def apply_overrides(spec: dict, overrides: list[dict], sources: dict | None = None) -> None:
     """Settings that depend on grid values, in config order (later entries win): each
     ``{when: {axis: value(s)}, set: {dotted.path: value}}`` whose ``when`` matches the
-    run sets its paths in the sections this job has (train or lsc, task, model)."""
-    for entry in overrides:
+    run sets its paths in the sections this job has (train or lsc, task, model).
+    ``sources``, if given, gets {dotted path: the entry's number} of what each entry set."""
+    for number, entry in enumerate(overrides, start=1):
         if _matches(entry.get("when", {}), spec["run"]):
             for path, value in entry["set"].items():
                 if path.split(".")[0] in spec:
                     _set(spec, path, value)
+                    if sources is not None:
+                        sources[path] = ("overrides", number)
 
 
 def check_overrides(name: str, family_config: dict) -> None:
@@ -178,27 +181,33 @@ def registered_names(name: str, family_config: dict, section: str) -> list[str]:
     return sorted(set(names))
 
 
-def resolve_spec(config: dict, name: str, kind: str, wildcards: dict) -> dict:
-    """The spec of one ``kind`` ("pretrain" or "train") job of family ``name``."""
+def resolve_spec(config: dict, name: str, kind: str, wildcards: dict, sources: dict | None = None) -> dict:
+    """The spec of one ``kind`` ("pretrain" or "train") job of family ``name``. ``sources``,
+    if given, gets {dotted path: where its value was set} for the values the grid axes
+    ("axis", config key), the variant ("variant", name) and `overrides` ("overrides",
+    entry number) set; the others come from the family's config section."""
     family, family_config = FAMILIES[name], config[name]
     axes = axis_values(family, family_config)
     variant = variants_by_name(family_config)[wildcards["variant"]]
     section = "lsc" if kind == "pretrain" else "train"
+    sources = {} if sources is None else sources
     spec = {"family": name, "kind": kind, "device": config.get("device", "auto"),
             **({"lsc_procedure": family.lsc_procedure} if kind == "pretrain" else {}),
             "run": {}, "task": dict(family_config["task"]), "model": dict(family_config["model"]),
             section: dict(family_config[section])}
-    for wildcard, (_, path) in family.axes.items():
+    for wildcard, (key, path) in family.axes.items():
         if wildcard in wildcards:
             value = axes[wildcard][wildcards[wildcard]]
             spec["run"][wildcard] = value
             if not path.startswith(("train.", "lsc.")) or path.startswith(section):
                 _set(spec, path, value)
+                sources[path] = ("axis", key)
     spec["run"]["variant"] = variant["name"]
     for key, path in VARIANT_KEYS.items():
         if key in variant and path.split(".")[0] in spec:
             _set(spec, path, variant[key])
-    apply_overrides(spec, family_config.get("overrides", []))
+            sources[path] = ("variant", variant["name"])
+    apply_overrides(spec, family_config.get("overrides", []), sources)
     spec["pretrained"] = kind == "train" and bool(variant.get("lsc", False))
     results = output_roots(config)[0]
     spec["data"] = {"dataset": dataset_of(spec["task"]),

@@ -1,12 +1,18 @@
 # Config -> run tables (one row per job), wildcard constraints, input functions.
 import functools
 import json
+import os
 import re
 
-from lscrepro.codedeps import code_inputs
+from snakemake.logging import logger as snakemake_logger
+
+from lscrepro.codedeps import code_digest, use_source_cache
+from lscrepro.codedeps import code_inputs as imported_files
 from lscrepro.entrypoints import entry_file
+from lscrepro.gridcheck import check_grid
 from lscrepro.lsc import PROCEDURES
 from lscrepro.models import model_files
+from lscrepro.snakehints import ZERO_CORES, MissingWeightsHint, weights_patterns
 from lscrepro.spec import (
     FAMILIES,
     output_roots,
@@ -15,15 +21,22 @@ from lscrepro.spec import (
     resolve_spec,
     train_runs,
 )
+from lscrepro.speccheck import check_specs
 from lscrepro.tasks import task_files
 
 # before validate(): 1e-3 (a string in YAML 1.1) becomes a number, a misspelled key is named
-from lscrepro.configcheck import prepare_config
+from lscrepro.configcheck import load_schema, prepare_config
 
-prepare_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+if workflow.resource_settings.cores == 0:
+    raise ValueError(ZERO_CORES)
+
+SCHEMA = load_schema(workflow.source_path("../schemas/config.schema.yaml"))
+prepare_config(config, SCHEMA)
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATA_DIR = config["data"]["dir"]
+# parse results of the code files by content, so that a dry run parses only edited ones
+use_source_cache(".snakemake/lscrepro")
 
 
 def tail_log_on_failure(command):
@@ -40,23 +53,55 @@ def tail_log_on_failure(command):
 RESULTS, LOGS = output_roots(config)
 # the families the config grids (ffn; rnn and lru plug in the same way)
 FAMILY_NAMES = [name for name in FAMILIES if name in config]
+for name in FAMILY_NAMES:  # a setup or `when` value that names nothing fails here
+    check_grid(name, config[name])
 TRAIN_RUNS = {name: train_runs(name, config[name]) for name in FAMILY_NAMES}
 PRETRAIN_RUNS = {name: pretrain_runs(name, config[name]) for name in FAMILY_NAMES}
+# Snakemake blames "filesystem latency" for weights deleted after planning; say what they are
+snakemake_logger.addFilter(
+    MissingWeightsHint(
+        weights_patterns(RESULTS, {n: FAMILIES[n].pretrain_dir for n in FAMILY_NAMES})
+    )
+)
 
 
 # Code each job runs, from the import graph of its job module and of the modules it
 # imports by registry name (its family's tasks, model and LSC procedure; an import graph
-# cannot see those): inputs of its rule, so that editing a module reruns exactly the jobs
-# that run it, family by family.
+# cannot see those), so that editing a module reruns exactly the jobs that run it, family
+# by family.
 def family_code(name, kind):
     modules = task_files(registered_names(name, config[name], "task"))
     modules += model_files(registered_names(name, config[name], "model"))
     if kind == "pretrain":
         for entry in PROCEDURES[FAMILIES[name].lsc_procedure]:
             modules += entry_file(entry)
-    return ["workflow_scripts/job.py"] + code_inputs(
+    return ["workflow_scripts/job.py"] + imported_files(
         f"lscrepro/jobs/{kind}.py", *sorted(set(modules))
     )
+
+
+# A rule's code enters as `ancient` inputs: a file's mtime, which a comment edit changes
+# too, is no reason to rerun. What is: the digest of the code's syntax trees without
+# docstrings (lscrepro.codedeps), as the name of one more (empty) input. Snakemake reruns
+# a job whose set of input files changed, so an edit that changes what the code does
+# reruns exactly the jobs that run it, and a comment or docstring edit reruns nothing.
+CODE_VERSIONS = ".snakemake/lscrepro/code"
+
+
+def code_version_file(files):
+    """The input that names the digest of ``files``; made here, empty, if it is new."""
+    path = f"{CODE_VERSIONS}/{code_digest(files)}"
+    if not os.path.exists(path):
+        os.makedirs(CODE_VERSIONS, exist_ok=True)
+        open(path, "a").close()
+    return path
+
+
+def code_inputs(*entries):
+    """A rule's code inputs: the entry files, every package file they import, and the
+    file naming their digest, all ancient."""
+    files = imported_files(*entries)
+    return ancient([*files, code_version_file(files)])
 
 
 JOB_CODE = {
@@ -64,6 +109,7 @@ JOB_CODE = {
     for name in FAMILY_NAMES
     for kind in ("pretrain", "train")
 }
+JOB_CODE_VERSION = {key: code_version_file(files) for key, files in JOB_CODE.items()}
 
 
 def family_constraints(name):
@@ -99,6 +145,16 @@ def _spec(name, kind, wildcards):
     return resolve_spec(config, name, kind, dict(wildcards))
 
 
+# Every job's spec, resolved here once (the input functions reuse them): a setting its job
+# would refuse, or a batch its data cannot fill, fails the dry run naming the config entry.
+check_specs(
+    config,
+    SCHEMA,
+    {n: {"pretrain": PRETRAIN_RUNS[n], "train": TRAIN_RUNS[n]} for n in FAMILY_NAMES},
+    lambda name, kind, wildcards: _spec(name, kind, tuple(sorted(wildcards.items()))),
+)
+
+
 def job_spec(name, kind):
     """params: the job's spec as JSON; a config edit reruns only the jobs it changes."""
 
@@ -132,7 +188,11 @@ def pretrained_weights(name):
 
 
 def job_code(wildcards):
-    return JOB_CODE[f"{wildcards.family}_{wildcards.kind}"]
+    return ancient(JOB_CODE[f"{wildcards.family}_{wildcards.kind}"])
+
+
+def job_code_version(wildcards):
+    return ancient(JOB_CODE_VERSION[f"{wildcards.family}_{wildcards.kind}"])
 
 
 def demo_registry(wildcards):

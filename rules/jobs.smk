@@ -1,9 +1,10 @@
 # The code a family's jobs of one kind run, as one stamp: each job depends on it, not on
-# its 25 files.
+# its 25 files. It is rewritten when what that code does changes, not when a file is
+# touched: a comment or docstring edit reruns nothing (rules/common.smk, code_inputs).
 rule code_stamp:
     input:
         code=job_code,
-        script="workflow_scripts/code_stamp.py",
+        version=job_code_version,
     output:
         f"{RESULTS}/code/{{family}}_{{kind}}.json",
     log:

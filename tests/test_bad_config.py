@@ -56,13 +56,41 @@ YAML_CASES = [
 ]
 
 
+# Mistakes that only a look at the grid or at the resolved job specs finds (lscrepro.gridcheck,
+# lscrepro.speccheck): each fails the dry run naming the key and the override entry, before
+# any job is queued. id, config file, text in it, replacement, fragments of the message.
+PLAN_CASES = [
+    ("setup_typo", "smoke", "setups: [fig4, table1]", "setups: [fig4, tabel1]",
+     ["lru.setups: 'tabel1' is not a defined setup; did you mean 'table1'?",
+      "Defined: fig4 (entry 1), table1 (entry 2)"]),
+    ("when_value_off_the_grid", "smoke", "when: {net: [maLSNN, maLSNNb]}", "when: {net: [maLSNN, maLSNB]}",
+     ["rnn.overrides entry 5 (when {net: [maLSNN, maLSNB]}): net 'maLSNB' is not one of the grid's nets",
+      "did you mean 'maLSNN'?"]),
+    ("override_matching_nothing", "smoke", "when: {task: sl_mnist}", "when: {task: sl_mnsit}",
+     ["rnn.overrides entry 4 (when {task: sl_mnsit}) matches no grid point", "did you mean 'sl_mnist'?"]),
+    ("negative_lr_by_an_override", "smoke", "train.batch_size: 8, train.lr: 3.0e-3",
+     "train.batch_size: 8, train.lr: -3.0e-3",
+     ["rnn train job task=wordptb net=LSTM depth=2 variant=default seed=0: train.lr = -0.003 must be > 0",
+      "It is set by rnn.overrides entry 1 (when {task: wordptb})"]),
+    ("set_key_typo", "smoke", "set: {train.batch_size: 32, train.lr: 1.0e-2}",
+     "set: {train.batch_size: 32, train.lrr: 1.0e-2}",
+     ["train.lrr (value 0.01) is not a setting of lscrepro.training:TrainSettings; did you mean 'lr'?",
+      "It is set by rnn.overrides entry 4 (when {task: sl_mnist})"]),
+    # the demo data may not exist yet at plan time: the paper grid, with the real sizes
+    ("batch_larger_than_its_split", "config", "train.batch_size: 100, train.lr: 1.0e-3",
+     "train.batch_size: 100000000, train.lr: 1.0e-3",
+     ["train.batch_size = 100,000,000 is larger than the train split (7,748 samples",
+      "It is set by rnn.overrides entry 9 (when {task: heidelberg})"]),
+]
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     return copy_workflow(tmp_path_factory.mktemp("bad_config"))
 
 
-def write_config(workdir, name, old, new):
-    text = (workdir / "config/smoke.yaml").read_text()
+def write_config(workdir, name, old, new, base="smoke"):
+    text = (workdir / f"config/{base}.yaml").read_text()
     assert text.count(old) == 1, old
     path = workdir / f"{name}.yaml"
     path.write_text(text.replace(old, new))
@@ -81,6 +109,20 @@ def test_bad_config_fails_naming_key_and_value(workdir, name, old, new, fragment
     message = dry_run_output(workdir, write_config(workdir, name, old, new))
     for fragment in fragments:
         assert fragment in message, message
+
+
+@pytest.mark.parametrize("name, base, old, new, fragments", PLAN_CASES, ids=[case[0] for case in PLAN_CASES])
+def test_a_plan_mistake_fails_the_dry_run_naming_the_key_and_the_entry(workdir, name, base, old, new, fragments):
+    message = dry_run_output(workdir, write_config(workdir, name, old, new, base))
+    for fragment in fragments:
+        assert fragment in message, message
+    assert "Job stats" not in message  # nothing was planned
+
+
+def test_zero_cores_are_refused(workdir):
+    # Snakemake would plan, then wait forever for a core
+    out = snakemake(workdir, "--cores", "0", "results/code/ffn_train.json", check=False)
+    assert out.returncode != 0 and "--cores 0 gives Snakemake no core" in out.stdout + out.stderr
 
 
 @pytest.mark.parametrize("name, old, new", YAML_CASES, ids=[case[0] for case in YAML_CASES])

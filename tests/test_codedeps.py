@@ -104,3 +104,73 @@ def test_real_repo_results_are_existing_files() -> None:
         found = code_inputs(script.relative_to(REPO).as_posix(), root=REPO)
         assert all((REPO / path).is_file() for path in found), script.name
         assert all(p.startswith(("lscrepro/", "workflow_scripts/")) for p in found), script.name
+
+
+MODULE = '''"""A module."""
+
+import os  # why
+
+
+def f(x):
+    """Double it."""
+    # a comment
+    return 2 * x
+
+
+class C:
+    """A class."""
+
+    LIMIT = 3
+'''
+
+
+@pytest.mark.parametrize("edit, same", [
+    (lambda text: text + "\n# a comment at the end\n", True),
+    (lambda text: text.replace('"""Double it."""', '"""Double it, as the paper does."""'), True),
+    (lambda text: text.replace('    """A class."""\n\n', ""), True),  # a docstring removed
+    (lambda text: text.replace("import os  # why", "import os\n\n\n"), True),
+    (lambda text: text.replace("LIMIT = 3", "LIMIT = 4"), False),
+    (lambda text: text.replace("2 * x", "x * 2"), False),
+    (lambda text: text + "EDIT = 1\n", False),
+])
+def test_a_digest_changes_with_what_the_code_does_only(tmp_path: Path, edit, same) -> None:
+    from lscrepro.codedeps import code_digest, file_digests
+
+    for name, text in (("a.py", MODULE), ("b.py", edit(MODULE))):
+        (tmp_path / name).write_text(text)
+    digests = file_digests(["a.py", "b.py"], root=tmp_path)
+    assert (digests["a.py"] == digests["b.py"]) is same
+    # a set's digest: its files' digests and names
+    assert code_digest(["a.py"], root=tmp_path) != code_digest(["a.py", "b.py"], root=tmp_path)
+
+
+def test_other_files_keep_the_hash_of_their_bytes(tmp_path: Path) -> None:
+    import hashlib
+
+    from lscrepro.codedeps import file_digests
+
+    (tmp_path / "data.txt").write_text("# not a comment\n")
+    assert file_digests(["data.txt"], root=tmp_path)["data.txt"] == hashlib.sha256(b"# not a comment\n").hexdigest()
+
+
+def test_the_source_cache_gives_what_a_parse_gives(tmp_path: Path, fake: Path) -> None:
+    # a later process reads imports and digests from the cache instead of parsing
+    from lscrepro import codedeps
+
+    expected = code_inputs("scripts/job.py", root=fake, package="pkg")
+    digest = codedeps.code_digest(expected, root=fake)
+    cache = codedeps._SourceCache()
+    cache.open(tmp_path / "sources.json")
+    for path in expected:
+        data = (fake / path).read_bytes()
+        cache.put(codedeps.hashlib.sha256(data).hexdigest(), codedeps._facts(fake / path))
+    cache.save()
+    reloaded = codedeps._SourceCache()
+    reloaded.open(tmp_path / "sources.json")
+    for path in expected:
+        key = codedeps.hashlib.sha256((fake / path).read_bytes()).hexdigest()
+        assert reloaded.get(key) == codedeps._facts(fake / path), path
+    (tmp_path / "sources.json").write_text("{not json")  # a damaged cache is parsed anew
+    damaged = codedeps._SourceCache()
+    damaged.open(tmp_path / "sources.json")
+    assert damaged.get(key) is None and codedeps.code_digest(expected, root=fake) == digest

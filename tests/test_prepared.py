@@ -12,6 +12,7 @@ import pytest
 
 from lscrepro.data import DatasetError, file_specs, load_dataset, write_demo_data
 from lscrepro.data import prepared
+from lscrepro.data.registry import sha256_file
 from lscrepro.data.prepared import (
     CacheError,
     StaleCacheError,
@@ -76,8 +77,21 @@ def test_meta_records_sources_and_layout(demo_dir, mnist_cache):
     assert meta["format_version"] == prepared.FORMAT_VERSION
     assert (meta["name"], meta["dataset"], meta["info"]) == ("mnist", "mnist", {"num_classes": 10})
     assert meta["sources"] == _sources("mnist", demo_dir)
-    assert meta["arrays"]["x_train"] == {"shape": [1350, 784], "dtype": "<f4"}
-    assert meta["arrays"]["y_test"] == {"shape": [297], "dtype": "<i8"}
+    # each array's file hash too, which status.py --verify checks
+    assert meta["arrays"]["x_train"] == {"shape": [1350, 784], "dtype": "<f4",
+                                         "sha256": sha256_file(mnist_cache / "x_train.npy")}
+    assert meta["arrays"]["y_test"] == {"shape": [297], "dtype": "<i8",
+                                        "sha256": sha256_file(mnist_cache / "y_test.npy")}
+
+
+def test_a_cache_without_array_hashes_still_loads(demo_dir, tmp_path):
+    # caches prepared before the hashes were recorded
+    cache = prepare("mnist", demo_dir, tmp_path / "old")
+    meta = json.loads((cache / "meta.json").read_text())
+    for entry in meta["arrays"].values():
+        del entry["sha256"]
+    (cache / "meta.json").write_text(json.dumps(meta))
+    assert load_prepared(cache)["y_test"].shape == (297,)
 
 
 def test_arrays_are_memory_mapped(mnist_cache):

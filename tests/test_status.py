@@ -159,6 +159,16 @@ def test_the_command_prints_counts_and_writes_the_csv(tree, capsys):
     assert not list((tree / "results/demo").glob(".status.csv.*"))  # no temp file left
 
 
+def test_the_command_prints_the_claims_verdicts_once_they_exist(tree, capsys):
+    shutil.copytree(REPO / "config", tree / "config")
+    _script().main(["-d", str(tree), "--configfile", SMOKE])
+    assert "claims (" not in capsys.readouterr().out
+    pd.DataFrame({"verdict": ["holds", "inconclusive", "inconclusive", "not run"]}).to_csv(
+        tree / "results/demo/claims.csv", index=False)
+    _script().main(["-d", str(tree), "--configfile", SMOKE])
+    assert "holds 1, does not hold 0, inconclusive 2, not run 1" in capsys.readouterr().out
+
+
 def test_the_command_imports_neither_torch_nor_snakemake(tmp_path):
     (tmp_path / "config").mkdir()
     shutil.copy(BASE, tmp_path / "config/config.yaml")

@@ -4,7 +4,9 @@ to end, and which jobs an edit makes stale."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -203,13 +205,58 @@ class TestSmokeRun:
 
     @staticmethod
     def plan_after_edit(workdir, code):
+        """The plan after an edit that changes what the module does (a comment would not
+        rerun anything: test_comment_and_docstring_edits_rerun_nothing)."""
         path = workdir / code
         original = path.read_text()
-        path.write_text(original + "\n# an edit\n")
+        path.write_text(original + "\n_EDITED = True\n")
         try:
             return planned_jobs(workdir, *SMOKE)
         finally:
             path.write_text(original)
+
+    def test_comment_and_docstring_edits_rerun_nothing(self, smoke):
+        # every module a job, a summary or a figure runs: a comment on top and at the end,
+        # a reworded module docstring, and a changed mtime; the digests ignore all of it
+        modules = sorted(smoke.glob("lscrepro/**/*.py")) + sorted(smoke.glob("workflow_scripts/*.py"))
+        originals = {path: path.read_text() for path in modules}
+        try:
+            for path, text in originals.items():
+                assert text.startswith('"""'), path  # the module docstring comes first
+                path.write_text('# an edit\n"""Reworded. ' + text[3:] + "\n# another edit\n")
+            assert planned_jobs(smoke, *SMOKE) == {}
+        finally:
+            for path, text in originals.items():
+                path.write_text(text)
+
+    def test_weights_deleted_after_planning_get_the_projects_message(self, smoke, tmp_path):
+        # code_stamp runs before the training that loads the weights: a `python` first on
+        # PATH deletes them when the stamp is written, i.e. after Snakemake planned the run
+        weights = smoke / "results/demo/ffn/pretrained/mnist/relu/lsc/seed0/weights.pt"
+        run = "results/demo/ffn/mnist/relu/lsc/lr0.01/seed0"
+        kept = [weights, smoke / "results/demo/code/ffn_train.json", smoke / run / "metrics.json",
+                smoke / run / "history.csv"]
+        for index, path in enumerate(kept):
+            shutil.copy2(path, tmp_path / str(index))
+        (tmp_path / "bin").mkdir()
+        shim = tmp_path / "bin/python"
+        shim.write_text(f'#!/bin/sh\ncase "$*" in *code_stamp.py*) rm -f {weights};; esac\n'
+                        f'exec {sys.executable} "$@"\n')
+        shim.chmod(0o755)
+        try:
+            for path in kept[1:]:
+                path.unlink()
+            out = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--latency-wait", "1",
+                                  f"{run}/metrics.json", *SMOKE], cwd=smoke, capture_output=True, text=True,
+                                 env={**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"})
+            message = out.stdout + out.stderr
+            assert out.returncode != 0 and "filesystem latency" in message, message
+            assert ("The job pretrain_ffn (dataset=mnist activation=relu variant=lsc seed=0) makes them. "
+                    "Rerun the same snakemake command") in message, message
+        finally:
+            for index, path in enumerate(kept):
+                shutil.copy2(tmp_path / str(index), path)  # with their mtimes: nothing is stale
+        assert planned_jobs(smoke, *SMOKE) == {}
 
     @pytest.mark.parametrize("code, rule", [
         ("lscrepro/plotting/fig2.py", "plot_fig2"),

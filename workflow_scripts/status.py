@@ -4,8 +4,12 @@ job and does not call Snakemake.
 
     python workflow_scripts/status.py                                  # the paper's grid
     python workflow_scripts/status.py --configfile config/smoke.yaml   # the demo grid
+    python workflow_scripts/status.py --verify    # and rehash the data the jobs read
 
-Prints the counts and writes one row per job to results/status.csv.
+Prints the counts and writes one row per job to results/status.csv. With --verify, it also
+rehashes every dataset file and prepared cache the grid's jobs read against its pin and
+stamp (lscrepro.verify), lists each mismatch with the finished jobs that read it, and exits
+with status 1 if there is one.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ import json
 import sys
 from pathlib import Path
 
+from lscrepro.claims import verdict_counts
 from lscrepro.io import write_csv
 from lscrepro.spec import output_roots
 from lscrepro.status import load_config, run_status, summary_table
+from lscrepro.verify import verify_data
 
 
 def main(argv=None) -> int:
@@ -29,6 +35,8 @@ def main(argv=None) -> int:
                         help="the workflow directory: config/config.yaml, results/ and logs/ (default: .)")
     parser.add_argument("--out", help="per-job CSV (default: <directory>/<results>/status.csv)")
     parser.add_argument("--failed", action="store_true", help="also list the failed and diverged jobs")
+    parser.add_argument("--verify", action="store_true",
+                        help="rehash the datasets and prepared caches against their pins and stamps")
     args = parser.parse_args(argv)
     root = Path(args.directory)
     config = json.loads(args.config_json) if args.config_json else \
@@ -43,7 +51,30 @@ def main(argv=None) -> int:
             print()
             print(bad[["path", "state", "detail"]].to_string(index=False))
     print(f"\n{len(jobs)} rows written to {out}")
-    return 0
+    claims = root / output_roots(config)[0] / "claims.csv"
+    if claims.is_file():  # once the claims rule has run
+        counts = verdict_counts(claims)
+        print(f"claims ({claims}): " + ", ".join(f"{verdict} {n}" for verdict, n in counts.items()))
+    return report_verification(config, root) if args.verify else 0
+
+
+def report_verification(config: dict, root: Path) -> int:
+    """Print the data mismatches and the jobs that read the data; 1 if there is one."""
+    mismatches = verify_data(config, root)
+    if mismatches.empty:
+        print("\n--verify: every dataset file and prepared cache the jobs read (those fetched or prepared "
+              "so far) matches its pin and stamp")
+        return 0
+    print(f"\n--verify: {len(mismatches)} mismatch(es); the jobs listed read that data:")
+    for row in mismatches.to_dict("records"):
+        jobs = row["used_by"].split(";") if row["used_by"] else []
+        shown = "; ".join(jobs[:3]) + (f"; ... ({len(jobs) - 3} more)" if len(jobs) > 3 else "")
+        print(f"{row['path']}: {row['problem']}\n  read by {row['jobs']} finished job(s){': ' + shown if jobs else ''}")
+    print("Snakemake does not see data changed behind its back. Put the canonical files back (delete a "
+          "real dataset file to download it again; demo data: delete its registry.txt and the demo_data "
+          "rule writes them again), delete a changed cache's folder, then delete the outputs of the jobs "
+          "listed and rerun snakemake.")
+    return 1
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Decoding and hashing the dataset files once per preparation (``prepare``; see
 :mod:`lscrepro.data.preparations`) instead of once per training job; training jobs
 memory-map the result (``load_prepared``).
 ``meta.json`` records the sha256 of the source files, so a cache built from other
-files than the current ones is refused rather than silently used.
+files than the current ones is refused rather than silently used, and the sha256 of each
+array file, which ``lscrepro.verify`` (status.py --verify) checks.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from lscrepro.data.preparations import preparation
-from lscrepro.data.registry import DatasetError, ensure_files, pinned_sources
+from lscrepro.data.registry import DatasetError, ensure_files, pinned_sources, sha256_file
 
 FORMAT_VERSION = 2  # bump when the layout or a preparation's computation changes
 META_NAME = "meta.json"
@@ -69,7 +70,9 @@ def prepare(name: str, data_dir: str | os.PathLike, out_dir: str | os.PathLike, 
         for array_name, array in arrays.items():
             array = np.ascontiguousarray(array)
             np.save(tmp / f"{array_name}.npy", array, allow_pickle=False)
-            meta["arrays"][array_name] = {"shape": list(array.shape), "dtype": array.dtype.str}
+            # the file's hash pins the cache's content (status.py --verify); loading skips it
+            meta["arrays"][array_name] = {"shape": list(array.shape), "dtype": array.dtype.str,
+                                          "sha256": sha256_file(tmp / f"{array_name}.npy")}
         (tmp / META_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         tmp.chmod(0o755)  # mkdtemp makes 0700; caches are shared on clusters
         _swap_into_place(tmp, out)
@@ -146,7 +149,7 @@ def _load_array(cache: Path, name: str, meta: dict, mmap: bool) -> np.ndarray:
         raise CacheError(f"prepared cache {cache}: cannot load {path}: {err}. "
                          f"{_fix(cache, meta['name'])}") from err
     actual = {"shape": list(array.shape), "dtype": array.dtype.str}
-    if actual != expected:
+    if expected is None or actual != {key: expected.get(key) for key in actual}:
         raise CacheError(f"prepared cache {cache}: {path} holds {actual}, {META_NAME} says {expected}. "
                          f"{_fix(cache, meta['name'])}")
     return array

@@ -1,0 +1,103 @@
+"""Plan-time check of a job's batch sizes against the data they batch (rules/common.smk).
+
+A batch larger than its split does not fail: the image and spike tasks quietly run it as
+one full batch, so `batch_size: 100000000` would train full-batch without a word. PTB is
+cut into B streams, and a B that leaves no window fails only once the job runs. So the
+dry run refuses both, with the split's size.
+
+The rule for knowing a split's size: a prepared cache's meta.json where one exists (the
+shapes of its arrays); else the real dataset's sizes (lscrepro.data.preparations); except
+for the demo data (`data.demo: true`), which may not be written yet, so a demo grid is
+checked only once its caches exist. `data.allow_full_batch: true` lets a batch larger
+than its split run as one full batch on purpose; PTB's windows are always checked.
+No torch here: the Snakefile imports this at parse time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .data.preparations import preparation
+from .tasks import prepared_of
+
+# The procedures whose LSC batches come from the data: the lru procedure draws noise
+# (lscrepro/lsc/lru.py), so its lsc.batch_size is no data batch.
+DATA_PROCEDURES = {"sites", "recurrent"}
+# wordptb's defaults (lscrepro.tasks.language.WordPTB; tests/test_speccheck.py holds them equal)
+PTB_DEFAULTS = {"maxlen": 100, "evaluation": "reference"}
+# the array whose first dimension is a split's size, per preparation layout
+_SIZE_ARRAYS = ("y_{split}", "{split}_labels", "{split}_ids")
+
+
+def split_sizes(prepared: str, cache: str, demo: bool) -> tuple[dict[str, int], str] | None:
+    """({split: size}, where the sizes come from), or None where they are not known."""
+    meta = Path(cache) / "meta.json"
+    if meta.is_file():
+        try:
+            arrays = json.loads(meta.read_text())["arrays"]
+            sizes = {split: arrays[name.format(split=split)]["shape"][0]
+                     for split in ("train", "val", "test") for name in _SIZE_ARRAYS
+                     if name.format(split=split) in arrays}
+            return sizes, f"from {meta}"
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None  # a damaged cache: its job fails with the cache's own message
+    if demo:
+        return None
+    return preparation(prepared).canonical_sizes, "the real dataset's; no prepared cache yet"
+
+
+def batches(spec: dict) -> list[tuple[str, int, tuple[str, ...]]]:
+    """(spec path, batch size, the splits it batches) of the job's data batches."""
+    if spec["kind"] == "train":
+        found = [("train.batch_size", spec["train"].get("batch_size"), ("train",))]
+        found.append(("task.eval_batch_size", spec["task"].get("eval_batch_size"), ("val", "test")))
+    elif spec.get("lsc_procedure") in DATA_PROCEDURES:  # pre-training: measured on val too
+        found = [("lsc.batch_size", spec["lsc"].get("batch_size"), ("train", "val"))]
+    else:
+        found = []
+    return [(path, size, splits) for path, size, splits in found if isinstance(size, int)]
+
+
+def batch_problem(spec: dict, sizes: tuple[dict[str, int], str], allow_full_batch: bool):
+    """(spec path, what is wrong) of the first batch that does not fit its data, or None."""
+    recipe = preparation(prepared_of(spec["task"]))
+    for path, size, splits in batches(spec):
+        if recipe.unit == "tokens":
+            problem = next(filter(None, (_stream_problem(spec["task"], size, split, sizes) for split in splits)), None)
+        elif path == "task.eval_batch_size" or allow_full_batch:
+            problem = None  # evaluation batches of samples: a short last batch is fine
+        else:
+            problem = _sample_problem(size, "train", sizes)
+        if problem:
+            return path, problem
+    return None
+
+
+def _sample_problem(size: int, split: str, sizes: tuple[dict[str, int], str]) -> str | None:
+    count, origin = sizes[0].get(split), sizes[1]
+    if count is None or size <= count:
+        return None
+    return (f"= {size:,} is larger than the {split} split ({count:,} samples, {origin}): the job "
+            f"would run it as one full batch of {count:,} without a word. Lower it, or set "
+            "data.allow_full_batch: true to train so on purpose")
+
+
+def windows(tokens: int, rows: int, maxlen: int, evaluation: str) -> int:
+    """Windows an epoch reads from ``tokens`` cut into ``rows`` streams (WordPTB.windows)."""
+    length = tokens // rows
+    return length // maxlen - 2 if evaluation == "reference" else (length - 1) // maxlen
+
+
+def _stream_problem(task: dict, rows: int, split: str, sizes: tuple[dict[str, int], str]) -> str | None:
+    tokens, origin = sizes[0].get(split), sizes[1]
+    maxlen = task.get("maxlen", PTB_DEFAULTS["maxlen"])
+    evaluation = task.get("evaluation", PTB_DEFAULTS["evaluation"])
+    if tokens is None or windows(tokens, rows, maxlen, evaluation) >= 1:
+        return None
+    rule = "N // B // maxlen - 2" if evaluation == "reference" else "(N // B - 1) // maxlen"
+    need = 3 * maxlen if evaluation == "reference" else maxlen + 1
+    return (f"= {rows:,} streams leave {tokens // rows:,} tokens each of the {split} split "
+            f"(N = {tokens:,} tokens, {origin}), which give {windows(tokens, rows, maxlen, evaluation)} "
+            f"windows of task.maxlen {maxlen} (task.evaluation {evaluation!r}: {rule} must be >= 1); "
+            f"the largest batch with a window is {max(tokens // need, 0):,}. Lower the batch or maxlen")
