@@ -15,9 +15,7 @@ effect or fewer than 3 pairs stand behind it, ``not run`` without runs.
 
 from __future__ import annotations
 
-import csv
 import math
-import os
 
 import numpy as np
 import pandas as pd
@@ -30,6 +28,7 @@ from lscrepro.paired import (
     NOT_RUN, VERDICTS, median_ci, sign_p, verdict, wilcoxon_p, wilson,
 )
 from lscrepro.spec import FAMILIES
+from lscrepro.verdicts import counts, verdict_counts  # noqa: F401  (verdict_counts: for callers)
 
 COLUMNS = ["claim", "family", "cell", "comparison", "metric", "statement", "n", "runs", "wins",
            "win_fraction", "estimate", "ci_low", "ci_high", "interval", "p_value", "test", "verdict",
@@ -302,18 +301,6 @@ def claims_table(ffn: pd.DataFrame | None = None, rnn_runs: pd.DataFrame | None 
     for column in ("win_fraction", "estimate", "ci_low", "ci_high", "p_value"):
         table[column] = [float(f"{v:.6g}") for v in table[column].astype(float)]
     return table.astype({"n": int, "runs": int, "wins": int})
-
-
-def counts(verdicts) -> dict[str, int]:
-    """How many claims have each verdict, every verdict named (zeros too), in VERDICTS order."""
-    verdicts = list(verdicts)
-    return {v: verdicts.count(v) for v in VERDICTS}
-
-
-def verdict_counts(path: str | os.PathLike) -> dict[str, int]:
-    """The verdict counts of a claims.csv, for status to print (csv only: no pandas)."""
-    with open(path, newline="") as handle:
-        return counts(row["verdict"] for row in csv.DictReader(handle))
 
 
 def _number(value: float, signed: bool) -> str:

@@ -17,13 +17,12 @@ import zlib
 
 import numpy as np
 
+from lscrepro.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_RUN, VERDICTS  # noqa: F401
+
 CONFIDENCE = 0.95
 RESAMPLES = 10_000
 ALPHA = 0.05  # the paired test must reject no effect at this level too
 MIN_N = 3  # fewer pairs than this cannot show anything: inconclusive whatever the interval
-
-HOLDS, FAILS, INCONCLUSIVE, NOT_RUN = "holds", "does not hold", "inconclusive", "not run"
-VERDICTS = [HOLDS, FAILS, INCONCLUSIVE, NOT_RUN]
 
 
 def seed_of(key: str) -> int:

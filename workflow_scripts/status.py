@@ -19,10 +19,10 @@ import json
 import sys
 from pathlib import Path
 
-from lscrepro.claims import verdict_counts
 from lscrepro.io import write_csv
 from lscrepro.spec import output_roots
 from lscrepro.status import load_config, run_status, summary_table
+from lscrepro.verdicts import verdict_counts
 from lscrepro.verify import verify_data
 
 
