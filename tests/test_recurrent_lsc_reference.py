@@ -12,17 +12,9 @@ import torch
 from lscrepro.lsc.recurrent import (RecurrentLSCRun, RecurrentLSCSettings, pretrain_recurrent,
                                     shuffle_weights)
 from lscrepro.models import build_model
-from test_recurrent_lsc import NoiseSpikes
+from test_recurrent_lsc import NoiseSpikes, one_thread  # noqa: F401  (an autouse fixture)
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _model(cell: str, task, width: int = 8, seed: int = 0):
