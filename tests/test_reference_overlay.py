@@ -1,5 +1,6 @@
 """config/reference.yaml switches every deviation that has a switch back to the reference's
-behaviour: the README's deviation table names each switch, and this reads that table."""
+behaviour: the deviation table in docs/deviations.md names each switch, and this reads that
+table."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ SWITCH = re.compile(r"`([a-z0-9_]+(?:\.[a-z0-9_]+)+): ([^`]+)`")
 
 
 def deviation_rows() -> list[list[str]]:
-    """The cells of each row of the README's deviation table."""
-    text = (ROOT / "README.md").read_text()
+    """The cells of each row of the deviation table in docs/deviations.md."""
+    text = (ROOT / "docs/deviations.md").read_text()
     section = text.split("## Deviations from the reference implementation", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("|")]
     header, rule, *body = rows
