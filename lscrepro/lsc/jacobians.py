@@ -83,13 +83,15 @@ def _dominant_subspaces(jac: torch.Tensor, jac64: torch.Tensor, squarings: int, 
     gelfand = torch.exp((log_scale + norm.clamp_min(_TINY).log()) / 2**squarings)
     probe = torch.randn(a.shape[-1], rank, generator=generator, dtype=a.dtype, device=a.device)
     right = torch.linalg.qr(a @ probe).Q
-    left = torch.linalg.qr(a.mT @ probe).Q
+    # x^T A, not A^T x: the transposed product of a batched matrix by a thin block runs at
+    # a tenth of the speed (57 vs 5 ms at B = 8, n = 1024) on CPU.
+    left = torch.linalg.qr((probe.mT @ a).mT).Q
     # A few float64 subspace iterations remove the float32 rounding that squaring
     # leaves in the bases; the eigenvalue gradient needs both bases accurate.
     right, left = right.double(), left.double()
     for _ in range(refine):
         right = torch.linalg.qr(jac64 @ right).Q
-        left = torch.linalg.qr(jac64.mT @ left).Q
+        left = torch.linalg.qr((left.mT @ jac64).mT).Q
     return right, left, gelfand
 
 

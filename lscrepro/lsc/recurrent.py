@@ -78,8 +78,7 @@ from torch.func import jacrev, vmap
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..device import rng_state, set_rng_state
-from ..models.rnn import GRULayer, LSTMLayer, SimpleRNNLayer
-from ..models.spiking import ALIFLayer, spike
+from ..models.lscview import RecurrentLSCView
 from ..optim import adabelief_lookahead, resync_slow_weights
 from ..progress import Progress
 from .jacobians import RadiusMethod, spectral_radius, square_block
@@ -145,46 +144,9 @@ class RecurrentLSCResult:
     best_distance: float | None = None
 
 
-# --- the LSC view of a layer: a flat state s, a step on it, the output from it --------------
-class CellView:
-    """``step(x, s) -> s'`` and ``output(s) -> h`` on the flat LSC state of one layer, for
-    one sample or a batch (torch.func differentiates them)."""
-
-    def __init__(self, layer: torch.nn.Module):
-        self.layer, self.n = layer, layer.n
-        if isinstance(layer, LSTMLayer):
-            self.kind = "lstm"
-        elif isinstance(layer, ALIFLayer):
-            self.kind = "alif"
-        elif isinstance(layer, (GRULayer, SimpleRNNLayer)):
-            self.kind = "plain"
-        else:
-            raise TypeError(f"no recurrent LSC view for {type(layer).__name__}")
-
-    def size(self) -> int:
-        return self.n if self.kind == "plain" else 2 * self.n
-
-    def zeros(self, batch: int, device, dtype=torch.float32) -> torch.Tensor:
-        return torch.zeros(batch, self.size(), device=device, dtype=dtype)
-
-    def output(self, s: torch.Tensor) -> torch.Tensor:
-        if self.kind == "alif":
-            v, a = s.split(self.n, dim=-1)
-            return spike(v - self.layer.thr - self.layer.beta * a)
-        return s[..., :self.n]
-
-    def step(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        if self.kind == "lstm":
-            _, (h, c) = self.layer.step(x, tuple(s.split(self.n, dim=-1)))
-            return torch.cat([h, c], dim=-1)
-        if self.kind == "alif":  # reoldspike: z_{t-1} from (v, a), with the surrogate
-            _, (_, v, a) = self.layer.step(x, (self.output(s), *s.split(self.n, dim=-1)))
-            return torch.cat([v, a], dim=-1)
-        return self.layer.step(x, (s,))[0]
-
-
-def cell_views(model) -> list[CellView]:
-    return [CellView(layer) for layer in model.cells()]
+def cell_views(model) -> list[RecurrentLSCView]:
+    """Each recurrent layer's LSC view (``layer.lsc_view()``, lscrepro/models/lscview.py)."""
+    return [layer.lsc_view() for layer in model.cells()]
 
 
 def _jacobian(fn, *inputs: torch.Tensor) -> torch.Tensor:
@@ -215,7 +177,7 @@ def wants_dec(model, settings: RecurrentLSCSettings) -> bool:
 
 
 @torch.no_grad()
-def advance(views: list[CellView], x: torch.Tensor, states: list[torch.Tensor]):
+def advance(views: list[RecurrentLSCView], x: torch.Tensor, states: list[torch.Tensor]):
     """One step of the stack without gradient: (each layer's input, next states)."""
     inputs, new_states = [], []
     for view, s in zip(views, states):
@@ -226,15 +188,6 @@ def advance(views: list[CellView], x: torch.Tensor, states: list[torch.Tensor]):
     return inputs, new_states
 
 
-def _lstm_c_scale(view: CellView, x: torch.Tensor, s: torch.Tensor, s_next: torch.Tensor):
-    """dh_{t+1}/dc_{t+1} = o * tanh'(c_{t+1}) (a diagonal, (B, n)) of an LSTM layer, at the
-    detached points x_{t+1}, s_t, s_{t+1}; the gate keeps its graph to the weights."""
-    lstm, n = view.layer.fused, view.n
-    gates = x @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + s[..., :n] @ lstm.weight_hh_l0.T + lstm.bias_hh_l0
-    o = torch.sigmoid(gates.chunk(4, dim=-1)[3])  # gate order i, f, g, o (LSTMLayer.step)
-    return o * (1 - torch.tanh(s_next[..., n:]) ** 2)
-
-
 def _with_c_path(jac: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """A Jacobian w.r.t. an LSTM state (h, c) whose consumer reads h only: its c columns
     (zero) become the path c -> h = o tanh(c), as the reference's tape took the Jacobian
@@ -243,26 +196,48 @@ def _with_c_path(jac: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return torch.cat([jac[..., :n], jac[..., :n] * scale.unsqueeze(-2)], dim=-1)
 
 
-def local_jacobians(model, views: list[CellView], x: torch.Tensor, states: list[torch.Tensor],
-                    with_dec: bool, lstm_c_path: bool = True):
+def _c_path_scales(views, inputs, states, new_states, with_dec: bool, lstm_c_path: bool) -> list:
+    """dh/dc of each layer that has that path (LSTM) and whose output feeds a depth or dec
+    Jacobian; None elsewhere."""
+    scales = []
+    for l, view in enumerate(views):
+        feeds = l < len(views) - 1 or with_dec
+        scales.append(view.c_path_scale(inputs[l], states[l], new_states[l])
+                      if lstm_c_path and feeds else None)
+    return scales
+
+
+def _depth(below: RecurrentLSCView, outer: torch.Tensor, s_below: torch.Tensor,
+           c_scale: torch.Tensor | None, compact: bool) -> torch.Tensor:
+    """The depth Jacobian outer @ O, O = dh_below / ds_below, from outer = ds' / dh_below.
+
+    ``compact`` (where outer @ O is square): O @ outer instead, n_below wide. AB and BA have
+    the same nonzero eigenvalues, so the spectral radius and its gradient are the same, and
+    an LSTM's (2n)^3 squarings become n^3."""
+    if compact and outer.shape[-2] == below.size():
+        if c_scale is not None:  # O = [I, diag(dh/dc)]
+            n = below.n
+            return outer[..., :n, :] + c_scale.unsqueeze(-1) * outer[..., n:2 * n, :]
+        return below.compact_through_output(outer, s_below)
+    depth = below.through_output(outer, s_below)
+    return depth if c_scale is None else _with_c_path(depth, c_scale)
+
+
+def local_jacobians(model, views: list[RecurrentLSCView], x: torch.Tensor, states: list[torch.Tensor],
+                    with_dec: bool, lstm_c_path: bool = True, compact_depth: bool = False):
     """The step's local Jacobians {(kind, layer index): (B, out, in)} at detached points
-    (x: layer 1's input at t+1, states: s_t), and the states s_{t+1}."""
+    (x: layer 1's input at t+1, states: s_t), and the states s_{t+1}. With ``compact_depth``
+    a square depth Jacobian comes as its smaller equivalent for the radius (``_depth``)."""
     inputs, new_states = advance(views, x.detach(), states)
-    # dh/dc of each LSTM layer whose output feeds a depth or dec Jacobian
-    feeds = [l < len(views) - 1 or with_dec for l in range(len(views))]
-    c_scale = [_lstm_c_scale(v, inputs[l], states[l], new_states[l])
-               if lstm_c_path and v.kind == "lstm" and feeds[l] else None for l, v in enumerate(views)]
+    c_scale = _c_path_scales(views, inputs, states, new_states, with_dec, lstm_c_path)
     jacobians = {}
     for l, view in enumerate(views):
-        jacobians["rec", l] = _jacobian(lambda s, xi, v=view: v.step(xi, s), states[l], inputs[l])
+        jacobians["rec", l], wrt_input = view.jacobians(inputs[l], states[l])
         if l == 0:
-            jacobians["enc", l] = _jacobian(lambda xi, s, v=view: v.step(xi, s), inputs[0], states[0])
+            jacobians["enc", l] = wrt_input
             continue
-        below = views[l - 1]
-        jacobians["depth", l] = _jacobian(lambda sb, s, v=view, b=below: v.step(b.output(sb), s),
-                                          new_states[l - 1], states[l])
-        if c_scale[l - 1] is not None:
-            jacobians["depth", l] = _with_c_path(jacobians["depth", l], c_scale[l - 1])
+        jacobians["depth", l] = _depth(views[l - 1], wrt_input, new_states[l - 1], c_scale[l - 1],
+                                       compact_depth)
     if with_dec:
         last = views[-1]
         dec = _jacobian(lambda s: model.readout(last.output(s)), new_states[-1])
@@ -273,7 +248,7 @@ def local_jacobians(model, views: list[CellView], x: torch.Tensor, states: list[
 def local_radii(model, views, x, states, settings: RecurrentLSCSettings, generator):
     """Per-sample spectral radii {(kind, layer index): (B,)} of the step, and s_{t+1}."""
     jacobians, new_states = local_jacobians(model, views, x, states, wants_dec(model, settings),
-                                            settings.lstm_c_path)
+                                            settings.lstm_c_path, compact_depth=True)
     radii = {key: _radius(jac, settings.radius_method, generator) for key, jac in jacobians.items()}
     return radii, new_states
 
@@ -311,34 +286,19 @@ def measure_radii(model, batches: list[torch.Tensor], settings: RecurrentLSCSett
 
 
 # --- the heuristics ---------------------------------------------------------------------------
-def _input_and_recurrent_params(view: CellView, biases: bool = True) -> tuple[list, list]:
-    """The parameters ``rescale`` scales by the depth/enc radius and by the rec radius.
-    The reference's name match put every cell bias (Keras' one LSTM bias, the GRU's
-    (2, 3n) input and recurrent biases, the simple RNN's) on the input side."""
-    layer = view.layer
-    if view.kind == "alif":  # no bias (internal_current only with 'v0m', not used)
-        return ([layer.input_weights, layer.thr, layer.beta],
-                [layer.recurrent_weights, layer.tau, layer.tau_adaptation])
-    if isinstance(layer, SimpleRNNLayer):
-        return [layer.kernel] + ([layer.bias] if biases else []), [layer.recurrent_kernel]
-    fused = layer.fused  # PyTorch's bias_ih + bias_hh together are Keras' bias
-    return ([fused.weight_ih_l0] + ([fused.bias_ih_l0, fused.bias_hh_l0] if biases else []),
-            [fused.weight_hh_l0])
-
-
 def _clipped_factor(target: float, radius: float) -> float:
     return float(np.clip(target / max(radius, 1e-12), 0.85, 1.15))
 
 
 @torch.no_grad()
-def rescale_weights(model, views: list[CellView], means: dict, target: float,
+def rescale_weights(model, views: list[RecurrentLSCView], means: dict, target: float,
                     biases: bool = True) -> None:
     """The reference's wmultiplier: input-side parameters (with ``biases`` the cell biases)
     by target / rho_depth (layer 1: rho_enc), recurrent ones by target / rho_rec, embedding
     and dense readout weight towards std * sqrt(fan) = 1 (not the readout bias, as the
     reference); every factor clipped to [0.85, 1.15]."""
     for l, view in enumerate(views):
-        input_side, recurrent_side = _input_and_recurrent_params(view, biases)
+        input_side, recurrent_side = view.rescale_groups(biases)
         lower = means.get(("enc", 0) if l == 0 else ("depth", l))
         for params, radius in ((input_side, lower), (recurrent_side, means.get(("rec", l)))):
             if radius is None:
@@ -354,21 +314,19 @@ def rescale_weights(model, views: list[CellView], means: dict, target: float,
 
 @torch.no_grad()
 def shuffle_weights(model, generator: torch.Generator) -> None:
-    """The reference's wshuff: every weight with >= 2 dims, entries randomly permuted.
-    Keras' GRU bias is one (2, 3n) matrix, so the GRU's two biases are shuffled together."""
+    """The reference's wshuff: every weight with >= 2 dims, entries randomly permuted, and
+    each view's joint groups (Keras' GRU bias is one (2, 3n) matrix) permuted as one."""
     def permute(flat: torch.Tensor) -> None:
         flat.copy_(flat[torch.randperm(flat.numel(), generator=generator, device=flat.device)])
 
     for p in model.parameters():
         if p.dim() >= 2:
             permute(p.data.view(-1))
-    for layer in model.cells():
-        if isinstance(layer, GRULayer):
-            b_ih, b_hh = layer.fused.bias_ih_l0.data, layer.fused.bias_hh_l0.data
-            both = torch.cat([b_ih, b_hh])
-            permute(both)
-            b_ih.copy_(both[:len(b_ih)])
-            b_hh.copy_(both[len(b_ih):])
+    for group in (g for view in cell_views(model) for g in view.joint_shuffles()):
+        joint = torch.cat([p.data.view(-1) for p in group])
+        permute(joint)
+        for p, part in zip(group, joint.split([p.numel() for p in group])):
+            p.data.copy_(part.view_as(p))
 
 
 def _copy_state(model) -> dict[str, torch.Tensor]:

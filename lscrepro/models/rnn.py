@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .lscview import RecurrentLSCView, diagonal_rows
 from .spiking import ALIFLayer, glorot_uniform
 from .stack import SequenceStack
 
@@ -101,6 +102,60 @@ class LSTMLayer(nn.Module):
         out, (h, c) = self.fused(x, (h0, c0))
         return out, (h[0], c[0])
 
+    def lsc_view(self) -> "LSTMView":
+        return LSTMView(self)
+
+
+class LSTMView(RecurrentLSCView):
+    """The LSTM's LSC state (h, c), 2n wide, as the reference's tape saw it."""
+
+    state_blocks = 2
+
+    def step(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        _, (h, c) = self.layer.step(x, tuple(s.split(self.n, dim=-1)))
+        return torch.cat([h, c], dim=-1)
+
+    def _gates(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        lstm = self.layer.fused
+        gates = x @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + h @ lstm.weight_hh_l0.T + lstm.bias_hh_l0
+        i, f, g, o = gates.chunk(4, dim=-1)  # gate order i, f, g, o (``LSTMLayer.step``)
+        return torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+
+    def jacobians(self, x: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """In closed form: each gate's weight rows scaled by the gate's derivative (a tenth
+        of torch.func's time at n = 512; the same numbers to float32 rounding)."""
+        h, c = s.split(self.n, dim=-1)
+        i, f, g, o = self._gates(x, h)
+        tanh_c = torch.tanh(f * c + i * g)
+        dc = (i * (1 - i) * g, f * (1 - f) * c, i * (1 - g ** 2))  # dc'/d(i, f, g) pre-activations
+        dh_dc = o * (1 - tanh_c ** 2)
+        dh_do = tanh_c * o * (1 - o)
+
+        def through(weight: torch.Tensor) -> torch.Tensor:  # d(h', c') / d(what weight multiplies)
+            w_i, w_f, w_g, w_o = weight.chunk(4, dim=0)
+            dc_in = diagonal_rows(dc[0], w_i) + diagonal_rows(dc[1], w_f) + diagonal_rows(dc[2], w_g)
+            return torch.cat([diagonal_rows(dh_do, w_o) + dh_dc.unsqueeze(-1) * dc_in, dc_in], dim=-2)
+
+        lstm = self.layer.fused
+        from_c = torch.cat([torch.diag_embed(dh_dc * f), torch.diag_embed(f)], dim=-2)
+        return torch.cat([through(lstm.weight_hh_l0), from_c], dim=-1), through(lstm.weight_ih_l0)
+
+    def c_path_scale(self, x: torch.Tensor, s: torch.Tensor, s_next: torch.Tensor) -> torch.Tensor:
+        """dh_{t+1}/dc_{t+1} = o * tanh'(c_{t+1}) (B, n) at the detached points x_{t+1}, s_t,
+        s_{t+1}; the gate keeps its graph to the weights."""
+        o = self._gates(x, s[..., :self.n])[3]
+        return o * (1 - torch.tanh(s_next[..., self.n:]) ** 2)
+
+    def rescale_groups(self, biases: bool = True) -> tuple[list, list]:
+        return _fused_rescale_groups(self.layer.fused, biases)
+
+
+def _fused_rescale_groups(fused: nn.Module, biases: bool) -> tuple[list, list]:
+    """PyTorch's bias_ih + bias_hh together are Keras' one bias, which the reference's name
+    match put on the input side."""
+    return ([fused.weight_ih_l0] + ([fused.bias_ih_l0, fused.bias_hh_l0] if biases else []),
+            [fused.weight_hh_l0])
+
 
 class GRULayer(nn.Module):
     """Keras GRUCell(n) (TF2: reset_after=True, PyTorch's formula). Keras orders the gates
@@ -138,6 +193,39 @@ class GRULayer(nn.Module):
             state = self.initial_state(x.shape[0], x.device, x.dtype)
         out, h = self.fused(x, state[0].unsqueeze(0).contiguous())
         return out, (h[0],)
+
+    def lsc_view(self) -> "GRUView":
+        return GRUView(self)
+
+
+class GRUView(RecurrentLSCView):
+    """The GRU's LSC state h."""
+
+    def step(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        return self.layer.step(x, (s,))[0]
+
+    def jacobians(self, x: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """In closed form. h' = (1 - z) m + z h, m = tanh(x_n + r * h_n): the reset r
+        reaches h' through h_n, the candidate m and the update z through their rows."""
+        gru = self.layer.fused
+        x_r, x_z, x_n = (x @ gru.weight_ih_l0.T + gru.bias_ih_l0).chunk(3, dim=-1)
+        h_r, h_z, h_n = (s @ gru.weight_hh_l0.T + gru.bias_hh_l0).chunk(3, dim=-1)
+        r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+        m = torch.tanh(x_n + r * h_n)
+        dm = (1 - z) * (1 - m ** 2)  # dh'/d(candidate pre-activation)
+        via_r, via_z = dm * h_n * r * (1 - r), (s - m) * z * (1 - z)
+        (w_r, w_z, w_n), (u_r, u_z, u_n) = gru.weight_ih_l0.chunk(3), gru.weight_hh_l0.chunk(3)
+        rec = (diagonal_rows(via_r, u_r) + diagonal_rows(via_z, u_z) + diagonal_rows(dm * r, u_n)
+               + torch.diag_embed(z))
+        inp = diagonal_rows(via_r, w_r) + diagonal_rows(via_z, w_z) + diagonal_rows(dm, w_n)
+        return rec, inp
+
+    def rescale_groups(self, biases: bool = True) -> tuple[list, list]:
+        return _fused_rescale_groups(self.layer.fused, biases)
+
+    def joint_shuffles(self) -> list[list[torch.Tensor]]:
+        # Keras' GRU bias is one (2, 3n) matrix, which wshuff permutes as one weight
+        return [[self.layer.fused.bias_ih_l0, self.layer.fused.bias_hh_l0]]
 
 
 class SimpleRNNLayer(nn.Module):
@@ -182,6 +270,27 @@ class SimpleRNNLayer(nn.Module):
             h = self.activation(driven[:, t] + h @ self.recurrent_kernel)
             outputs.append(h)
         return torch.stack(outputs, dim=1), (h,)
+
+    def lsc_view(self) -> "SimpleRNNView":
+        return SimpleRNNView(self)
+
+
+class SimpleRNNView(RecurrentLSCView):
+    """The simple RNN's LSC state h."""
+
+    def step(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        return self.layer.step(x, (s,))[0]
+
+    def jacobians(self, x: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """In closed form: diag(phi'(pre)) times the transposed kernels (h' = phi(x W + h U + b))."""
+        layer = self.layer
+        pre = x @ layer.kernel + layer.bias + s @ layer.recurrent_kernel
+        slope = _activation_derivative(layer.activation_name, pre, layer.activation(pre))
+        return diagonal_rows(slope, layer.recurrent_kernel.T), diagonal_rows(slope, layer.kernel.T)
+
+    def rescale_groups(self, biases: bool = True) -> tuple[list, list]:
+        layer = self.layer
+        return [layer.kernel] + ([layer.bias] if biases else []), [layer.recurrent_kernel]
 
 
 def _activation_derivative(name: str, pre: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -231,21 +340,35 @@ class SimpleRNNSequence(torch.autograd.Function):
         return grad_pre_all.transpose(0, 1), grad_kernel, carry, None
 
 
+def _alif(n_in: int, n: int, generator: torch.Generator, *, activation: str, steps: int,
+          gauss_beta: bool = False) -> ALIFLayer:
+    # reference: tau_adaptation mean int(in_len / 2), in_len after the time repeat
+    return ALIFLayer(n_in, n, float(int(steps / 2)), generator, gauss_beta=gauss_beta)
+
+
+# cell name -> builder(n_in, n, generator, *, activation, steps) of one layer. A new cell is
+# a layer class with ``step``, ``forward``, ``initial_state`` and ``lsc_view()`` plus one
+# entry here (``register_cell``).
+CELL_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "LSTM": lambda n_in, n, g, **_: LSTMLayer(n_in, n, g),
+    "GRU": lambda n_in, n, g, **_: GRULayer(n_in, n, g),
+    "rsimplernn": lambda n_in, n, g, *, activation, **_: SimpleRNNLayer(n_in, n, activation, g),
+    "ssimplernn": lambda n_in, n, g, **_: SimpleRNNLayer(n_in, n, "sigmoid", g),
+    "maLSNN": _alif,
+    "maLSNNb": lambda *args, **kwargs: _alif(*args, **kwargs, gauss_beta=True),
+}
+
+
+def register_cell(name: str, builder: Callable[..., nn.Module]) -> None:
+    CELL_BUILDERS[name] = builder
+
+
 def make_layer(cell: str, n_in: int, n: int, generator: torch.Generator, *, activation: str,
                steps: int) -> nn.Module:
-    """One recurrent layer of type ``cell`` (see CELLS)."""
-    if cell == "LSTM":
-        return LSTMLayer(n_in, n, generator)
-    if cell == "GRU":
-        return GRULayer(n_in, n, generator)
-    if cell == "rsimplernn":
-        return SimpleRNNLayer(n_in, n, activation, generator)
-    if cell == "ssimplernn":
-        return SimpleRNNLayer(n_in, n, "sigmoid", generator)
-    if cell in ("maLSNN", "maLSNNb"):
-        # reference: tau_adaptation mean int(in_len / 2), in_len after the time repeat
-        return ALIFLayer(n_in, n, float(int(steps / 2)), generator, gauss_beta=cell == "maLSNNb")
-    raise ValueError(f"unknown cell {cell!r}; valid cells: {', '.join(CELLS)}")
+    """One recurrent layer of type ``cell`` (see CELL_BUILDERS)."""
+    if cell not in CELL_BUILDERS:
+        raise ValueError(f"unknown cell {cell!r}; valid cells: {', '.join(CELL_BUILDERS)}")
+    return CELL_BUILDERS[cell](n_in, n, generator, activation=activation, steps=steps)
 
 
 class DeepRNN(SequenceStack):
@@ -256,8 +379,8 @@ class DeepRNN(SequenceStack):
     def __init__(self, cell: str, widths: list[int], dims: dict, seed: int, dropout: float = 0.3,
                  activation: str = "relu", embedding: int | None = None):
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"unknown cell {cell!r}; valid cells: {', '.join(CELLS)}")
+        if cell not in CELL_BUILDERS:
+            raise ValueError(f"unknown cell {cell!r}; valid cells: {', '.join(CELL_BUILDERS)}")
         generator = torch.Generator().manual_seed(seed)
         self.cell_name, self.depth, self.widths = cell, len(widths), list(widths)
         self.width = widths[-1]

@@ -23,6 +23,8 @@ import math
 import torch
 from torch import nn
 
+from .lscview import RecurrentLSCView
+
 DAMPENING = 0.5
 SHARPNESS = 1.0
 
@@ -159,6 +161,30 @@ class ALIFLayer(nn.Module):
             z, state = self._advance(input_currents[:, t], state, constants)
             outputs.append(z)
         return torch.stack(outputs, dim=1), state
+
+    def lsc_view(self) -> "ALIFView":
+        return ALIFView(self)
+
+
+class ALIFView(RecurrentLSCView):
+    """The reference's ``reoldspike`` LSC state (v, a): the previous spike is recomputed as
+    z = H(v - thr - beta a) with the surrogate, so the Jacobians are not zero. Its
+    Jacobians come from torch.func (the base class)."""
+
+    state_blocks = 2
+
+    def output(self, s: torch.Tensor) -> torch.Tensor:
+        v, a = s.split(self.n, dim=-1)
+        return spike(v - self.layer.thr - self.layer.beta * a)
+
+    def step(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        _, (_, v, a) = self.layer.step(x, (self.output(s), *s.split(self.n, dim=-1)))
+        return torch.cat([v, a], dim=-1)
+
+    def rescale_groups(self, biases: bool = True) -> tuple[list, list]:
+        layer = self.layer  # no bias (internal_current only with 'v0m', not used)
+        return ([layer.input_weights, layer.thr, layer.beta],
+                [layer.recurrent_weights, layer.tau, layer.tau_adaptation])
 
 
 class ALIFSequence(torch.autograd.Function):
