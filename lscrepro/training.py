@@ -34,7 +34,7 @@ class TrainSettings:
     # "per_tensor": each parameter's gradient norm clipped on its own (Keras' clipnorm,
     # which the reference asked for); "global": one norm over all of them
     # (torch.nn.utils.clip_grad_norm_); "ignored": recorded, not applied, as the
-    # reference's AdaBelief did with clipnorm (README)
+    # reference's AdaBelief did with clipnorm (docs/deviations.md)
     clip_mode: str = "per_tensor"
     steps_per_epoch: int | None = None  # at most this many batches per epoch; None: all
     # wall-clock cap of one job (the reference stops training after 6 h); None: none

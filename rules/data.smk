@@ -61,9 +61,6 @@ rule prepare_dataset:
         prepared="|".join(PREPARATIONS),
     conda:
         "../envs/lscrepro.yaml"
-    resources:
-        mem_mb=8000,
-        runtime=30,
     params:
         data_dir=DATA_DIR,
     shell:

@@ -48,9 +48,6 @@ for family in FAMILY_NAMES:
         conda:
             "../envs/lscrepro.yaml"
         threads: 1
-        resources:
-            mem_mb=4000,
-            runtime=240,
         params:
             spec=job_spec(family, "pretrain"),
         shell:
@@ -78,9 +75,6 @@ for family in FAMILY_NAMES:
         conda:
             "../envs/lscrepro.yaml"
         threads: 1
-        resources:
-            mem_mb=4000,
-            runtime=120,
         params:
             spec=job_spec(family, "train"),
         shell:

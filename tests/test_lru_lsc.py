@@ -164,7 +164,7 @@ def test_halves_setting_is_checked_and_reaches_the_iterations():
 def test_pretraining_moves_both_radii_to_their_targets(target, unbalanced):
     # At small widths the depth radius varies a lot between samples and block pairs, and
     # the reference's factor mean(target / radius) overshoots (at width 128 it ends within
-    # 2-5% of 1; README): the test asks for most of the way, and the time radius exactly.
+    # 2-5% of 1; docs/deviations.md): the test asks for most of the way, and the time radius exactly.
     # Width 32: at 16, with the reference's half copy (the default), the depth radius ends
     # at 0.59-0.85 for target 0.5 over model seeds 0-3 (0.50-0.55 at width 32).
     settings = replace(SETTINGS, iterations=150, batch_size=8, target=target, unbalanced=unbalanced)

@@ -36,7 +36,7 @@ CHANNELS = 700
 NUM_CLASSES = 20
 # The reference's splits (heidelberg_generator.on_epoch_end) hard-code the sizes:
 # train = range(int(95 * 8155 / 100)), val = range(that, 8155), test = range(2088). We
-# split the files as they are (README, deviations): 95% of all 8156 (cut 7748), val
+# split the files as they are (docs/deviations.md): 95% of all 8156 (cut 7748), val
 # the rest, test all of shd_test.
 TRAIN_PERCENT = 95
 CHUNK = 1024  # samples binned at a time, to bound memory on the real files

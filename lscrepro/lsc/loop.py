@@ -7,7 +7,7 @@ spectral radii and the loss mean((rho - target)^2); one AdaBelief+Lookahead step
 site's own optimiser. Then the reference's two heuristics, each by chance: ``rescale``
 (its "wmultiplier") and ``shuffle`` (its "wshuff"). A per-site radius estimate decides
 which weights are kept and when to stop. ``mode: reference`` swaps in the reference's
-choices where this port departs from them (reference.py); README lists each.
+choices where this port departs from them (reference.py); docs/deviations.md lists each.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ blocks, so rho(M_t) = max |lambda| of l1; and M_l = P Q with P = d s2'/d u2 (4H 
 the LayerNorm output that enters l2's LRU) and Q = d u2/d s1 (H x 4H), whose nonzero
 eigenvalues are those of the H x H matrix Q P, the Jacobian of v -> u2(s1 + P v).
 
-Differences from the reference (README): the before/after radii are measured on fixed
+Differences from the reference (docs/deviations.md): the before/after radii are measured on fixed
 noise draws of their own, and the layer pair is drawn with numpy's default_rng, not
 np.random.shuffle of the layer list. Kept: the moving averages (time constant 2L) in
 the report; the weights are those after the last iteration (no selection).

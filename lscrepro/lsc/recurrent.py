@@ -40,7 +40,7 @@ As the reference (stable_drnn@4b667ae neural_models/recLSC.py, apply_LSC), by de
    ``dec_max_outputs`` (100) outputs (PTB); rescale at every step. Targets never enter
    these Jacobians, so the reference's random replacement of target tokens has none.
 
-Differences from the reference (README):
+Differences from the reference (docs/deviations.md):
  1. One optimiser for the whole run. The reference rebuilt the model, and with it
     AdaBelief's moments and Lookahead's slow weights, at every step.
  2. A shuffle is kept only if the loss on the same step's inputs does not get worse

@@ -13,7 +13,7 @@ loop (loop.LSCRun) departs from it, this class does what the reference does:
   ``patience`` consecutive steps;
 - a wall-clock cap of 1800 s unless ``max_seconds`` says otherwise.
 
-What stays ours (README): the optimiser state persists across steps and per site,
+What stays ours (docs/deviations.md): the optimiser state persists across steps and per site,
 and the before/after radii are measured on validation inputs.
 """
 

@@ -110,7 +110,7 @@ class Heidelberg(SpikeClassification):
 
 class SpikeLatencyMNIST(SpikeClassification):
     """sl-MNIST: each pixel spikes once, at its latency, over 100 steps and 784 channels.
-    ``encoding: reshape`` reproduces the reference's scrambling reshape (README)."""
+    ``encoding: reshape`` reproduces the reference's scrambling reshape (docs/deviations.md)."""
 
     with_replacement = True  # the reference draws training batches with np.random.choice
 

@@ -1,0 +1,189 @@
+"""What the paper grid costs, measured: seconds per LSC step and per training step of every
+distinct job shape at the paper's sizes, extrapolated to whole jobs and summed per rule.
+
+A job shape is a resolved spec without what does not change the cost (seed, learning
+rate, LSC target). For each, the model is built at the real dataset's sizes
+(``Preparation.canonical_info``) and fed random batches of the task's layout: token ids
+(PTB), spike rasters (SHD, sl-MNIST) or images; the numbers that enter the model do not
+change the time of its dense arithmetic. One job costs at most
+
+    pretrain  LSC steps x the stop rule's upper bound (capped by lsc.max_seconds), plus
+              the before/after radius measurements;
+    train     epochs x (training steps per epoch + a validation pass), capped by
+              train.max_seconds, plus the test pass;
+
+early stopping can only make it shorter. Each shape runs in a forked child process of its own, so
+its peak resident memory (ru_maxrss: the interpreter, torch, the model, one batch and the LSC
+Jacobians; not the dataset's arrays) is its own.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import resource
+import statistics
+from dataclasses import dataclass
+from multiprocessing import get_context
+
+import torch
+import torch.nn.functional as F
+
+from ..models import build_model
+from ..optim import adabelief_lookahead
+from ..spec import FAMILIES, pretrain_runs, resolve_spec, train_runs
+from .lsc import lsc_job_seconds, lsc_seconds
+from .sizes import batches_per_epoch, random_batch, seconds_per_call, task_sizes
+
+# spec entries that do not change what a job computes, only the values it computes with
+COST_FREE = (("seed",), ("run",), ("pretrained",), ("lsc", "target"), ("train", "lr"))
+
+
+@dataclass(frozen=True)
+class Shape:
+    rule: str  # pretrain_<family> / train_<family>
+    spec: dict
+    jobs: int
+
+
+def shape_key(spec: dict) -> str:
+    trimmed = copy.deepcopy(spec)
+    for path in COST_FREE:
+        parent = trimmed
+        for key in path[:-1]:
+            parent = parent.get(key, {})
+        parent.pop(path[-1], None)
+    return json.dumps(trimmed, sort_keys=True)
+
+
+def grid_shapes(config: dict) -> list[Shape]:
+    """Every distinct job shape of the config's grid, with how many jobs share it."""
+    shapes: dict[tuple, Shape] = {}
+    for name in FAMILIES:
+        if name not in config:
+            continue
+        for kind, runs in (("pretrain", pretrain_runs), ("train", train_runs)):
+            for _, row in runs(name, config[name]).iterrows():
+                spec = resolve_spec(config, name, kind, row.to_dict())
+                key = (f"{kind}_{name}", shape_key(spec))
+                old = shapes.get(key)
+                shapes[key] = Shape(key[0], spec, 1 + (old.jobs if old else 0))
+    return list(shapes.values())
+
+
+# --- timing ---------------------------------------------------------------------------------------
+def training_seconds(model, spec: dict, dims: dict, generator) -> tuple[float, float]:
+    """Seconds of one training step at the spec's batch size and of one evaluation batch."""
+    optimizer = adabelief_lookahead(model.parameters(), 1e-3, 0.0)
+    x, y = random_batch(dims, spec["train"]["batch_size"], generator)
+
+    def logits():
+        out = model(x)
+        return (out[0] if isinstance(out, tuple) else out).reshape(-1, dims["num_classes"])
+
+    def step():
+        model.train()
+        loss = F.cross_entropy(logits(), y.reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def evaluate():
+        model.eval()
+        with torch.no_grad():
+            logits()
+    return seconds_per_call(step), seconds_per_call(evaluate)
+
+
+def measure_shape(shape: Shape, device: str = "cpu") -> dict:
+    """Per-step seconds of one shape, and the peak memory of measuring it (MB)."""
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    spec, (dims, sizes) = shape.spec, task_sizes(shape.spec)
+    model = build_model(spec["model"], dims, 0).to(device)
+    if shape.rule.startswith("pretrain"):
+        timed = lsc_seconds(model, spec, dims, sizes, generator)
+    else:
+        step, evaluation = training_seconds(model, spec, dims, generator)
+        timed = {"train_step_s": step, "eval_batch_s": evaluation}
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {**timed, "peak_mb": peak_mb}
+
+
+def job_seconds(shape: Shape, timed: dict, capped: bool = True) -> float:
+    """Upper bound of one job's seconds from its shape's per-step times (``capped``: with
+    the spec's time cap, as the job runs)."""
+    spec = shape.spec
+    if shape.rule.startswith("pretrain"):
+        return lsc_job_seconds(spec, timed, task_sizes(spec), capped)
+    dims, sizes = task_sizes(spec)
+    train = spec["train"]
+    batch = train["batch_size"]
+    eval_batch = spec["task"].get("eval_batch_size", batch)
+    per_epoch = (batches_per_epoch(spec, sizes, batch) * timed["train_step_s"]
+                 + batches_per_epoch(spec, sizes, eval_batch, "val") * timed["eval_batch_s"] * eval_batch / batch)
+    total = train.get("epochs", 1) * per_epoch
+    cap = train.get("max_seconds") if capped else None
+    test = batches_per_epoch(spec, sizes, eval_batch, "test") * timed["eval_batch_s"] * eval_batch / batch
+    return (min(total, cap) if cap else total) + test
+
+
+def _measure_in_child(args: tuple[Shape, str, int]) -> dict:
+    shape, device, threads = args
+    torch.set_num_threads(threads)
+    return measure_shape(shape, device)
+
+
+def measure_all(shapes: list[Shape], device: str = "cpu", threads: int = 1, workers: int = 1,
+                log=print) -> list[dict]:
+    """Each shape measured in a fresh forked process (its own peak memory), ``workers`` at a
+    time (one thread each is what a job uses, so two workers on two cores time the same)."""
+    rows = []
+    # fork: the children inherit the imports (a spawned child would spend ~2 s importing
+    # torch per shape); the parent has run no torch kernel, so no thread pool is forked
+    with get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
+        timings = pool.imap(_measure_in_child, [(shape, device, threads) for shape in shapes])
+        for index, (shape, timed) in enumerate(zip(shapes, timings), 1):
+            seconds = job_seconds(shape, timed)
+            rows.append({"rule": shape.rule, "jobs": shape.jobs, "shape": describe_shape(shape),
+                         "job_hours": seconds / 3600,
+                         "uncapped_job_hours": job_seconds(shape, timed, capped=False) / 3600, **timed})
+            log(f"[{index}/{len(shapes)}] {shape.rule} {rows[-1]['shape']}: {seconds / 3600:.2f} h per "
+                f"job x {shape.jobs}, peak {timed['peak_mb']:.0f} MB")
+    return rows
+
+
+def describe_shape(shape: Shape) -> str:
+    spec = shape.spec
+    run = {k: v for k, v in spec["run"].items() if k not in ("seed", "lr", "clip")}
+    return " ".join(f"{k}={v}" for k, v in run.items())
+
+
+def per_rule(rows: list[dict]) -> list[dict]:
+    """CPU-hours per rule: jobs, per-job range, total, and the largest peak memory."""
+    table = []
+    for rule in dict.fromkeys(r["rule"] for r in rows):
+        mine = [r for r in rows if r["rule"] == rule]
+        hours = [r["job_hours"] for r in mine]
+        table.append({"rule": rule, "jobs": sum(r["jobs"] for r in mine),
+                      "job_hours_min": min(hours), "job_hours_median": statistics.median(hours),
+                      "job_hours_max": max(hours),
+                      "total_hours": sum(r["job_hours"] * r["jobs"] for r in mine),
+                      "uncapped_total_hours": sum(r["uncapped_job_hours"] * r["jobs"] for r in mine),
+                      "peak_mb": max(r["peak_mb"] for r in mine)})
+    return table
+
+
+# The profile's requests from the table: the slowest job's time and the largest peak
+# memory, each with this margin (the peak leaves out the dataset's arrays: CIFAR's are
+# 0.7 GB, hence the floor), rounded up.
+RUNTIME_MARGIN, MEMORY_MARGIN, MEMORY_FLOOR_MB = 1.5, 2.0, 4000
+
+
+def profile_resources(table: list[dict]) -> dict[str, dict[str, int]]:
+    """{rule: {runtime (minutes), mem_mb}} that cover every measured job with the margins."""
+    def up(value: float, step: int) -> int:
+        return int(-(-value // step) * step)
+    return {row["rule"]: {"runtime": up(row["job_hours_max"] * 60 * RUNTIME_MARGIN, 10),
+                          "mem_mb": max(up(row["peak_mb"] * MEMORY_MARGIN, 1000), MEMORY_FLOOR_MB)}
+            for row in table}
