@@ -1,5 +1,5 @@
 """The claims table's verdicts and their counts. Plain Python: status imports this to print
-the counts, and must not rerun whenever the statistics (claims.py, paired.py) change."""
+the counts, and must not rerun whenever the statistics (lscrepro/results/claims.py, paired.py) change."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ rule fig1_numbers:
             " --depth {params.depth} --steps {params.steps} --batch {params.batch}"
             " --rhos {params.rhos} --hernn-width {params.hernn_width} --seed {params.seed}"
             " --max-time {params.max_time} --depth-gap {params.depth_gap}"
-            " --paths-out {output.paths} --pascal-out {output.pascal} 2> {log}"
+            " --out {output.paths} --pascal-out {output.pascal} 2> {log}"
         )
 
 

@@ -1,4 +1,5 @@
-# Figures from the per-family summaries: each figure keeps only its own reducer.
+# Figures and tables from the per-family summaries: each output has its own module in
+# lscrepro/results/ (its reducer) and, for a figure, in lscrepro/plotting/ (its drawing).
 
 FIG2_OUTPUTS = [
     f"{RESULTS}/ffn/fig2_data.csv",
@@ -30,7 +31,7 @@ rule fig2_data:
 
 rule plot_fig2:
     input:
-        summary=f"{RESULTS}/ffn/summary.csv",
+        data=f"{RESULTS}/ffn/fig2_data.csv",
         code=code_inputs("workflow_scripts/plot_fig2.py"),
     output:
         pdf=f"{RESULTS}/figures/fig2.pdf",
@@ -46,7 +47,7 @@ rule plot_fig2:
         "../envs/lscrepro.yaml"
     shell:
         tail_log_on_failure(
-            "python workflow_scripts/plot_fig2.py --summary {input.summary}"
+            "python workflow_scripts/plot_fig2.py --data {input.data}"
             " --out {output.pdf} {output.png} 2> {log}"
         )
 
@@ -89,7 +90,7 @@ rule fig3_data:
     shell:
         tail_log_on_failure(
             "python workflow_scripts/fig3_data.py --summary {input.summary} --metrics {input.metrics}"
-            " --runs-out {output.runs} --wins-out {output.wins} --table-out {output.table}"
+            " --out {output.runs} --wins-out {output.wins} --table-out {output.table}"
             " --markdown-out {output.markdown} --latex-out {output.latex} 2> {log}"
         )
 
@@ -114,7 +115,7 @@ rule plot_fig3:
     shell:
         tail_log_on_failure(
             "python workflow_scripts/plot_fig3.py --runs {input.runs} --wins {input.wins}"
-            " --pdf {output.pdf} --png {output.png} 2> {log}"
+            " --out {output.pdf} {output.png} 2> {log}"
         )
 
 
@@ -184,7 +185,7 @@ rule plot_fig4:
     shell:
         tail_log_on_failure(
             "python workflow_scripts/plot_fig4.py --curves {input.curves} --ylim {params.ylim}"
-            " --pdf {output.pdf} --png {output.png} 2> {log}"
+            " --out {output.pdf} {output.png} 2> {log}"
         )
 
 
@@ -208,12 +209,12 @@ rule table1:
     shell:
         tail_log_on_failure(
             "python workflow_scripts/table1.py --setup table1 --summary {input.summary}"
-            " --csv-out {output.csv} --markdown-out {output.markdown}"
+            " --out {output.csv} --markdown-out {output.markdown}"
             " --latex-out {output.latex} 2> {log}"
         )
 
 
-# The paper's claims, each checked on the runs of this grid (lscrepro/claims.py), from the
+# The paper's claims, each checked on the runs of this grid (lscrepro/results/claims.py), from the
 # families' summaries and Figure 3's per-run metric. A family not in the config has its claims
 # listed as not run. The report opens with this table (report/workflow.rst reads claims.md).
 CLAIMS_OUTPUTS = [f"{RESULTS}/claims.csv", f"{RESULTS}/claims.md"]
@@ -258,7 +259,7 @@ rule claims:
     shell:
         tail_log_on_failure(
             "python workflow_scripts/claims.py {params.files} --tolerance {params.tolerances}"
-            " {params.demo} --csv-out {output.csv} --markdown-out {output.markdown} 2> {log}"
+            " {params.demo} --out {output.csv} --markdown-out {output.markdown} 2> {log}"
         )
 
 

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lscrepro.aggregate import fig2_table, summary as build_summary
+from lscrepro.results.fig2 import fig2_table
+from lscrepro.results.summary import summary as build_summary
 from lscrepro.io import read_json, write_json
 from lscrepro.plotting.fig2 import VARIANT_COLOURS, variant_styles
 
@@ -191,10 +192,10 @@ def test_clis_write_tables_and_figure_from_the_csv_alone(run_files, tmp_path):
     assert len(pd.read_csv(summary_csv)) == len(RUNS)
     assert pd.read_csv(table_csv)["n"].sum() == len(RUNS)
 
-    shutil.rmtree(tmp_path / "results")  # the plot must need nothing but summary.csv
+    shutil.rmtree(tmp_path / "results")  # the plot must need nothing but fig2_data.csv
     pdf, png = tmp_path / "fig" / "fig2.pdf", tmp_path / "fig" / "fig2.png"
     # mnist/cos and cifar10/relu have no runs: those panels must stay blank, not fail
-    _load_script("plot_fig2").main(["--summary", str(summary_csv), "--out", str(pdf), str(png)])
+    _load_script("plot_fig2").main(["--data", str(table_csv), "--out", str(pdf), str(png)])
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5_000
     assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 5_000
 

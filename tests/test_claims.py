@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lscrepro.aggregate import matched_wins, rnn_runs
-from lscrepro.claims import (
+from lscrepro.results.claims import (
     COLUMNS, claims_markdown, claims_table, fig2_claims, fig3_claims, lru_claims, pretraining_claims,
     verdict_counts,
 )
 from lscrepro.io import write_csv
-from lscrepro.paired import median_ci, seed_of, verdict, wilcoxon_p, wilson
+from lscrepro.results.fig3 import matched_wins, rnn_runs
+from lscrepro.results.paired import median_ci, seed_of, verdict, wilcoxon_p, wilson
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -237,7 +237,7 @@ def test_the_script_writes_identical_files_and_counts_verdicts(tmp_path, caplog)
         _script("claims").main(["--ffn-summary", str(tmp_path / "ffn.csv"),
                                 "--lru-summary", str(tmp_path / "lru.csv"),
                                 "--rnn-runs", str(tmp_path / "missing.csv"), "--tolerance", "ffn=0.02",
-                                "--demo", "--csv-out", str(out / "claims.csv"),
+                                "--demo", "--out", str(out / "claims.csv"),
                                 "--markdown-out", str(out / "claims.md")])
         outputs.append([(out / name).read_bytes() for name in ("claims.csv", "claims.md")])
     assert outputs[0] == outputs[1]

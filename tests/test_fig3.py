@@ -11,10 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lscrepro.aggregate import (
-    FIG3_PANELS, fig3_wins, matched_wins, metric_at_best_epoch, rnn_runs, rnn_table, summary as build_summary,
-    table_latex, table_markdown,
-)
+from lscrepro.results.fig3 import FIG3_PANELS, fig3_wins, matched_wins, metric_at_best_epoch, rnn_runs
+from lscrepro.results.rnn_table import rnn_table, table_latex, table_markdown
+from lscrepro.results.summary import summary as build_summary
 from lscrepro.io import write_csv, write_json
 from lscrepro.plotting.fig3 import plot_fig3
 
@@ -163,7 +162,7 @@ def test_plot_full_grid_through_the_scripts(tmp_path):
     write_csv(tmp_path / "summary.csv", summary)
     out = {name: tmp_path / "out" / name for name in ["runs.csv", "wins.csv", "table.csv", "table.md", "table.tex"]}
     _load_script("fig3_data").main(["--summary", str(tmp_path / "summary.csv"), "--metrics", *metrics,
-                                    "--runs-out", str(out["runs.csv"]), "--wins-out", str(out["wins.csv"]),
+                                    "--out", str(out["runs.csv"]), "--wins-out", str(out["wins.csv"]),
                                     "--table-out", str(out["table.csv"]), "--markdown-out", str(out["table.md"]),
                                     "--latex-out", str(out["table.tex"])])
     runs = pd.read_csv(out["runs.csv"])
@@ -181,11 +180,11 @@ def test_plot_full_grid_through_the_scripts(tmp_path):
     assert out["table.md"].read_text().count("\n|") == 36 + 1  # header rule + a row per task, depth, net
     pdf, png = tmp_path / "fig" / "fig3.pdf", tmp_path / "fig" / "fig3.png"
     _load_script("plot_fig3").main(["--runs", str(out["runs.csv"]), "--wins", str(out["wins.csv"]),
-                                    "--pdf", str(pdf), "--png", str(png)])
+                                    "--out", str(pdf), str(png)])
     _assert_figures(pdf, png)
     first = pdf.read_bytes(), png.read_bytes()
     _load_script("plot_fig3").main(["--runs", str(out["runs.csv"]), "--wins", str(out["wins.csv"]),
-                                    "--pdf", str(pdf), "--png", str(png)])
+                                    "--out", str(pdf), str(png)])
     assert (pdf.read_bytes(), png.read_bytes()) == first  # deterministic bytes
 
 

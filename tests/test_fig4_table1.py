@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from matplotlib.colors import to_rgba
 
-from lscrepro.aggregate_lru import fig4_curves, table1, table1_latex, table1_markdown
+from lscrepro.results.fig4 import fig4_curves, histories_of
+from lscrepro.results.table1 import table1, table1_latex, table1_markdown
 from lscrepro.io import write_csv, write_json
 from lscrepro.plotting.fig4 import make_figure, plot_fig4
 
@@ -255,19 +256,19 @@ def test_fig4_scripts_end_to_end(tmp_path):
     pd.testing.assert_frame_equal(written, fig4_curves(HISTORIES), check_dtype=False)
     pdf, png = tmp_path / "fig" / "fig4.pdf", tmp_path / "fig" / "fig4.png"
     plot = _load_script("plot_fig4")
-    plot.main(["--curves", str(out), "--pdf", str(pdf), "--png", str(png)])
+    plot.main(["--curves", str(out), "--out", str(pdf), str(png)])
     _assert_figures(pdf, png)
     first = pdf.read_bytes(), png.read_bytes()
-    plot.main(["--curves", str(out), "--pdf", str(pdf), "--png", str(png), "--ylim", "none"])
+    plot.main(["--curves", str(out), "--out", str(pdf), str(png), "--ylim", "none"])
     assert pdf.read_bytes() != first[0]  # automatic y range: another figure
-    plot.main(["--curves", str(out), "--pdf", str(pdf), "--png", str(png), "--ylim", "100", "300"])
+    plot.main(["--curves", str(out), "--out", str(pdf), str(png), "--ylim", "100", "300"])
     assert (pdf.read_bytes(), png.read_bytes()) == first  # deterministic bytes
     for bad in (["abc", "1"], ["300", "100"], ["1"]):
         with pytest.raises(SystemExit):
-            plot.main(["--curves", str(out), "--pdf", str(pdf), "--png", str(png), "--ylim", *bad])
+            plot.main(["--curves", str(out), "--out", str(pdf), str(png), "--ylim", *bad])
     empty = tmp_path / "empty.csv"
     _load_script("fig4_data").main(["--metrics", "--out", str(empty)])  # no runs yet
-    plot.main(["--curves", str(empty), "--pdf", str(pdf), "--png", str(png)])
+    plot.main(["--curves", str(empty), "--out", str(pdf), str(png)])
     _assert_figures(pdf, png)
 
 
@@ -275,7 +276,7 @@ def test_fig4_data_refuses_missing_history_and_duplicate_runs(tmp_path):
     fig4_data = _load_script("fig4_data")
     lonely = _write_run(tmp_path / "a", ("fig4", 3, "lsc", 0.0, 0), None)
     with pytest.raises(ValueError, match=rf"{re.escape(lonely)} has no history.csv"):
-        fig4_data.read_histories([lonely], "fig4")
+        histories_of([lonely], "fig4")
     first = _write_run(tmp_path / "b", ("fig4", 3, "lsc", 0, 0), _history([200.0]), folder="one")
     second = _write_run(tmp_path / "b", ("fig4", 3, "lsc", 0.0, 0), _history([200.0]), folder="two")
     clash = rf"{re.escape(second)}: a second metrics.json .* \(first: {re.escape(first)}\)"
@@ -288,7 +289,7 @@ def test_table1_script_end_to_end(tmp_path):
     write_csv(tmp_path / "summary.csv", _summary(TABLE_RUNS))
     out = {name: tmp_path / "out" / name for name in ["table1.csv", "table1.md", "table1.tex"]}
     _load_script("table1").main(["--summary", str(tmp_path / "summary.csv"), "--setup", "table1",
-                                 "--csv-out", str(out["table1.csv"]), "--markdown-out", str(out["table1.md"]),
+                                 "--out", str(out["table1.csv"]), "--markdown-out", str(out["table1.md"]),
                                  "--latex-out", str(out["table1.tex"])])
     table = pd.read_csv(out["table1.csv"])
     assert len(table) == len(ROW_ORDER) and table["val_best"].sum() == 4

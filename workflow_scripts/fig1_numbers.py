@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 
-from lscrepro.analytic import gradient_table, path_count_curves
-from lscrepro.io import write_csv
-
-log = logging.getLogger("fig1_numbers")
+from lscrepro.results.fig1 import write_fig1_numbers
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -24,32 +20,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--depth-gap", type=int, default=5, help="panel b: dl of the T sweep and T of the dl sweep"
     )
-    parser.add_argument("--paths-out", required=True, help="CSV for panel b")
-    parser.add_argument("--pascal-out", required=True, help="CSV for panel c")
+    parser.add_argument("--out", required=True, help="CSV for panel b (paths.csv)")
+    parser.add_argument("--pascal-out", required=True, help="CSV for panel c (pascal.csv)")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     args = parse_args(argv)
-    start = time.perf_counter()
-    paths = path_count_curves(max_time=args.max_time, depth_gap=args.depth_gap)
-    write_csv(args.paths_out, paths)
-    log.info(
-        "wrote %d path counts to %s (largest: 1e%.0f)",
-        len(paths), args.paths_out, paths["log10_paths"].max(),
-    )
-    gradients = gradient_table(
-        depth=args.depth,
-        steps=args.steps,
-        batch=args.batch,
-        rhos=args.rhos,
-        hernn_width=args.hernn_width,
-        seed=args.seed,
-    )
-    write_csv(args.pascal_out, gradients)
-    log.info("wrote %d gradient rows to %s", len(gradients), args.pascal_out)
-    log.info("done in %.2f s", time.perf_counter() - start)
+    write_fig1_numbers(args.out, args.pascal_out, max_time=args.max_time, depth_gap=args.depth_gap,
+                       depth=args.depth, steps=args.steps, batch=args.batch, rhos=args.rhos,
+                       hernn_width=args.hernn_width, seed=args.seed)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-import pandas as pd
-
-from lscrepro.aggregate import fig2_table
-from lscrepro.io import write_csv
+from lscrepro.results.fig2 import write_fig2_data
 
 
 def main(argv=None) -> None:
@@ -16,7 +13,7 @@ def main(argv=None) -> None:
     parser.add_argument("--summary", required=True, help="results/ffn/summary.csv")
     parser.add_argument("--out", required=True, help="fig2_data.csv")
     args = parser.parse_args(argv)
-    write_csv(args.out, fig2_table(pd.read_csv(args.summary)))
+    write_fig2_data(args.summary, args.out)
 
 
 if __name__ == "__main__":

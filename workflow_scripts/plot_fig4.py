@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import time
-
-import pandas as pd
 
 from lscrepro.plotting.fig4 import plot_fig4
-
-log = logging.getLogger("plot_fig4")
+from lscrepro.results.fig4 import read_curves
 
 
 def parse_ylim(values: list[str]) -> tuple[float, float] | None:
@@ -29,8 +24,7 @@ def parse_ylim(values: list[str]) -> tuple[float, float] | None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--curves", required=True, help="fig4_curves.csv")
-    parser.add_argument("--pdf", required=True, help="figure as PDF")
-    parser.add_argument("--png", required=True, help="figure as PNG")
+    parser.add_argument("--out", nargs="+", required=True, help="figure files; format from the suffix")
     parser.add_argument("--ylim", nargs="+", default=["100", "300"], metavar="LIM",
                         help="perplexity axis range: LOW HIGH (default 100 300, as the paper) "
                         "or none (automatic)")
@@ -39,11 +33,7 @@ def main(argv=None) -> None:
         ylim = parse_ylim(args.ylim)
     except ValueError as error:
         parser.error(str(error))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    start = time.perf_counter()
-    curves = pd.read_csv(args.curves, dtype={"setup": str, "variant": str})
-    plot_fig4(curves, args.pdf, args.png, ylim)
-    log.info("wrote %s and %s in %.2f s", args.pdf, args.png, time.perf_counter() - start)
+    plot_fig4(read_curves(args.curves), *args.out, ylim=ylim)
 
 
 if __name__ == "__main__":

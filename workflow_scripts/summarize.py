@@ -6,11 +6,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from lscrepro.aggregate import summary
-from lscrepro.io import write_csv
+from lscrepro.results.summary import write_summary
 from lscrepro.spec import FAMILIES
-
-log = logging.getLogger("summarize")
 
 
 def main(argv=None) -> None:
@@ -21,11 +18,7 @@ def main(argv=None) -> None:
     parser.add_argument("--pretrain", nargs="*", default=[], help="pretrain.json of each pre-training")
     parser.add_argument("--out", required=True, help="summary CSV, one row per run")
     args = parser.parse_args(argv)
-    family = FAMILIES[args.family]
-    table = summary(args.metrics, args.pretrain, family.run_keys, family.pretrain_keys)
-    write_csv(args.out, table)
-    log.info("wrote %s: %d runs, %d from a pre-training", args.out, len(table),
-             table["lsc_radius_after"].notna().sum())
+    write_summary(args.family, args.metrics, args.pretrain, args.out)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from lscrepro.io import save_figure
+from lscrepro.results.saving import save_figure
 
 PathLike = str | os.PathLike
 

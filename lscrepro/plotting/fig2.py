@@ -1,4 +1,4 @@
-"""Figure 2, drawn from summary.csv (lscrepro.aggregate.ffn_summary) alone.
+"""Figure 2, drawn from fig2_data.csv (lscrepro.results.fig2) alone.
 
 Test accuracy of the dense stacks against the learning rate, one panel per dataset x
 activation, one line per initialisation: the mean over seeds with a band of mean ± std/2 (one
@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from lscrepro.aggregate import fig2_table
-from lscrepro.io import save_figure
+from lscrepro.results.saving import save_figure
+from lscrepro.results.tables import ordered_present
 
 PathLike = str | os.PathLike
 
@@ -32,12 +32,6 @@ VARIANT_LABELS = {"glorot": "Glorot", "he": "He", "lsc": r"LSC ($\rho_t=1$)"}
 OTHER_PALETTE = "colorblind"
 FONTSIZE = 10
 BAND_ALPHA = 0.5
-
-
-def _ordered(values: pd.Series, preferred: list[str]) -> list[str]:
-    """The values present: those in ``preferred`` in its order, then the others sorted."""
-    present = set(values)
-    return [v for v in preferred if v in present] + sorted(present - set(preferred))
 
 
 def variant_styles(variants: list[str]) -> dict[str, tuple[str, tuple]]:
@@ -68,15 +62,15 @@ def draw_panel(ax, panel: pd.DataFrame, styles: dict[str, tuple[str, tuple]]) ->
 
 
 def make_figure(table: pd.DataFrame) -> Figure:
-    """Figure 2 from the figure table (lscrepro.aggregate.ffn_figure_table) as a matplotlib
+    """Figure 2 from the figure table (lscrepro.results.fig2.fig2_table) as a matplotlib
     Figure (not registered with pyplot). Dataset x activation pairs without runs stay blank."""
     if table.empty:
         raise ValueError("no runs to plot")
     if (table["lr"] <= 0).any():
         raise ValueError("learning rates must be positive for the log axis")
-    datasets = _ordered(table["dataset"], DATASET_ORDER)
-    activations = _ordered(table["activation"], ACTIVATION_ORDER)
-    styles = variant_styles(_ordered(table["variant"], list(VARIANT_COLOURS)))
+    datasets = ordered_present(table["dataset"], DATASET_ORDER)
+    activations = ordered_present(table["activation"], ACTIVATION_ORDER)
+    styles = variant_styles(ordered_present(table["variant"], list(VARIANT_COLOURS)))
     with sns.axes_style("ticks"):
         fig = Figure(figsize=(2.2 * len(activations) + 0.8, 1.9 * len(datasets) + 0.6),
                      layout="constrained")
@@ -106,8 +100,6 @@ def make_figure(table: pd.DataFrame) -> Figure:
     return fig
 
 
-def plot_fig2(summary_csv: PathLike, *outputs: PathLike) -> None:
-    """Read summary.csv and save Figure 2 to each output path (format from the suffix)."""
-    # names such as a dataset called "10" must stay strings
-    summary = pd.read_csv(summary_csv, dtype={"dataset": str, "activation": str, "variant": str})
-    save_figure(make_figure(fig2_table(summary)), *outputs)
+def plot_fig2(table: pd.DataFrame, *outputs: PathLike) -> None:
+    """Save Figure 2 of the figure table (fig2_data.csv) to each output path (format from the suffix)."""
+    save_figure(make_figure(table), *outputs)

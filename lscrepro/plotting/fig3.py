@@ -1,4 +1,4 @@
-"""Figure 3, drawn from the tables of lscrepro.aggregate.fig3_wins and rnn_runs.
+"""Figure 3, drawn from the tables of lscrepro.results.fig3 (fig3_wins.csv, fig3_runs.csv).
 
 (a) The reference's ``nice_bar_plot`` on the run sets its grid scheduled (no ALIF run with
 rho = 0.5; its rho = 1 bar for the other nets counts their rho = 0.5 runs too): per comparison,
@@ -19,9 +19,10 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from lscrepro.aggregate import (FIG3_COMPARISONS, FIG3_PANELS, NET_ORDER, NET_TITLES, TASK_ORDER,
-                                TASK_TITLES, VARIANT_ORDER, ordered_present)
-from lscrepro.plotting.saving import save_deterministic
+from lscrepro.results.fig3 import FIG3_COMPARISONS, FIG3_PANELS
+from lscrepro.results.rnn_table import NET_ORDER, NET_TITLES, TASK_ORDER, TASK_TITLES, VARIANT_ORDER
+from lscrepro.results.saving import save_figure
+from lscrepro.results.tables import ordered_present
 
 PathLike = str | os.PathLike
 
@@ -176,6 +177,6 @@ def make_figure(wins: pd.DataFrame, runs: pd.DataFrame) -> Figure:
     return fig
 
 
-def plot_fig3(wins: pd.DataFrame, runs: pd.DataFrame, out_pdf: PathLike, out_png: PathLike) -> None:
-    """Draw Figure 3 from the fig3_wins and rnn_runs tables; save it as PDF and PNG."""
-    save_deterministic(make_figure(wins, runs), out_pdf, out_png)
+def plot_fig3(wins: pd.DataFrame, runs: pd.DataFrame, *outputs: PathLike) -> None:
+    """Draw Figure 3 from the fig3_wins and rnn_runs tables; save it to each output path."""
+    save_figure(make_figure(wins, runs), *outputs)

@@ -14,9 +14,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from lscrepro.aggregate import ordered_present
-from lscrepro.aggregate_lru import LRU_KEYS, VARIANT_ORDER
-from lscrepro.plotting.saving import save_deterministic
+from lscrepro.results.lru import LRU_KEYS, VARIANT_ORDER
+from lscrepro.results.saving import save_figure
+from lscrepro.results.tables import ordered_present
 
 PathLike = str | os.PathLike
 
@@ -88,10 +88,9 @@ def make_figure(curves: pd.DataFrame, ylim: tuple[float, float] | None = (100, 3
     return fig
 
 
-def plot_fig4(curves: pd.DataFrame, pdf: PathLike, png: PathLike,
-              ylim: tuple[float, float] | None = (100, 300)) -> None:
-    """Draw Figure 4 from the fig4_curves table; save it as PDF and PNG, atomically."""
+def plot_fig4(curves: pd.DataFrame, *outputs: PathLike, ylim: tuple[float, float] | None = (100, 300)) -> None:
+    """Draw Figure 4 from the fig4_curves table; save it to each output path, atomically."""
     missing = sorted({*LRU_KEYS, "epoch", "val_perplexity"} - set(curves.columns))
     if missing:
         raise ValueError(f"curves lack columns {missing}")
-    save_deterministic(make_figure(curves, ylim), pdf, png)
+    save_figure(make_figure(curves, ylim), *outputs)

@@ -8,25 +8,28 @@ matched on seed), and each family's summary for its pre-trainings. A family that
 has its claims listed as ``not run``; so has a comparison without runs: missing runs never
 make a claim fail.
 
-Verdicts (lscrepro.paired): ``holds`` when the 95% interval lies on the paper's side of no
+Verdicts (lscrepro.results.paired): ``holds`` when the 95% interval lies on the paper's side of no
 effect, ``does not hold`` when it lies on the other, ``inconclusive`` when it includes no
 effect or fewer than 3 pairs stand behind it, ``not run`` without runs.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lscrepro.aggregate import (
-    EXCLUDED_NETS, FIG3_PANELS, RADIUS_TOLERANCE, Comparison, _beats, _nets_of,
-    matched_wins, ordered_present,
-)
-from lscrepro.paired import (
-    NOT_RUN, VERDICTS, median_ci, sign_p, verdict, wilcoxon_p, wilson,
-)
+from lscrepro.io import write_csv, write_text
+from lscrepro.results.fig2 import FFN_TASK
+from lscrepro.results.fig3 import EXCLUDED_NETS, FIG3_PANELS, Comparison, beats, matched_wins, nets_of
+from lscrepro.results.lru import LRU_TASK
+from lscrepro.results.paired import NOT_RUN, VERDICTS, median_ci, sign_p, verdict, wilcoxon_p, wilson
+from lscrepro.results.rnn_table import RADIUS_TOLERANCE
+from lscrepro.results.tables import higher_is_better, markdown_row, ordered_present
 from lscrepro.spec import FAMILIES
 from lscrepro.verdicts import counts, verdict_counts  # noqa: F401  (verdict_counts: for callers)
 
@@ -53,6 +56,8 @@ PRETRAINED = {"ffn": ["lsc"], "rnn": ["lsc", "lsc_half"], "lru": ["lsc", "lsc_ha
 FAMILY_TEXT = {"ffn": "dense nets (Figure 2)", "rnn": "deep RNNs (Figure 3)",
                "lru": "ResLRUs (Figure 4, Table 1)"}
 DEFAULT_TOLERANCES = {"ffn": 0.02, "rnn": 0.08, "lru": 0.08}  # the config schema's defaults
+TEXT = {key: str for key in ("dataset", "activation", "task", "net", "variant", "setup", "lsc_status")}
+log = logging.getLogger("claims")
 
 
 def _row(claim: str, family: str, cell: str, comparison: str, metric: str, statement: str,
@@ -82,7 +87,7 @@ def paired_difference(pairs: pd.DataFrame, higher_is_better: bool, key: str) -> 
     if n == 0:
         return {"detail": "no matched pairs"}
     better = pd.Series(higher_is_better, index=pairs.index)
-    wins = int(_beats(pairs["a"], pairs["b"], better).sum())
+    wins = int(beats(pairs["a"], pairs["b"], better).sum())
     finite = np.isfinite(pairs["a"]) & np.isfinite(pairs["b"])
     differences = (pairs["a"] - pairs["b"])[finite].to_numpy()
     median, low, high = median_ci(differences, key)
@@ -144,7 +149,7 @@ def fig2_claims(summary: pd.DataFrame | None) -> list[dict]:
                        _fig2_statement(name, dataset, activation), _missing(cell, ["lsc", baseline]))
             if not row["detail"]:
                 pairs = _pairs(cell, ["lr", "seed"], "lsc", baseline, "test_accuracy")
-                row.update(paired_difference(pairs, True, _key(row)))
+                row.update(paired_difference(pairs, higher_is_better(FFN_TASK, "accuracy"), _key(row)))
             rows.append(row)
     return rows
 
@@ -162,7 +167,7 @@ def _paired_runs(runs: pd.DataFrame, bar: Comparison, depths: list) -> int:
     baseline run with at least one partner (one baseline can face two challengers)."""
     keys = ["task", "net", "depth", "seed"]
     kept = runs[~runs["net"].isin(EXCLUDED_NETS) & runs["depth"].isin(depths)]
-    kept = kept[_nets_of(bar.nets, kept["net"])]
+    kept = kept[nets_of(bar.nets, kept["net"])]
     challengers = kept[kept["variant"].isin(bar.challengers)][keys]
     baselines = kept[kept["variant"] == bar.baseline][keys]
     paired_challengers = challengers.merge(baselines, on=keys)
@@ -213,7 +218,8 @@ def _lru_cell(title: str, label: str, cell: pd.DataFrame, absent: str = "") -> l
             row = _row(title, "lru", label, f"{variant} vs default", name, _lru_statement(variant, metric, label),
                        absent or _missing(cell, [variant, "default"]))
             if not row["detail"]:
-                row.update(paired_difference(_pairs(cell, ["seed"], variant, "default", metric), False, _key(row)))
+                pairs = _pairs(cell, ["seed"], variant, "default", metric)
+                row.update(paired_difference(pairs, higher_is_better(LRU_TASK, "perplexity"), _key(row)))
             rows.append(row)
     return rows
 
@@ -348,5 +354,28 @@ def claims_markdown(table: pd.DataFrame, demo: bool = False) -> str:
     lines += ["| Figure | Claim | n | Estimate [95% CI] | Verdict | Notes |", "|---|---|---:|---|---|---|"]
     for row in table.itertuples(index=False):
         cells = [row.claim, row.statement, row.n, _estimate_text(row), row.verdict, row.detail or "–"]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append(markdown_row(_cell(c) for c in cells))
     return "\n".join(lines + ["", MARKDOWN_NOTES, ""])
+
+
+def read_input(path: Path | None, what: str) -> pd.DataFrame | None:
+    """The CSV, or None (its claims: not run) when no path is given or the file is missing."""
+    if path is None:
+        return None
+    if not Path(path).exists():
+        log.warning("%s %s does not exist: its claims are listed as not run", what, path)
+        return None
+    return pd.read_csv(path, dtype=TEXT)
+
+
+def write_claims(ffn_summary: Path | None, rnn_summary: Path | None, rnn_runs: Path | None,
+                 lru_summary: Path | None, tolerances: dict[str, float], demo: bool,
+                 out: str | os.PathLike, markdown_out: str | os.PathLike) -> None:
+    """claims.csv (``out``) and claims.md from the files given (None: that family is not run)."""
+    table = claims_table(ffn=read_input(ffn_summary, "the ffn summary"),
+                         rnn_runs=read_input(rnn_runs, "fig3_runs"),
+                         rnn=read_input(rnn_summary, "the rnn summary"),
+                         lru=read_input(lru_summary, "the lru summary"), tolerances=tolerances)
+    write_csv(out, table)
+    write_text(markdown_out, claims_markdown(table, demo=demo))
+    log.info("wrote %s and %s: %s", out, markdown_out, counts(table["verdict"]))

@@ -1,9 +1,9 @@
-"""Paired statistics behind the claims table (lscrepro.claims): a seeded bootstrap interval
+"""Paired statistics behind the claims table (lscrepro.results.claims): a seeded bootstrap interval
 of the median paired difference, the Wilcoxon signed-rank test, the Wilson interval of a
 win fraction with its binomial test, and the verdict an interval gives.
 
-Numpy and scipy only. scipy.stats is imported where it is used: status imports
-lscrepro.claims (verdict_counts), and scipy.stats alone takes 0.7 s to import. Every
+Numpy and scipy only. scipy.stats is imported where it is used: it alone takes 0.7 s to
+import. Every
 bootstrap draws from a generator seeded by the claim's own key, so a row's interval does not
 depend on which other rows the grid has, and the same inputs give the same numbers on every
 run.
