@@ -1,0 +1,142 @@
+"""The deep RNNs' mean ± std table (the reference's make_good_latex): ``rnn_table`` from
+Figure 3's per-run table, rendered by ``table_markdown`` and ``table_latex``."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from lscrepro.results.tables import (latex_escape, latex_row, latex_tabular, mark_best, markdown_row,
+                                     ordered_present, whole_numbers)
+
+RADIUS_TOLERANCE = 0.02  # make_good_latex strikes a group whose mean radius is further off
+# the order and titles of the tasks, nets and variants, in the table and in Figure 3
+VARIANT_ORDER = ["default", "lsc", "lsc_half"]
+TASK_ORDER = ["heidelberg", "sl_mnist", "wordptb"]
+TASK_TITLES = {"heidelberg": "SHD", "sl_mnist": "sl-MNIST", "wordptb": "PTB"}
+NET_ORDER = ["LSTM", "GRU", "rsimplernn", "ssimplernn", "maLSNN", "maLSNNb"]
+NET_TITLES = {"rsimplernn": "RNN-ReLU", "ssimplernn": "RNN-σ", "maLSNN": "ALIF₊", "maLSNNb": "ALIF±"}
+TABLE_KEYS = ["task", "depth", "net", "variant"]
+
+
+def _mark_best(table: pd.DataFrame) -> pd.Series:
+    """True for the group(s) with the best finite mean within its (task, depth, net)."""
+    return mark_best(table["mean"], [table["task"], table["depth"], table["net"]], table["higher_is_better"])
+
+
+def rnn_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """make_good_latex's table from ``rnn_runs``: per task x depth x net x variant the mean and
+    std (ddof = 1) of the metric (accuracy x100, perplexity as is), n (runs with a value), the
+    mean final LSC radius and its target, radius_off (|radius_mean - target| > 0.02), best
+    (the best mean within its task, depth and net; ties all marked) and, where ``runs`` has
+    that column, parameters (the parameter count its runs report; <NA> if none does).
+    Raises ValueError if the runs of one group report different parameter counts."""
+    scaled = runs.assign(value=runs["metric"] * runs["metric_name"].map({"mode_accuracy": 100}).fillna(1))
+    grouped = scaled.groupby(TABLE_KEYS, sort=True)
+    table = grouped.agg(metric_name=("metric_name", "first"), higher_is_better=("higher_is_better", "first"),
+                        mean=("value", "mean"), std=("value", "std"), n=("value", "count"),
+                        radius_mean=("lsc_radius_after", "mean"), lsc_target=("lsc_target", "first"))
+    if "parameters" in runs.columns:
+        counts = whole_numbers(runs["parameters"], "parameters").groupby([runs[k] for k in TABLE_KEYS])
+        differing = counts.nunique() > 1
+        if differing.any():
+            raise ValueError("runs of one task, depth, net and variant report different parameter "
+                             f"counts: {list(differing[differing].index)[:3]}")
+        table["parameters"] = counts.first()  # first non-missing; <NA> if no run reports one
+    table = table.reset_index()
+    table["higher_is_better"] = table["higher_is_better"].astype(bool)
+    distance = (table["radius_mean"] - table["lsc_target"]).abs()
+    table["radius_off"] = distance > RADIUS_TOLERANCE  # NaN (no target or no radius): not off
+    table["best"] = _mark_best(table)
+    return table
+
+
+NET_TITLES_LATEX = {"rsimplernn": "RNN-ReLU", "ssimplernn": r"RNN-$\sigma$", "maLSNN": r"ALIF$_+$",
+                    "maLSNNb": r"ALIF$_\pm$"}
+VARIANT_TITLES = {"default": "none", "lsc": "ρ_t=1", "lsc_half": "ρ_t=0.5"}
+VARIANT_TITLES_LATEX = {"default": "none", "lsc": r"$\rho_t=1$", "lsc_half": r"$\rho_t=0.5$"}
+METRIC_TITLES = {"mode_accuracy": "accuracy (%) ↑", "perplexity": "perplexity ↓"}
+METRIC_TITLES_LATEX = {"mode_accuracy": r"accuracy (\%) $\uparrow$", "perplexity": r"perplexity $\downarrow$"}
+
+
+def _table_grid(table: pd.DataFrame, bold, strike) -> tuple[list[str], list[tuple], dict]:
+    """Variants (columns), (task, depth, net) rows in the paper's order, and the formatted
+    cells, each wrapped by ``bold`` when best and ``strike`` when its radius is off target."""
+    variants = ordered_present(table["variant"], VARIANT_ORDER)
+    tasks, nets = ordered_present(table["task"], TASK_ORDER), ordered_present(table["net"], NET_ORDER)
+    rows = sorted({(t, d, n) for t, d, n in table[["task", "depth", "net"]].itertuples(index=False)},
+                  key=lambda r: (tasks.index(r[0]), r[1], nets.index(r[2])))
+    cells = {}
+    for group in table.itertuples(index=False):
+        text = "–" if pd.isna(group.mean) else f"{group.mean:.2f}"
+        if not pd.isna(group.std):
+            text += f" ± {group.std:.2f}"
+        text = strike(text) if group.radius_off else text
+        cells[(group.task, group.depth, group.net, group.variant)] = bold(text) if group.best else text
+    return variants, rows, cells
+
+
+def _count_text(count: int) -> str:
+    """A parameter count as the tables print it: 1.23M, 45.6k or the number itself."""
+    if count >= 1_000_000:
+        return f"{count / 1e6:.2f}M"
+    return f"{count / 1e3:.1f}k" if count >= 1_000 else str(count)
+
+
+def _parameter_cells(table: pd.DataFrame) -> dict | None:
+    """(task, depth, net) -> its parameter count as text ("–" if no run reported one, the
+    counts joined by "/" where its variants differ); None if the table has no parameters."""
+    if "parameters" not in table.columns:
+        return None
+    counts = whole_numbers(table["parameters"], "parameters")
+    cells = {}
+    for key, values in counts.groupby([table["task"], table["depth"], table["net"]]):
+        present = sorted(set(values.dropna().astype(int)))
+        cells[key] = "/".join(_count_text(v) for v in present) if present else "–"
+    return cells
+
+
+def _values(cells: dict, parameters: dict | None, row: tuple, variants: list[str]) -> list[str]:
+    """A row's cells: its parameter count (where the table has them), then one per variant."""
+    values = [cells.get((*row, v), "–") for v in variants]
+    return ([parameters[row]] if parameters is not None else []) + values
+
+
+def table_markdown(table: pd.DataFrame) -> str:
+    """The rnn_table as a Markdown table: a row per task, depth and net, a column per variant
+    (after a Parameters column where the table has parameter counts); best in bold, a group
+    whose radius ended > 0.02 from its target struck through."""
+    variants, rows, cells = _table_grid(table, lambda s: f"**{s}**", lambda s: f"~~{s}~~")
+    parameters = _parameter_cells(table)
+    metric = table.groupby("task")["metric_name"].first()
+    header = ["Task", "Metric", "Layers", "Net", *(["Parameters"] if parameters is not None else []),
+              *(VARIANT_TITLES.get(v, v) for v in variants)]
+    lines = [markdown_row(header), "|" + "---|" * len(header)]
+    for task, depth, net in rows:
+        lines.append(markdown_row([TASK_TITLES.get(task, task), METRIC_TITLES.get(metric[task], metric[task]),
+                                   depth, NET_TITLES.get(net, net),
+                                   *_values(cells, parameters, (task, depth, net), variants)]))
+    notes = "Mean ± std over seeds; best per task, depth and net in bold; ~~struck~~: mean final " \
+            f"radius more than {RADIUS_TOLERANCE} from its target."
+    if parameters is not None:
+        notes += " Parameters: the trained model's parameter count."
+    return "\n".join(lines) + "\n\n" + notes + "\n"
+
+
+def table_latex(table: pd.DataFrame) -> str:
+    """The rnn_table as a LaTeX tabular (booktabs; \\sout needs ulem), laid out as
+    table_markdown: best in \\textbf, an off-target radius in \\sout."""
+    variants, rows, cells = _table_grid(table, lambda s: rf"\textbf{{{s}}}", lambda s: rf"\sout{{{s}}}")
+    parameters = _parameter_cells(table)
+    metric = table.groupby("task")["metric_name"].first()
+    extra = ["Parameters"] if parameters is not None else []
+    header = latex_row(["Task", "Metric", "Layers", "Net", *extra,
+                        *(VARIANT_TITLES_LATEX.get(v, latex_escape(v)) for v in variants)])
+    lines = [header, r"\midrule"]
+    for task, depth, net in rows:
+        values = [v.replace("±", r"$\pm$").replace("–", "--")
+                  for v in _values(cells, parameters, (task, depth, net), variants)]
+        lines.append(latex_row([latex_escape(TASK_TITLES.get(task, task)),
+                                METRIC_TITLES_LATEX.get(metric[task], latex_escape(metric[task])),
+                                str(depth), NET_TITLES_LATEX.get(net, latex_escape(net)), *values]))
+    return latex_tabular("llll" + "r" * len(extra) + "c" * len(variants), lines,
+                         r"\usepackage{booktabs} and \usepackage[normalem]{ulem}")
