@@ -12,7 +12,6 @@ choices where this port departs from them (reference.py); docs/deviations.md lis
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -20,11 +19,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from ..checkpoint import load_checkpoint, save_checkpoint
-from ..device import rng_state, set_rng_state
 from ..optim import adabelief_lookahead, resync_slow_weights
-from ..progress import Progress
+from .driver import LSCProcedure, drive, permute_entries, validation_batches
 from .jacobians import RadiusMethod, batched_jacobian, spectral_radius, square_block
+from .reference import ReferenceRules
 from .sites import LSCSite
 
 
@@ -105,10 +103,6 @@ def measure_radii(sites: list[LSCSite], batches: list[torch.Tensor], method: Rad
     return allr.mean().item(), allr.std().item(), per_site
 
 
-def _copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
 def pretrain_lsc(model: torch.nn.Module, task, settings: LSCSettings, seed: int,
                  device: torch.device, checkpoint: Path | None = None, fingerprint: str = "",
                  log=print) -> LSCResult:
@@ -117,84 +111,68 @@ def pretrain_lsc(model: torch.nn.Module, task, settings: LSCSettings, seed: int,
     Training inputs decide the weights; the before/after radii and the check of each
     best-weights candidate use validation inputs. With ``checkpoint`` the state is saved
     after every epoch and a rerun of the same run resumes from it."""
-    from .reference import ReferenceRun  # the reference's variant of the loop
-
-    run_class = ReferenceRun if settings.mode == "reference" else LSCRun
-    run = run_class(model, task, settings, seed, device, log)
-    saved = load_checkpoint(checkpoint, fingerprint, log) if checkpoint else None
-    if saved is not None:
-        run.load_state_dict(saved)
-        log(f"LSC resumed from checkpoint after epoch {run.epoch}")
-    else:
-        run.measure_before()
-    while run.epoch < settings.epochs and not run.finished():
-        run.run_epoch()
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, fingerprint, run.state_dict())
-    return run.finish()
+    run = MODES[settings.mode](model, task, settings, seed, device, log)
+    return drive(run, settings.epochs, checkpoint, fingerprint, log)
 
 
-class LSCRun:
+class LSCRun(LSCProcedure):
     """The state of one pre-training and its steps; ``state_dict`` is what a checkpoint
     holds at an epoch boundary. Subclasses change the heuristics and the selection."""
 
+    RESUMED = "LSC resumed from checkpoint after epoch {}"
+    RESUMED_FIELD = "resumed_from_epoch"
+    PER = "per_site"
+    STATE_FIELDS = ("epoch", "close_steps", "since_best", "last_check", "order", "estimate",
+                    "ma_radius", "best", "result")
+
     def __init__(self, model: torch.nn.Module, task, settings: LSCSettings, seed: int,
                  device: torch.device, log):
-        self.model, self.task, self.settings, self.device, self.log = model, task, settings, device, log
-        self.start = time.perf_counter()
+        per_epoch = task.batches_per_epoch(settings.batch_size)
+        if per_epoch and settings.steps_per_epoch:
+            per_epoch = min(per_epoch, settings.steps_per_epoch)
+        super().__init__(model, settings, seed, device, log, per_epoch and per_epoch * settings.epochs)
+        self.task = task
         self.sites: list[LSCSite] = model.lsc_sites()
         self.active = [i for i, s in enumerate(self.sites) if s.core or self.all_sites()]
         torch.manual_seed(seed)
-        self.generator = torch.Generator(device=device).manual_seed(seed)
-        self.rng = np.random.default_rng(seed)
         self.order: list[int] = []
         self.optimizers: dict[int, object] = {}
         self.result = LSCResult()
         self.epoch, self.close_steps, self.since_best, self.last_check = 0, 0, 0, 0
-        measure_generator = torch.Generator(device=device).manual_seed(seed + 1)
-        self.measure = [x for x, _ in zip(task.lsc_inputs(settings.batch_size, measure_generator, "val"),
-                                          range(settings.measure_batches))]
+        self.measure = validation_batches(task, settings.batch_size, settings.measure_batches,
+                                          seed + 1, device)
         self.check_batch = self.measure[0][:settings.check_samples]
-        per_epoch = task.batches_per_epoch(settings.batch_size)
-        if per_epoch and settings.steps_per_epoch:
-            per_epoch = min(per_epoch, settings.steps_per_epoch)
-        self.progress = Progress(log, "LSC", per_epoch and per_epoch * settings.epochs)
 
     def all_sites(self) -> bool:
         return self.settings.end_blocks or not any(s.core for s in self.sites)
 
     # --- before, after ---------------------------------------------------------------
-    def measure_before(self) -> None:
+    def _measure(self, when: str) -> dict[str, float]:
         mean, std, per_site = measure_radii(self.sites, self.measure, self.settings.radius_method)
-        self.log(f"LSC before: radius {mean:.4f} +- {std:.4f}")
-        self.result.radius_before_mean, self.result.radius_before_std = mean, std
-        self.result.radius_before_per_site = per_site
+        self.set_radii(when, mean, std, per_site)
+        return per_site
+
+    def measure_before(self) -> None:
+        per_site = self._measure("before")
+        self.log(f"LSC before: radius {self.result.radius_before_mean:.4f} +- "
+                 f"{self.result.radius_before_std:.4f}")
         self.estimate = {i: per_site[self.sites[i].name] for i in self.active}
         self.ma_radius = float(np.mean(list(self.estimate.values())))
-        self.best = {"distance": self.distance()[1], "state": _copy_state(self.model),
-                     "estimate": dict(self.estimate)}
+        self.keep_best(distance=self.distance()[1], estimate=dict(self.estimate))
 
-    def finish(self) -> LSCResult:
-        self.model.load_state_dict(self.best["state"])
-        mean, std, per_site = measure_radii(self.sites, self.measure, self.settings.radius_method)
-        self.log(f"LSC after: radius {mean:.4f} +- {std:.4f} ({self.result.steps} steps, "
-                 f"{self.result.status})")
-        self.result.radius_after_mean, self.result.radius_after_std = mean, std
-        self.result.radius_after_per_site = per_site
+    def conclude(self) -> None:
+        self.restore_best()
+        self._measure("after")
+        self.log(f"LSC after: radius {self.result.radius_after_mean:.4f} +- "
+                 f"{self.result.radius_after_std:.4f} ({self.result.steps} steps, {self.result.status})")
         self.result.best_distance = self.best["distance"]
-        self.result.seconds += time.perf_counter() - self.start
-        return self.result
 
     # --- the loop --------------------------------------------------------------------
-    def finished(self) -> bool:
-        return self.result.status != "not_converged" or self.out_of_time()
+    def units_done(self) -> int:
+        return self.epoch
 
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
-
-    def out_of_time(self) -> bool:
-        cap = self.settings.max_seconds
-        return cap is not None and self.result.seconds + self.elapsed() > cap
+    def run_unit(self) -> None:
+        self.run_epoch()
 
     def run_epoch(self) -> None:
         s = self.settings
@@ -243,11 +221,8 @@ class LSCRun:
         optimizer.step()
         radius = radii.mean().item()
         self.ma_radius += (radius - self.ma_radius) / len(self.active)
-        self.result.loss_curve.append(loss.item())
-        self.result.radius_curve.append(radius)
         self.result.moving_average_curve.append(self.ma_radius)
-        self.result.steps += 1
-        self.progress.step(site=site.name, radius=radius, moving_average=self.ma_radius)
+        self.record_step(loss.item(), radius, site=site.name, radius=radius, moving_average=self.ma_radius)
         with torch.no_grad():
             radius = self.heuristics(index, h, radius)
         self.estimate[index] = radius
@@ -280,7 +255,7 @@ class LSCRun:
         what the gradient steps and rescaling achieved, so the radius never settles."""
         saved = [w.detach().clone() for w in site.shuffled]
         for w in site.shuffled:
-            _permute_entries(w, self.generator)
+            permute_entries(w.data.view(-1), self.generator)
         shuffled = site_radii(site, h, self.settings.radius_method, self.generator).mean().item()
         if abs(shuffled - self.settings.target) <= abs(radius - self.settings.target):
             return shuffled, True
@@ -306,13 +281,12 @@ class LSCRun:
             bias, rms = self.distance()
             self.last_check = self.result.steps
             if rms < self.best["distance"]:
-                self.best = {"distance": rms, "state": _copy_state(self.model),
-                             "estimate": dict(self.estimate)}
+                self.keep_best(distance=rms, estimate=dict(self.estimate))
                 self.since_best = 0
         if self.since_best > 3 * max(s.patience, len(self.active)):
             # back to the best weights, with fresh optimisers (their slow copies and
             # moments belong to the abandoned weights)
-            self.model.load_state_dict(self.best["state"])
+            self.restore_best()
             self.estimate = dict(self.best["estimate"])
             self.optimizers = {}
             (bias, rms), self.since_best = self.distance(), 0
@@ -323,31 +297,17 @@ class LSCRun:
             self.result.status = "converged"
 
     # --- checkpoints -------------------------------------------------------------------
-    STATE_FIELDS = ("epoch", "close_steps", "since_best", "last_check", "order", "estimate",
-                    "ma_radius", "best", "result")
+    def extra_state(self) -> dict:
+        return {"optimizers": {i: o.state_dict() for i, o in self.optimizers.items()}}
 
-    def state_dict(self) -> dict:
-        self.result.seconds += time.perf_counter() - self.start
-        self.start = time.perf_counter()
-        return {"model": _copy_state(self.model),
-                "optimizers": {i: o.state_dict() for i, o in self.optimizers.items()},
-                "generator": self.generator.get_state(), "rng": rng_state(self.device),
-                "numpy_rng": self.rng.bit_generator.state,
-                "fields": {name: getattr(self, name) for name in self.STATE_FIELDS}}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
+    def load_extra_state(self, state: dict) -> None:
         for index, optimizer_state in state["optimizers"].items():
             self.optimizer(index).load_state_dict(optimizer_state)
-        self.generator.set_state(state["generator"])
-        set_rng_state(state["rng"], self.device)
-        self.rng.bit_generator.state = state["numpy_rng"]
-        for name, value in state["fields"].items():
-            setattr(self, name, value)
-        self.result.resumed_from_epoch = self.epoch
-        self.progress.done = self.progress.start_done = self.result.steps
 
 
-def _permute_entries(weight: torch.Tensor, generator: torch.Generator) -> None:
-    flat = weight.data.view(-1)
-    flat.copy_(flat[torch.randperm(flat.numel(), generator=generator, device=flat.device)])
+class ReferenceRun(ReferenceRules, LSCRun):
+    """``mode: reference``: the reference's rules (reference.py) in this loop."""
+
+
+# settings.mode -> the run class
+MODES = {"fixed": LSCRun, "reference": ReferenceRun}

@@ -35,7 +35,6 @@ the report; the weights are those after the last iteration (no selection).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,9 +42,7 @@ import numpy as np
 import torch
 from torch.func import jacrev, vmap
 
-from ..checkpoint import load_checkpoint, save_checkpoint
-from ..device import rng_state, set_rng_state
-from ..progress import Progress
+from .driver import LSCProcedure, drive, permute_entries
 from .jacobians import RadiusMethod, spectral_radius
 
 B_AND_C = ("lru.B_re", "lru.B_im", "lru.C_re", "lru.C_im")
@@ -170,8 +167,7 @@ def shuffle_and_swap(model, pair: tuple[int, int], shuffle: bool, swap: bool,
     for params in (first, second):
         if shuffle:
             for p in params.values():
-                flat = p.view(-1)
-                flat.copy_(flat[torch.randperm(flat.numel(), generator=generator, device=p.device)])
+                permute_entries(p.view(-1), generator)
     if not swap:
         return
     for name in sorted(set(first) & set(second)):  # an adapter exists in one block only
@@ -200,25 +196,44 @@ def measure(model, settings: LRULSCSettings, seed: int, device) -> dict[str, flo
             "std": float(np.std([*times, *depths]))}
 
 
-class LRULSC:
-    """One pre-training: the iterations, their record, checkpoints."""
+class LRULSC(LSCProcedure):
+    """One pre-training: the iterations, their record, checkpoints (every
+    ``checkpoint_every`` iterations)."""
+
+    NAME = "LRU LSC"
+    RESUMED = "LRU LSC: resumed from checkpoint after iteration {}"
+    RESUMED_FIELD = "resumed_from_step"
+    STATE_FIELDS = ("result",)
 
     def __init__(self, model, settings: LRULSCSettings, goals: dict, seed: int, device, log):
-        self.model, self.settings, self.goals, self.seed, self.device = model, settings, goals, seed, device
-        self.log = log
-        self.generator = torch.Generator(device=device).manual_seed(seed)
-        self.rng = np.random.default_rng(seed)
+        super().__init__(model, settings, seed, device, log, settings.iterations)
+        self.goals = goals
         self.result = LRULSCResult(targets=dict(goals))
-        self.progress = Progress(log, "LRU LSC", settings.iterations)
-        self.start = time.perf_counter()
 
     def _report(self, when: str) -> None:
         radii = measure(self.model, self.settings, self.seed, self.device)
-        setattr(self.result, f"radius_{when}_mean", (radii["time"] + radii["depth"]) / 2)
-        setattr(self.result, f"radius_{when}_std", radii["std"])
-        setattr(self.result, f"radius_{when}_per_kind", {"time": radii["time"], "depth": radii["depth"]})
+        per_kind = {"time": radii["time"], "depth": radii["depth"]}
+        self.set_radii(when, (radii["time"] + radii["depth"]) / 2, radii["std"], per_kind)
         self.log(f"LRU LSC {when}: M_t radius {radii['time']:.4f} (target {self.goals['time']:.4g}), "
                  f"M_l radius {radii['depth']:.4f} (target {self.goals['depth']:.4g})")
+
+    def measure_before(self) -> None:
+        self._report("before")
+
+    def units_done(self) -> int:
+        return self.result.steps
+
+    def run_unit(self) -> None:
+        if not self.iterate():
+            self.log(f"LRU LSC iteration {self.result.steps}: a radius is not finite; stopping (diverged)")
+            self.result.status = "diverged"
+
+    def checkpoint_due(self) -> bool:
+        return self.result.status != "diverged" and self.result.steps % self.settings.checkpoint_every == 0
+
+    def unit_done(self, saved: bool) -> None:
+        if saved:
+            self.log(f"LRU LSC iteration {self.result.steps}: checkpoint saved")
 
     def iterate(self) -> bool:
         """One iteration; False when the radii are not finite (diverged)."""
@@ -236,36 +251,21 @@ class LRULSC:
         tc = 2 * len(self.model.layers)  # the reference's moving-average time constant
         ma = self.result.moving_average_radius
         self.result.moving_average_radius = radius if ma is None else ma * (tc - 1) / tc + radius / tc
-        self.result.loss_curve.append(loss)
-        self.result.radius_curve.append(radius)
-        self.result.steps += 1
-        self.progress.step(loss=loss, radius=radius)
+        self.record_step(loss, radius, loss=loss, radius=radius)
         return True
-
-    def state_dict(self) -> dict:
-        self.result.seconds += time.perf_counter() - self.start
-        self.start = time.perf_counter()
-        return {"model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
-                "generator": self.generator.get_state(), "rng": rng_state(self.device),
-                "numpy_rng": self.rng.bit_generator.state, "result": self.result}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        self.generator.set_state(state["generator"])
-        set_rng_state(state["rng"], self.device)
-        self.rng.bit_generator.state = state["numpy_rng"]
-        self.result = state["result"]
-        self.result.resumed_from_step = self.result.steps
-        self.progress.done = self.progress.start_done = self.result.steps
-        self.log(f"LRU LSC: resumed from checkpoint after iteration {self.result.steps}")
-
-    def out_of_time(self) -> bool:
-        limit = self.settings.max_seconds
-        return limit is not None and self.result.seconds + time.perf_counter() - self.start > limit
 
     def converged(self) -> bool:
         after = self.result.radius_after_per_kind
         return all(abs(after[kind] - goal) <= self.settings.tolerance for kind, goal in self.goals.items())
+
+    def conclude(self) -> None:
+        """No selection: the weights are those after the last iteration."""
+        self._report("after")
+        if self.result.status != "diverged":
+            self.result.status = "converged" if self.converged() else "not_converged"
+        if self.settings.reinit_embedding:
+            self.model.reinitialise_embedding(torch.Generator().manual_seed(self.seed + 2))
+        self.log(f"LRU LSC {self.result.status} after {self.result.steps} iterations")
 
 
 def pretrain_lru(model, task, settings: LRULSCSettings, seed: int, device, checkpoint: Path | None = None,
@@ -275,24 +275,4 @@ def pretrain_lru(model, task, settings: LRULSCSettings, seed: int, device, check
         raise ValueError(f"the LRU LSC picks two blocks per iteration; the model has {len(model.layers)}")
     goals = targets(settings, len(model.layers), task.dims["steps"])
     run = LRULSC(model.eval(), settings, goals, seed, device, log)
-    saved = load_checkpoint(checkpoint, fingerprint, log) if checkpoint else None
-    if saved is None:
-        run._report("before")
-    else:
-        run.load_state_dict(saved)
-    while run.result.steps < settings.iterations and not run.out_of_time():
-        if not run.iterate():
-            log(f"LRU LSC iteration {run.result.steps}: a radius is not finite; stopping (diverged)")
-            run.result.status = "diverged"
-            break
-        if checkpoint and run.result.steps % settings.checkpoint_every == 0:
-            save_checkpoint(checkpoint, fingerprint, run.state_dict())
-            log(f"LRU LSC iteration {run.result.steps}: checkpoint saved")
-    run._report("after")
-    if run.result.status != "diverged":
-        run.result.status = "converged" if run.converged() else "not_converged"
-    if settings.reinit_embedding:
-        model.reinitialise_embedding(torch.Generator().manual_seed(seed + 2))
-    run.result.seconds += time.perf_counter() - run.start
-    log(f"LRU LSC {run.result.status} after {run.result.steps} iterations")
-    return run.result
+    return drive(run, settings.iterations, checkpoint, fingerprint, log)

@@ -68,7 +68,6 @@ of the radii to the target, no gate; the stop rule also needs dec within toleran
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,11 +75,9 @@ import numpy as np
 import torch
 from torch.func import jacrev, vmap
 
-from ..checkpoint import load_checkpoint, save_checkpoint
-from ..device import rng_state, set_rng_state
 from ..models.lscview import RecurrentLSCView
 from ..optim import adabelief_lookahead, resync_slow_weights
-from ..progress import Progress
+from .driver import LSCProcedure, copy_state, drive, permute_entries, validation_batches
 from .jacobians import RadiusMethod, spectral_radius, square_block
 
 KINDS = ("rec", "depth", "enc", "dec")
@@ -316,21 +313,14 @@ def rescale_weights(model, views: list[RecurrentLSCView], means: dict, target: f
 def shuffle_weights(model, generator: torch.Generator) -> None:
     """The reference's wshuff: every weight with >= 2 dims, entries randomly permuted, and
     each view's joint groups (Keras' GRU bias is one (2, 3n) matrix) permuted as one."""
-    def permute(flat: torch.Tensor) -> None:
-        flat.copy_(flat[torch.randperm(flat.numel(), generator=generator, device=flat.device)])
-
     for p in model.parameters():
         if p.dim() >= 2:
-            permute(p.data.view(-1))
+            permute_entries(p.data.view(-1), generator)
     for group in (g for view in cell_views(model) for g in view.joint_shuffles()):
         joint = torch.cat([p.data.view(-1) for p in group])
-        permute(joint)
+        permute_entries(joint, generator)
         for p, part in zip(group, joint.split([p.numel() for p in group])):
             p.data.copy_(part.view_as(p))
-
-
-def _copy_state(model) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -343,47 +333,32 @@ def pretrain_recurrent(model, task, settings: RecurrentLSCSettings, seed: int, d
     With ``checkpoint`` the state is saved after every batch and a rerun of the same run
     (same ``fingerprint``) resumes from it and ends where an uninterrupted run would."""
     run = RecurrentLSCRun(model, task, settings, seed, device, log)
-    saved = load_checkpoint(checkpoint, fingerprint, log) if checkpoint else None
-    if saved is not None:
-        run.load_state_dict(saved)
-        log(f"RNN LSC resumed from checkpoint after batch {run.batch}")
-    else:
-        run.measure_before()
-    while run.batch < settings.batches and not run.finished():
-        run.run_batch()
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, fingerprint, run.state_dict())
-        log(f"RNN LSC batch {run.batch}/{settings.batches} done: steps {run.result.steps}, "
-            f"best distance {run.best['distance']:.4f} ({settings.selection})")
-    return run.finish()
+    return drive(run, settings.batches, checkpoint, fingerprint, log)
 
 
-class RecurrentLSCRun:
+class RecurrentLSCRun(LSCProcedure):
     """One pre-training: its state (``state_dict``, at batch boundaries) and its steps."""
 
+    NAME = "RNN LSC"
+    RESUMED = "RNN LSC resumed from checkpoint after batch {}"
+    RESUMED_FIELD = "resumed_from_batch"
     STATE_FIELDS = ("batch", "close_steps", "since_best", "states", "best", "gate", "result")
 
     def __init__(self, model, task, settings: RecurrentLSCSettings, seed: int, device, log):
-        self.model, self.task, self.settings, self.seed = model, task, settings, seed
-        self.device, self.log = device, log
-        self.views = cell_views(model)
-        self.start = time.perf_counter()
-        self.generator = torch.Generator(device=device).manual_seed(seed)
-        self.rng = np.random.default_rng(seed)
+        total = settings.batches * task.dims["steps"]
+        if settings.max_steps is not None:
+            total = min(total, settings.max_steps)
+        super().__init__(model, settings, seed, device, log, total)
+        self.task, self.views = task, cell_views(model)
         self.optimizer = self._new_optimizer()
         self.result = RecurrentLSCResult()
         self.batch, self.close_steps, self.since_best = 0, 0, 0
         self.states: list[torch.Tensor] | None = None  # carried across batches, as the reference
-        self.best = {"distance": math.inf, "loss": None, "state": _copy_state(model)}
+        self.keep_best(distance=math.inf, loss=None)
         # the reference's std_ma_norm (starting at 1), its threshold std_thr, and its saves
         self.gate = {"variance": 1.0, "threshold": GATE_START, "saves": 0}
-        measure_generator = torch.Generator(device=device).manual_seed(seed + 1)
-        self.measure = [x for x, _ in zip(task.lsc_inputs(settings.batch_size, measure_generator, "val"),
-                                          range(settings.measure_batches))]
-        total = settings.batches * task.dims["steps"]
-        if settings.max_steps is not None:
-            total = min(total, settings.max_steps)
-        self.progress = Progress(log, "RNN LSC", total)
+        self.measure = validation_batches(task, settings.batch_size, settings.measure_batches,
+                                          seed + 1, device)
 
     def _new_optimizer(self):
         s = self.settings
@@ -401,32 +376,33 @@ class RecurrentLSCRun:
     # --- before, after ----------------------------------------------------------------------
     def _measure(self, when: str) -> None:
         mean, std, per_kind = measure_radii(self.model, self.measure, self.settings, self.seed)
-        setattr(self.result, f"radius_{when}_mean", mean)
-        setattr(self.result, f"radius_{when}_std", std)
-        setattr(self.result, f"radius_{when}_per_kind", per_kind)
+        self.set_radii(when, mean, std, per_kind)
         self.log(f"RNN LSC {when}: radius {mean:.4f} +- {std:.4f} (rec, depth, enc)")
 
     def measure_before(self) -> None:
         self._measure("before")
 
-    def finish(self) -> RecurrentLSCResult:
-        self.model.load_state_dict(self.best["state"])
+    def conclude(self) -> None:
+        self.restore_best()
         self._measure("after")
         self.result.best_loss = self.best["loss"]
         self.result.best_distance = None if math.isinf(self.best["distance"]) else self.best["distance"]
-        self.result.seconds += time.perf_counter() - self.start
         self.log(f"RNN LSC {self.result.status} after {self.result.steps} steps")
-        return self.result
 
     # --- the loop -----------------------------------------------------------------------------
-    def out_of_steps(self) -> bool:
-        s = self.settings
-        over_time = s.max_seconds is not None and \
-            self.result.seconds + time.perf_counter() - self.start > s.max_seconds
-        return over_time or (s.max_steps is not None and self.result.steps >= s.max_steps)
-
     def finished(self) -> bool:
-        return self.result.status != "not_converged" or self.out_of_steps()
+        max_steps = self.settings.max_steps
+        return super().finished() or (max_steps is not None and self.result.steps >= max_steps)
+
+    def units_done(self) -> int:
+        return self.batch
+
+    def unit_done(self, saved: bool) -> None:
+        self.log(f"RNN LSC batch {self.batch}/{self.settings.batches} done: steps {self.result.steps}, "
+                 f"best distance {self.best['distance']:.4f} ({self.settings.selection})")
+
+    def run_unit(self) -> None:
+        self.run_batch()
 
     def run_batch(self) -> None:
         x = self.train_batch(self.batch).to(self.device)
@@ -475,7 +451,7 @@ class RecurrentLSCRun:
     def try_shuffle(self, x: torch.Tensor, loss: float) -> bool:
         """Shuffle; keep it only if the loss on this step's inputs is not worse than the
         step's loss. The reference kept every shuffle, which undoes what the updates did."""
-        saved = _copy_state(self.model)
+        saved = copy_state(self.model)
         shuffle_weights(self.model, self.generator)
         with torch.no_grad():
             radii, _ = local_radii(self.model, self.views, x.detach(), self.states, self.settings,
@@ -513,10 +489,10 @@ class RecurrentLSCRun:
         distance = self.distance(means)
         reference = self.settings.selection == "reference"
         if reference and self.result.steps == 0:
-            self.best = {"distance": distance, "loss": loss, "state": _copy_state(self.model)}
+            self.keep_best(distance=distance, loss=loss)
             self.since_best += 1
         elif distance < self.best["distance"] and (self.gate_open() or not reference):
-            self.best = {"distance": distance, "loss": loss, "state": _copy_state(self.model)}
+            self.keep_best(distance=distance, loss=loss)
             self.since_best = 0
             self.gate["saves"] += 1
             if reference and self.gate["saves"] >= GATE_TIGHT_AFTER:
@@ -532,7 +508,7 @@ class RecurrentLSCRun:
             return
         self.since_best = 0
         if self.settings.reload == "stuck" or not finite:
-            self.model.load_state_dict(self.best["state"])
+            self.restore_best()
             self.optimizer = self._new_optimizer()
 
     def close(self, means: dict) -> bool:
@@ -549,27 +525,11 @@ class RecurrentLSCRun:
         if self.close_steps > self.settings.patience:
             self.result.status = "converged"
         radius = float(np.mean(self._reported(means)))
-        self.result.loss_curve.append(loss)
-        self.result.radius_curve.append(radius)
-        self.result.steps += 1
-        self.progress.step(loss=loss, radius=radius, best=self.best["distance"])
+        self.record_step(loss, radius, loss=loss, radius=radius, best=self.best["distance"])
 
     # --- checkpoints ----------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        self.result.seconds += time.perf_counter() - self.start
-        self.start = time.perf_counter()
-        return {"model": _copy_state(self.model), "optimizer": self.optimizer.state_dict(),
-                "generator": self.generator.get_state(), "rng": rng_state(self.device),
-                "numpy_rng": self.rng.bit_generator.state, "progress": self.progress.done,
-                "fields": {name: getattr(self, name) for name in self.STATE_FIELDS}}
+    def extra_state(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict()}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
+    def load_extra_state(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
-        set_rng_state(state["rng"], self.device)
-        self.rng.bit_generator.state = state["numpy_rng"]
-        for name, value in state["fields"].items():
-            setattr(self, name, value)
-        self.result.resumed_from_batch = self.batch
-        self.progress.done = self.progress.start_done = state["progress"]

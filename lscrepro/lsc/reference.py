@@ -1,6 +1,8 @@
 """The reference's LSC algorithm (stable_drnn nonrecLSC.apply_LSC_no_time), for a
 side-by-side check in the same pipeline (``lsc.mode: reference``). Where the default
-loop (loop.LSCRun) departs from it, this class does what the reference does:
+loop (loop.LSCRun) departs from it, these rules do what the reference does (loop.py
+mixes them into its run class as ``ReferenceRun``, its ``MODES["reference"]``; this
+module imports nothing of loop.py):
 
 - every site, end blocks included (their kernels rescaled by std * sqrt(fan)), drawn
   uniformly with replacement at each step;
@@ -22,15 +24,18 @@ from __future__ import annotations
 import torch
 
 from ..optim import resync_slow_weights
-from .loop import LSCRun, _copy_state, _permute_entries
+from .driver import permute_entries
 
 REFERENCE_MAX_SECONDS = 1800.0
 STD_THRESHOLDS = (0.4, 0.1)  # the error-average bound before and after two saves
 RELOAD_AFTER = 30  # steps without a new best before the best weights come back
 
 
-class ReferenceRun(LSCRun):
-    STATE_FIELDS = LSCRun.STATE_FIELDS + ("ma_error", "saves", "reference_best")
+class ReferenceRules:
+    """The reference's choices, over loop.LSCRun's (a mixin: ``ReferenceRun(ReferenceRules,
+    LSCRun)``); its STATE_FIELDS add to the run's in a checkpoint."""
+
+    STATE_FIELDS = ("ma_error", "saves", "reference_best")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -39,9 +44,8 @@ class ReferenceRun(LSCRun):
     def all_sites(self) -> bool:
         return True
 
-    def out_of_time(self) -> bool:
-        cap = self.settings.max_seconds or REFERENCE_MAX_SECONDS
-        return self.result.seconds + self.elapsed() > cap
+    def time_cap(self) -> float:
+        return self.settings.max_seconds or REFERENCE_MAX_SECONDS
 
     def next_site(self) -> int:
         return int(self.rng.choice(self.active))
@@ -51,7 +55,7 @@ class ReferenceRun(LSCRun):
         if s.shuffle and self.rng.random() < s.shuffle_probability:
             for site in self.sites:
                 for weight in site.params:
-                    _permute_entries(weight, self.generator)
+                    permute_entries(weight.data.view(-1), self.generator)
             for optimizer in self.optimizers.values():
                 resync_slow_weights(optimizer)
         if s.rescale and self.rng.random() < s.rescale_probability:
@@ -70,13 +74,12 @@ class ReferenceRun(LSCRun):
         best = self.reference_best if self.reference_best is not None else radius
         if abs(self.ma_radius - target) < abs(best - target) and self.ma_error < threshold:
             self.reference_best, self.saves, self.since_best = self.ma_radius, self.saves + 1, 0
-            self.best = {"distance": abs(self.ma_radius - target), "state": _copy_state(self.model),
-                         "estimate": dict(self.estimate)}
+            self.keep_best(distance=abs(self.ma_radius - target), estimate=dict(self.estimate))
         elif self.reference_best is None:
             self.reference_best = radius
         self.since_best += 1
         if self.since_best > RELOAD_AFTER:
-            self.model.load_state_dict(self.best["state"])
+            self.restore_best()
             self.since_best = 0
         close = abs(self.ma_radius - target) < s.tolerance and self.ma_error < threshold
         self.close_steps = self.close_steps + 1 if close else 0
