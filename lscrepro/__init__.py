@@ -23,6 +23,8 @@ Modules and packages, one concern each:
     status      where the grid stands, from the files jobs leave
     verify      the data finished jobs read, rehashed against pins, stamps and cache hashes
     analytic    Figure 1: gradient path counts and the PascalRNN
-    aggregate   per-run results -> tidy summary tables; per-figure reducers
-    plotting    one module per figure
+    results     one module per output: summaries, Figures 1-4's data, the tables, the claims;
+                the one deterministic figure saver
+    plotting    one drawing module per figure
+    cost        what the paper grid costs, measured per job shape
 """

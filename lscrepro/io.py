@@ -87,10 +87,3 @@ def write_rows(path: str | os.PathLike, rows: list[dict]) -> None:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-
-
-def save_figure(fig, *paths: str | os.PathLike) -> None:
-    """Save a matplotlib figure to each path (format from the suffix), atomically."""
-    for path in paths:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=Path(path).suffix.lstrip("."), bbox_inches="tight", dpi=200)
