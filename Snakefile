@@ -27,11 +27,7 @@ include: "rules/figures.smk"
 rule all:
     default_target: True
     input:
-        FIG1_OUTPUTS,
+        FINAL_OUTPUTS.values(),
         [f"{RESULTS}/{family}/summary.csv" for family in FAMILY_NAMES],
-        FIG2_OUTPUTS if "ffn" in FAMILY_NAMES else [],
-        FIG3_OUTPUTS if "rnn" in FAMILY_NAMES else [],
-        FIG4_OUTPUTS,
-        TABLE1_OUTPUTS,
         CLAIMS_OUTPUTS,
         f"{RESULTS}/status.csv",

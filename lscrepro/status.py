@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from .outputs import final_outputs
 from .spec import FAMILIES, output_roots, pretrain_runs, train_runs
 
 STATES = ["done", "converged", "not_converged", "diverged", "failed", "incomplete", "not_run"]
@@ -31,20 +32,6 @@ STATES = ["done", "converged", "not_converged", "diverged", "failed", "incomplet
 KINDS = {
     "pretrain": ("pretrain_dir", ("pretrain.json", "weights.pt"), "pretrain.log"),
     "train": ("train_dir", ("metrics.json", "history.csv"), "train.log"),
-}
-
-# Figure -> (the family it needs, or None; its outputs, the PDF first), as in
-# rules/analytic.smk (FIG1_OUTPUTS) and rules/figures.smk (FIG2_OUTPUTS).
-FIGURES = {
-    "Figure 1": (None, ["results/figures/fig1.pdf", "results/figures/fig1.png"]),
-    "Figure 2": ("ffn", ["results/figures/fig2.pdf", "results/figures/fig2.png",
-                         "results/ffn/fig2_data.csv"]),
-    "Figure 3": ("rnn", ["results/figures/fig3.pdf", "results/figures/fig3.png",
-                         "results/rnn/fig3_wins.csv", "results/rnn/table.csv"]),
-    "Figure 4": ("lru", ["results/figures/fig4.pdf", "results/figures/fig4.png",
-                         "results/lru/fig4_curves.csv"]),
-    "Table 1": ("lru", ["results/tables/table1.md", "results/tables/table1.csv",
-                        "results/tables/table1.tex"]),
 }
 
 DEFAULT_TOLERANCE = 0.02  # LSCSettings.tolerance and the config schema's default
@@ -170,11 +157,8 @@ def _note_waiting(train: list[dict], pretrain: list[dict], keys: list[str]) -> N
 
 
 def _figure_rows(root: Path, config: dict) -> list[dict]:
-    rows, results = [], output_roots(config)[0]
-    for figure, (family, outputs) in FIGURES.items():
-        if family is not None and family not in config:
-            continue
-        outputs = [results + path.removeprefix("results") for path in outputs]
+    rows = []
+    for figure, outputs in final_outputs(config).items():
         missing = [path for path in outputs if not os.path.exists(root / path)]
         state = "done" if not missing else ("not_run" if len(missing) == len(outputs) else "incomplete")
         detail = f"missing {', '.join(missing)}" if missing and state == "incomplete" else ""

@@ -12,6 +12,7 @@ from lscrepro.entrypoints import entry_file
 from lscrepro.gridcheck import check_grid
 from lscrepro.lsc import PROCEDURES
 from lscrepro.models import model_files
+from lscrepro.outputs import final_outputs
 from lscrepro.snakehints import ZERO_CORES, MissingWeightsHint, weights_patterns
 from lscrepro.spec import (
     FAMILIES,
@@ -53,6 +54,8 @@ def tail_log_on_failure(command):
 RESULTS, LOGS = output_roots(config)
 # the families the config grids (ffn; rnn and lru plug in the same way)
 FAMILY_NAMES = [name for name in FAMILIES if name in config]
+# the paper items this config makes: rule all and the status rule (and status.py) read them
+FINAL_OUTPUTS = final_outputs(config)
 for name in FAMILY_NAMES:  # a setup or `when` value that names nothing fails here
     check_grid(name, config[name])
 TRAIN_RUNS = {name: train_runs(name, config[name]) for name in FAMILY_NAMES}

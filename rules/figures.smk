@@ -1,13 +1,6 @@
 # Figures and tables from the per-family summaries: each output has its own module in
 # lscrepro/results/ (its reducer) and, for a figure, in lscrepro/plotting/ (its drawing).
 
-FIG2_OUTPUTS = [
-    f"{RESULTS}/ffn/fig2_data.csv",
-    f"{RESULTS}/figures/fig2.pdf",
-    f"{RESULTS}/figures/fig2.png",
-]
-
-
 rule fig2_data:
     input:
         summary=f"{RESULTS}/ffn/summary.csv",
@@ -50,14 +43,6 @@ rule plot_fig2:
             "python workflow_scripts/plot_fig2.py --data {input.data}"
             " --out {output.pdf} {output.png} 2> {log}"
         )
-
-
-FIG3_OUTPUTS = [
-    f"{RESULTS}/rnn/fig3_wins.csv",
-    f"{RESULTS}/rnn/table.csv",
-    f"{RESULTS}/figures/fig3.pdf",
-    f"{RESULTS}/figures/fig3.png",
-]
 
 
 # Figure 3's numbers: per-run metric at its own best validation epoch (from each run's
@@ -120,21 +105,6 @@ rule plot_fig3:
 
 
 # Figure 4 and Table 1 (the lru family): one setup each (config lru.setups).
-LRU_SETUPS = config["lru"]["setups"] if "lru" in FAMILY_NAMES else []
-FIG4_OUTPUTS = (
-    [
-        f"{RESULTS}/lru/fig4_curves.csv",
-        f"{RESULTS}/figures/fig4.pdf",
-        f"{RESULTS}/figures/fig4.png",
-    ]
-    if "fig4" in LRU_SETUPS
-    else []
-)
-TABLE1_OUTPUTS = (
-    [f"{RESULTS}/tables/table1.{suffix}" for suffix in ("csv", "md", "tex")]
-    if "table1" in LRU_SETUPS
-    else []
-)
 
 
 rule fig4_data:
@@ -267,11 +237,7 @@ rule claims:
 rule status:
     input:
         summaries=[f"{RESULTS}/{family}/summary.csv" for family in FAMILY_NAMES],
-        figures=FIG1_OUTPUTS
-        + (FIG2_OUTPUTS if "ffn" in FAMILY_NAMES else [])
-        + (FIG3_OUTPUTS if "rnn" in FAMILY_NAMES else [])
-        + FIG4_OUTPUTS
-        + TABLE1_OUTPUTS,
+        figures=[path for paths in FINAL_OUTPUTS.values() for path in paths],
         code=code_inputs("workflow_scripts/status.py"),
     output:
         report(
