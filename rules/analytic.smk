@@ -16,20 +16,10 @@ rule fig1_numbers:
     conda:
         "../envs/lscrepro.yaml"
     params:
-        depth=config["fig1"]["depth"],
-        steps=config["fig1"]["steps"],
-        batch=config["fig1"]["batch"],
-        rhos=" ".join(str(rho) for rho in config["fig1"]["rhos"]),
-        hernn_width=config["fig1"]["hernn_width"],
-        seed=config["fig1"]["seed"],
-        max_time=config["fig1"]["max_time"],
-        depth_gap=config["fig1"]["depth_gap"],
+        spec=json.dumps(config["fig1"], sort_keys=True),  # as the jobs: one JSON spec
     shell:
         tail_log_on_failure(
-            "python workflow_scripts/fig1_numbers.py"
-            " --depth {params.depth} --steps {params.steps} --batch {params.batch}"
-            " --rhos {params.rhos} --hernn-width {params.hernn_width} --seed {params.seed}"
-            " --max-time {params.max_time} --depth-gap {params.depth_gap}"
+            "python workflow_scripts/fig1_numbers.py --spec '{params.spec}'"
             " --out {output.paths} --pascal-out {output.pascal} 2> {log}"
         )
 

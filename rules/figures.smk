@@ -147,14 +147,15 @@ rule plot_fig4:
     conda:
         "../envs/lscrepro.yaml"
     params:
-        ylim=(
-            " ".join(map(str, config["lru"].get("fig4_ylim") or ["none"]))
-            if "lru" in FAMILY_NAMES
-            else "none"
+        # as the jobs: the settings as one JSON spec (absent key: the dataclass default)
+        spec=json.dumps(
+            {"ylim": config["lru"]["fig4_ylim"]}
+            if "fig4_ylim" in config.get("lru", {})
+            else {}
         ),
     shell:
         tail_log_on_failure(
-            "python workflow_scripts/plot_fig4.py --curves {input.curves} --ylim {params.ylim}"
+            "python workflow_scripts/plot_fig4.py --curves {input.curves} --spec '{params.spec}'"
             " --out {output.pdf} {output.png} 2> {log}"
         )
 

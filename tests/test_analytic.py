@@ -95,3 +95,21 @@ def test_figure_from_csvs_alone(tmp_path):
     plot_fig1(paths_csv, pascal_csv, pdf, png)
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 10_000
     assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_fig1_script_takes_the_config_section_as_one_json_spec(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "workflow_scripts/fig1_numbers.py"
+    section = {"depth": 4, "steps": 20, "batch": 2, "rhos": [0.5, 1.0], "hernn_width": 4, "seed": 0,
+               "max_time": 100, "depth_gap": 5}
+    paths, pascal = tmp_path / "paths.csv", tmp_path / "pascal.csv"
+    run = [sys.executable, str(script), "--out", str(paths), "--pascal-out", str(pascal), "--spec"]
+    done = subprocess.run([*run, json.dumps(section)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert set(pd.read_csv(pascal)["rho"]) == {0.5, 1.0} and len(pd.read_csv(paths)) > 0
+    bad = subprocess.run([*run, json.dumps({**section, "dpeth": 3})], capture_output=True, text=True)
+    assert bad.returncode != 0 and "dpeth" in bad.stderr

@@ -259,13 +259,13 @@ def test_fig4_scripts_end_to_end(tmp_path):
     plot.main(["--curves", str(out), "--out", str(pdf), str(png)])
     _assert_figures(pdf, png)
     first = pdf.read_bytes(), png.read_bytes()
-    plot.main(["--curves", str(out), "--out", str(pdf), str(png), "--ylim", "none"])
+    plot.main(["--curves", str(out), "--out", str(pdf), str(png), "--spec", '{"ylim": null}'])
     assert pdf.read_bytes() != first[0]  # automatic y range: another figure
-    plot.main(["--curves", str(out), "--out", str(pdf), str(png), "--ylim", "100", "300"])
+    plot.main(["--curves", str(out), "--out", str(pdf), str(png), "--spec", '{"ylim": [100, 300]}'])
     assert (pdf.read_bytes(), png.read_bytes()) == first  # deterministic bytes
-    for bad in (["abc", "1"], ["300", "100"], ["1"]):
+    for bad in ('{"ylim": ["abc", 1]}', '{"ylim": [300, 100]}', '{"ylim": [1]}', '{"ylimit": null}'):
         with pytest.raises(SystemExit):
-            plot.main(["--curves", str(out), "--out", str(pdf), str(png), "--ylim", *bad])
+            plot.main(["--curves", str(out), "--out", str(pdf), str(png), "--spec", bad])
     empty = tmp_path / "empty.csv"
     _load_script("fig4_data").main(["--metrics", "--out", str(empty)])  # no runs yet
     plot.main(["--curves", str(empty), "--out", str(pdf), str(png)])

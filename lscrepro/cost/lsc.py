@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from ..entrypoints import load
-from ..jobs.common import settings_from
+from ..settings import settings_from
 from ..lsc import PROCEDURES
 from ..lsc.loop import site_radii
 from ..lsc.lru import pair_radii, rescale, shuffle_and_swap

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import zipfile
-from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -23,15 +22,6 @@ def setup(spec: dict, threads: int):
     task = build_task(spec["task"], spec["data"], device)
     model = build_model(spec["model"], task.dims, spec["seed"]).to(device)
     return device, task, model
-
-
-def settings_from(cls, section: dict, name: str):
-    """A settings dataclass from a config section; an unknown key is an error naming it."""
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(section) - known)
-    if unknown:
-        raise ValueError(f"{name}: unknown settings {unknown}; known: {sorted(known)}")
-    return cls(**section)
 
 
 def parameter_count(model: torch.nn.Module) -> int:

@@ -12,7 +12,8 @@ from ..checkpoint import fingerprint
 from ..io import atomic_path, write_json
 from ..entrypoints import load
 from ..lsc import PROCEDURES
-from .common import environment, parameter_count, settings_from, setup
+from ..settings import settings_from
+from .common import environment, parameter_count, setup
 
 
 def pretrain(spec: dict, weights_out: Path, report_out: Path, threads: int = 1, log=print) -> dict:

@@ -10,7 +10,8 @@ from pathlib import Path
 from ..checkpoint import fingerprint
 from ..io import write_json, write_rows
 from ..training import TrainSettings, train
-from .common import environment, load_weights, parameter_count, settings_from, setup
+from ..settings import settings_from
+from .common import environment, load_weights, parameter_count, setup
 
 
 def train_run(spec: dict, metrics_out: Path, history_out: Path, weights: Path | None = None,

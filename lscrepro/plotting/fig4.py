@@ -6,6 +6,7 @@ by the pre-training variant, dashed when the gradient was clipped.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,21 @@ OTHER_VARIANT_COLOURS = "colorblind"
 VARIANT_LABELS = {"default": "default", "lsc": r"$\rho_t=1$", "lsc_half": r"$\rho_t=0.5$",
                   "lsc_unbalanced": r"$\overline{\rho}_t=0.5$"}
 CLIP_STYLES = {False: ("-", "no clipping"), True: ("--", "+ clip")}
+
+
+@dataclass(frozen=True)
+class Fig4Settings:
+    """The config's lru.fig4_ylim: the perplexity axis range of every panel, LOW HIGH (the
+    paper's 100 300), or None for automatic."""
+    ylim: tuple[float, float] | None = (100, 300)
+
+    def __post_init__(self):
+        if self.ylim is None:
+            return
+        if len(self.ylim) != 2 or not all(isinstance(v, (int, float)) for v in self.ylim):
+            raise ValueError(f"lru.fig4_ylim takes [LOW, HIGH] or null, got {self.ylim!r}")
+        if not self.ylim[0] < self.ylim[1]:
+            raise ValueError(f"lru.fig4_ylim: LOW must be below HIGH, got {self.ylim[0]:g} {self.ylim[1]:g}")
 FONTSIZE = 9
 
 
@@ -62,7 +78,7 @@ def _legend_handles(curves: pd.DataFrame, variants: list, colours: dict) -> list
     return handles
 
 
-def make_figure(curves: pd.DataFrame, ylim: tuple[float, float] | None = (100, 300)) -> Figure:
+def make_figure(curves: pd.DataFrame, ylim: tuple[float, float] | None = Fig4Settings.ylim) -> Figure:
     """Figure 4 as a matplotlib Figure (not registered with pyplot); a "no runs yet" note
     when ``curves`` is empty."""
     depths = sorted(curves["depth"].unique())
@@ -88,9 +104,9 @@ def make_figure(curves: pd.DataFrame, ylim: tuple[float, float] | None = (100, 3
     return fig
 
 
-def plot_fig4(curves: pd.DataFrame, *outputs: PathLike, ylim: tuple[float, float] | None = (100, 300)) -> None:
+def plot_fig4(curves: pd.DataFrame, *outputs: PathLike, settings: Fig4Settings = Fig4Settings()) -> None:
     """Draw Figure 4 from the fig4_curves table; save it to each output path, atomically."""
     missing = sorted({*LRU_KEYS, "epoch", "val_perplexity"} - set(curves.columns))
     if missing:
         raise ValueError(f"curves lack columns {missing}")
-    save_figure(make_figure(curves, ylim), *outputs)
+    save_figure(make_figure(curves, settings.ylim), *outputs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import asdict, dataclass
 
 from lscrepro.analytic import gradient_table, path_count_curves
 from lscrepro.io import write_csv
@@ -12,11 +13,24 @@ from lscrepro.io import write_csv
 log = logging.getLogger("fig1_numbers")
 
 
-def write_fig1_numbers(out: str | os.PathLike, pascal_out: str | os.PathLike, *, max_time: int,
-                       depth_gap: int, **gradients) -> None:
-    """paths.csv (``out``) from ``max_time`` and ``depth_gap``; pascal.csv from ``gradients``
+@dataclass(frozen=True)
+class Fig1Settings:
+    """The config's fig1 section (every key required by the schema)."""
+    depth: int  # layers L of the PascalRNN and HeRNN
+    steps: int  # time steps T of panel c
+    batch: int
+    rhos: list[float]
+    hernn_width: int
+    seed: int
+    max_time: int  # panel b: the largest T
+    depth_gap: int  # panel b: dl of the T sweep and T of the dl sweep
+
+
+def write_fig1_numbers(out: str | os.PathLike, pascal_out: str | os.PathLike, settings: Fig1Settings) -> None:
+    """paths.csv (``out``) from ``max_time`` and ``depth_gap``; pascal.csv from the rest
     (the keywords of lscrepro.analytic.gradient_table)."""
-    paths = path_count_curves(max_time=max_time, depth_gap=depth_gap)
+    gradients = asdict(settings)
+    paths = path_count_curves(max_time=gradients.pop("max_time"), depth_gap=gradients.pop("depth_gap"))
     write_csv(out, paths)
     log.info("wrote %d path counts to %s (largest: 1e%.0f)", len(paths), out, paths["log10_paths"].max())
     table = gradient_table(**gradients)
