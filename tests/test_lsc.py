@@ -158,3 +158,25 @@ def test_the_model_ends_holding_the_best_weights_found():
     run.finish()
     for name, value in model.state_dict().items():
         assert torch.equal(value, best[name])
+
+
+def test_the_lsc_modules_import_no_cycle_and_share_one_driver():
+    """reference.py is a variant loop.py registers (MODES), not a module that imports it back."""
+    import ast
+    from pathlib import Path
+
+    import lscrepro.lsc as package
+    from lscrepro.lsc.loop import MODES
+    from lscrepro.lsc.reference import ReferenceRules
+
+    folder = Path(package.__file__).parent
+    graph = {f.stem: {n.module.split(".")[0] for n in ast.walk(ast.parse(f.read_text()))
+                      if isinstance(n, ast.ImportFrom) and n.level == 1 and n.module}
+             for f in folder.glob("*.py")}
+
+    def reaches(start, goal, seen=()):
+        return any(m == goal or (m not in seen and reaches(m, goal, (*seen, m))) for m in graph.get(start, ()))
+
+    assert not [m for m in graph if reaches(m, m)]
+    assert issubclass(MODES["reference"], ReferenceRules) and issubclass(MODES["reference"], LSCRun)
+    assert all("driver" in graph[m] for m in ("loop", "recurrent", "lru"))
