@@ -19,7 +19,7 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/data.smk"
-include: "rules/analytic.smk"
+include: "rules/fig1.smk"
 include: "rules/jobs.smk"
 include: "rules/figures.smk"
 
