@@ -4,7 +4,7 @@
 #   snakemake --profile slurm all                             on a SLURM cluster
 from snakemake.utils import min_version, validate
 
-from lscrepro.configcheck import check_yaml_syntax
+from lscrepro.workflow.configcheck import check_yaml_syntax
 
 min_version("9.0")
 # Snakemake's message for a YAML error in this file names neither the file nor the line

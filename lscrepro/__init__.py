@@ -12,16 +12,20 @@ Modules and packages, one concern each:
     optim       AdaBelief + Lookahead, as the reference configures them
     progress    progress lines with an ETA for long jobs
     provenance  git commit, package versions, host, device of a result
-    spec        job families, run tables and run specs (no torch: the Snakefile imports it)
     jobs        the pre-training and training jobs, from a spec
-    codedeps    the code a job runs, from the import graph; digests that ignore comments and docstrings
-    configcheck config checks before schema validation
-    gridcheck   grid values and overrides that name nothing on the grid (plan time)
-    speccheck   every resolved job spec against the jobs' settings (plan time)
-    sizecheck   batch sizes against the data they batch (plan time)
-    snakehints  the project's own lines where Snakemake's mislead
-    status      where the grid stands, from the files jobs leave
-    verify      the data finished jobs read, rehashed against pins, stamps and cache hashes
+    settings    a settings dataclass from a config section
+    workflow    what Snakemake and status.py run at plan time, without torch:
+      spec        job families, run tables and run specs
+      outputs     the final outputs per paper item (rule all, status)
+      codedeps    the code a job runs, from the import graph; digests that ignore comments and docstrings
+      entrypoints "module:attribute" registry entries: load them, name their files
+      configcheck config checks before schema validation
+      gridcheck   grid values and overrides that name nothing on the grid
+      speccheck   every resolved job spec against the jobs' settings
+      sizecheck   batch sizes against the data they batch
+      snakehints  the project's own lines where Snakemake's mislead
+      status      where the grid stands, from the files jobs leave
+      verify      the data finished jobs read, rehashed against pins, stamps and cache hashes
     analytic    Figure 1: gradient path counts and the PascalRNN
     results     one module per output: summaries, Figures 1-4's data, the tables, the claims;
                 the one deterministic figure saver

@@ -15,7 +15,7 @@ import string
 from pathlib import Path
 
 from .data.preparations import preparation
-from .spec import FAMILIES, axis_values, output_roots, resolve_spec, variants_by_name
+from .workflow.spec import FAMILIES, axis_values, output_roots, resolve_spec, variants_by_name
 from .tasks import prepared_of, task_class
 
 

@@ -6,15 +6,15 @@ import re
 
 from snakemake.logging import logger as snakemake_logger
 
-from lscrepro.codedeps import code_digest, use_source_cache
-from lscrepro.codedeps import code_inputs as imported_files
-from lscrepro.entrypoints import entry_file
-from lscrepro.gridcheck import check_grid
+from lscrepro.workflow.codedeps import code_digest, use_source_cache
+from lscrepro.workflow.codedeps import code_inputs as imported_files
+from lscrepro.workflow.entrypoints import entry_file
+from lscrepro.workflow.gridcheck import check_grid
 from lscrepro.lsc import PROCEDURES
 from lscrepro.models import model_files
-from lscrepro.outputs import final_outputs
-from lscrepro.snakehints import ZERO_CORES, MissingWeightsHint, weights_patterns
-from lscrepro.spec import (
+from lscrepro.workflow.outputs import final_outputs
+from lscrepro.workflow.snakehints import ZERO_CORES, MissingWeightsHint, weights_patterns
+from lscrepro.workflow.spec import (
     FAMILIES,
     output_roots,
     pretrain_runs,
@@ -22,11 +22,11 @@ from lscrepro.spec import (
     resolve_spec,
     train_runs,
 )
-from lscrepro.speccheck import check_specs
+from lscrepro.workflow.speccheck import check_specs
 from lscrepro.tasks import task_files
 
 # before validate(): 1e-3 (a string in YAML 1.1) becomes a number, a misspelled key is named
-from lscrepro.configcheck import load_schema, prepare_config
+from lscrepro.workflow.configcheck import load_schema, prepare_config
 
 if workflow.resource_settings.cores == 0:
     raise ValueError(ZERO_CORES)
@@ -85,7 +85,7 @@ def family_code(name, kind):
 
 # A rule's code enters as `ancient` inputs: a file's mtime, which a comment edit changes
 # too, is no reason to rerun. What is: the digest of the code's syntax trees without
-# docstrings (lscrepro.codedeps), as the name of one more (empty) input. Snakemake reruns
+# docstrings (lscrepro.workflow.codedeps), as the name of one more (empty) input. Snakemake reruns
 # a job whose set of input files changed, so an edit that changes what the code does
 # reruns exactly the jobs that run it, and a comment or docstring edit reruns nothing.
 CODE_VERSIONS = ".snakemake/lscrepro/code"

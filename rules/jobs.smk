@@ -22,7 +22,7 @@ rule code_stamp:
 
 
 # The two jobs of every family, from one template: pretrain_<family> -> train_<family>.
-# A family is an entry of lscrepro.spec.FAMILIES plus its config section; nothing here
+# A family is an entry of lscrepro.workflow.spec.FAMILIES plus its config section; nothing here
 # is copied per family. Per-rule resources for clusters live in the profiles.
 
 for family in FAMILY_NAMES:

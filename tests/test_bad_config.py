@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lscrepro.configcheck import check_keys, coerce_numbers
+from lscrepro.workflow.configcheck import check_keys, coerce_numbers
 from workflow_utils import copy_workflow, planned_jobs, snakemake
 
 SMOKE_LRS = "learning_rates: [1.0e-2, 1.0e-3]"
@@ -36,7 +36,7 @@ SCHEMA_CASES = [
     ("word_learning_rate", SMOKE_LRS, "learning_rates: [1e-2, fast]",
      ["'fast' is not of type 'number'", "On instance['ffn']['learning_rates'][1]"]),
 ]
-# errors the schema cannot phrase well: lscrepro.configcheck and lscrepro.spec raise them
+# errors the schema cannot phrase well: lscrepro.workflow.configcheck and lscrepro.workflow.spec raise them
 CHECK_CASES = [
     ("misspelled_top_level_key", "\nffn:", "\nfnn:",
      ["config key 'fnn' (value {", "is not known; did you mean 'ffn'? known keys: data, device, ffn, fig1"]),
@@ -56,8 +56,8 @@ YAML_CASES = [
 ]
 
 
-# Mistakes that only a look at the grid or at the resolved job specs finds (lscrepro.gridcheck,
-# lscrepro.speccheck): each fails the dry run naming the key and the override entry, before
+# Mistakes that only a look at the grid or at the resolved job specs finds (lscrepro.workflow.gridcheck,
+# lscrepro.workflow.speccheck): each fails the dry run naming the key and the override entry, before
 # any job is queued. id, config file, text in it, replacement, fragments of the message.
 PLAN_CASES = [
     ("setup_typo", "smoke", "setups: [fig4, table1]", "setups: [fig4, tabel1]",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lscrepro.codedeps import code_inputs
+from lscrepro.workflow.codedeps import code_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -134,7 +134,7 @@ class C:
     (lambda text: text + "EDIT = 1\n", False),
 ])
 def test_a_digest_changes_with_what_the_code_does_only(tmp_path: Path, edit, same) -> None:
-    from lscrepro.codedeps import code_digest, file_digests
+    from lscrepro.workflow.codedeps import code_digest, file_digests
 
     for name, text in (("a.py", MODULE), ("b.py", edit(MODULE))):
         (tmp_path / name).write_text(text)
@@ -147,7 +147,7 @@ def test_a_digest_changes_with_what_the_code_does_only(tmp_path: Path, edit, sam
 def test_other_files_keep_the_hash_of_their_bytes(tmp_path: Path) -> None:
     import hashlib
 
-    from lscrepro.codedeps import file_digests
+    from lscrepro.workflow.codedeps import file_digests
 
     (tmp_path / "data.txt").write_text("# not a comment\n")
     assert file_digests(["data.txt"], root=tmp_path)["data.txt"] == hashlib.sha256(b"# not a comment\n").hexdigest()
@@ -155,7 +155,7 @@ def test_other_files_keep_the_hash_of_their_bytes(tmp_path: Path) -> None:
 
 def test_the_source_cache_gives_what_a_parse_gives(tmp_path: Path, fake: Path) -> None:
     # a later process reads imports and digests from the cache instead of parsing
-    from lscrepro import codedeps
+    from lscrepro.workflow import codedeps
 
     expected = code_inputs("scripts/job.py", root=fake, package="pkg")
     digest = codedeps.code_digest(expected, root=fake)

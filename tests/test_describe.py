@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lscrepro.configcheck import prepare_config
+from lscrepro.workflow.configcheck import prepare_config
 from lscrepro.describe import describe, find_job
-from lscrepro.status import load_config
+from lscrepro.workflow.status import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

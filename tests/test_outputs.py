@@ -1,4 +1,4 @@
-"""The final outputs have one home (lscrepro/outputs.py): rule all and status.py read it."""
+"""The final outputs have one home (lscrepro/workflow/outputs.py): rule all and status.py read it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from lscrepro.outputs import final_outputs
-from lscrepro.status import load_config, run_status
+from lscrepro.workflow.outputs import final_outputs
+from lscrepro.workflow.status import load_config, run_status
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,15 +14,15 @@ from dataclasses import fields
 import pytest
 import yaml
 
-from lscrepro.configcheck import check_yaml_syntax, load_schema, prepare_config
+from lscrepro.workflow.configcheck import check_yaml_syntax, load_schema, prepare_config
 from lscrepro.data.preparations import PREPARATIONS
-from lscrepro.entrypoints import load
-from lscrepro.gridcheck import GridError, check_grid
+from lscrepro.workflow.entrypoints import load
+from lscrepro.workflow.gridcheck import GridError, check_grid
 from lscrepro.lsc import PROCEDURES
-from lscrepro.sizecheck import PTB_DEFAULTS, windows
-from lscrepro.spec import FAMILIES, pretrain_runs, resolve_spec, train_runs
-from lscrepro.speccheck import SETTINGS_CLASSES, SpecError, check_specs, resolved
-from lscrepro.status import load_config
+from lscrepro.workflow.sizecheck import PTB_DEFAULTS, windows
+from lscrepro.workflow.spec import FAMILIES, pretrain_runs, resolve_spec, train_runs
+from lscrepro.workflow.speccheck import SETTINGS_CLASSES, SpecError, check_specs, resolved
+from lscrepro.workflow.status import load_config
 from workflow_utils import REPO
 
 SCHEMA = load_schema(REPO / "schemas/config.schema.yaml")

@@ -175,9 +175,9 @@ def test_table1_runs_evaluate_at_batch_64_on_n_over_b_over_maxlen_minus_2_window
     at the training batch size 64, windows of 300, N // 64 // 300 - 2 of them."""
     from pathlib import Path
 
-    from lscrepro.configcheck import prepare_config
-    from lscrepro.spec import resolve_spec
-    from lscrepro.status import load_config
+    from lscrepro.workflow.configcheck import prepare_config
+    from lscrepro.workflow.spec import resolve_spec
+    from lscrepro.workflow.status import load_config
 
     root = Path(__file__).resolve().parents[1]
     config = load_config([], base=root / "config/config.yaml")

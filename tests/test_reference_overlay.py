@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 import yaml
 
-from lscrepro.configcheck import prepare_config
-from lscrepro.status import load_config
+from lscrepro.workflow.configcheck import prepare_config
+from lscrepro.workflow.status import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas/config.schema.yaml"

@@ -39,7 +39,7 @@ def flat_step(layer):
 
 
 def test_registered():
-    from lscrepro.entrypoints import load
+    from lscrepro.workflow.entrypoints import load
 
     assert load(MODELS["rnn"]) is build
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from lscrepro.snakehints import MissingWeightsHint, missing_weights_hint, weights_patterns
-from lscrepro.spec import FAMILIES
+from lscrepro.workflow.snakehints import MissingWeightsHint, missing_weights_hint, weights_patterns
+from lscrepro.workflow.spec import FAMILIES
 
 # what Snakemake 9 logs when a planned job's input is gone when the job starts
 MESSAGE = """WorkflowError in rule train_ffn in file "/w/rules/jobs.smk", line 60:

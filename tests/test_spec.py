@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from lscrepro.spec import FAMILIES, pretrain_runs, resolve_spec, train_runs
+from lscrepro.workflow.spec import FAMILIES, pretrain_runs, resolve_spec, train_runs
 from workflow_utils import REPO
 
 

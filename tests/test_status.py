@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lscrepro.status import STATES, load_config, run_status, summary_table
+from lscrepro.workflow.status import STATES, load_config, run_status, summary_table
 from workflow_utils import REPO
 
 SMOKE = str(REPO / "config/smoke.yaml")

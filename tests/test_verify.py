@@ -14,8 +14,8 @@ import pytest
 
 from lscrepro.data.demo import write_demo_data
 from lscrepro.data.prepared import prepare
-from lscrepro.status import load_config
-from lscrepro.verify import verify_data
+from lscrepro.workflow.status import load_config
+from lscrepro.workflow.verify import verify_data
 from workflow_utils import REPO
 
 SMOKE = REPO / "config/smoke.yaml"

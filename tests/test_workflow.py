@@ -28,8 +28,8 @@ def workdir(tmp_path_factory):
 def test_paper_grid_plans_one_pretraining_per_lr_independent_key(workdir, overlay):
     # the reference overlay plans the same jobs, under results/reference/
     if overlay:
-        from lscrepro.spec import output_roots
-        from lscrepro.status import load_config
+        from lscrepro.workflow.spec import output_roots
+        from lscrepro.workflow.status import load_config
 
         merged = load_config([workdir / overlay[1]], base=workdir / "config/config.yaml")
         assert output_roots(merged) == ("results/reference", "logs/reference")

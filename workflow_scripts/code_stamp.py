@@ -2,14 +2,14 @@
 
 Jobs depend on this one stamp instead of on their 25 code files each: the DAG of the
 paper grid stays small, and a code edit still reaches every job that runs the file. The
-digests are those of lscrepro.codedeps (a module's syntax tree without docstrings), the
+digests are those of lscrepro.workflow.codedeps (a module's syntax tree without docstrings), the
 same the rule's params compare, so the stamp records what a rerun was decided on."""
 
 from __future__ import annotations
 
 import argparse
 
-from lscrepro.codedeps import file_digests
+from lscrepro.workflow.codedeps import file_digests
 from lscrepro.io import write_json
 
 

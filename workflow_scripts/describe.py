@@ -15,9 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from lscrepro.configcheck import prepare_config
+from lscrepro.workflow.configcheck import prepare_config
 from lscrepro.describe import as_text, describe
-from lscrepro.status import load_config
+from lscrepro.workflow.status import load_config
 
 
 def main(argv=None) -> int:

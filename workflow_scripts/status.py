@@ -8,7 +8,7 @@ job and does not call Snakemake.
 
 Prints the counts and writes one row per job to results/status.csv. With --verify, it also
 rehashes every dataset file and prepared cache the grid's jobs read against its pin and
-stamp (lscrepro.verify), lists each mismatch with the finished jobs that read it, and exits
+stamp (lscrepro.workflow.verify), lists each mismatch with the finished jobs that read it, and exits
 with status 1 if there is one.
 """
 
@@ -20,10 +20,10 @@ import sys
 from pathlib import Path
 
 from lscrepro.io import write_csv
-from lscrepro.spec import output_roots
-from lscrepro.status import load_config, run_status, summary_table
+from lscrepro.workflow.spec import output_roots
+from lscrepro.workflow.status import load_config, run_status, summary_table
 from lscrepro.verdicts import verdict_counts
-from lscrepro.verify import verify_data
+from lscrepro.workflow.verify import verify_data
 
 
 def main(argv=None) -> int:

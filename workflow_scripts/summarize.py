@@ -7,7 +7,7 @@ import argparse
 import logging
 
 from lscrepro.results.summary import write_summary
-from lscrepro.spec import FAMILIES
+from lscrepro.workflow.spec import FAMILIES
 
 
 def main(argv=None) -> None:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from ..models import build_model
 from ..optim import adabelief_lookahead
-from ..spec import FAMILIES, pretrain_runs, resolve_spec, train_runs
+from ..workflow.spec import FAMILIES, pretrain_runs, resolve_spec, train_runs
 from .lsc import lsc_job_seconds, lsc_seconds
 from .sizes import batches_per_epoch, random_batch, seconds_per_call, task_sizes
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from ..entrypoints import load
+from ..workflow.entrypoints import load
 from ..settings import settings_from
 from ..lsc import PROCEDURES
 from ..lsc.loop import site_radii

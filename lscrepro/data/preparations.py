@@ -20,7 +20,7 @@ class Preparation:
     # images): what describe.py builds a model with where no cache has been prepared yet
     canonical_info: dict = field(default_factory=dict)
     # the real dataset's split sizes, in `unit`: what the dry run checks batch sizes against
-    # where no cache has been prepared yet (lscrepro/sizecheck.py)
+    # where no cache has been prepared yet (lscrepro/workflow/sizecheck.py)
     canonical_sizes: dict = field(default_factory=dict)
     unit: str = "samples"  # "tokens": a split is one token stream (PTB)
 

@@ -5,7 +5,7 @@ Decoding and hashing the dataset files once per preparation (``prepare``; see
 memory-map the result (``load_prepared``).
 ``meta.json`` records the sha256 of the source files, so a cache built from other
 files than the current ones is refused rather than silently used, and the sha256 of each
-array file, which ``lscrepro.verify`` (status.py --verify) checks.
+array file, which ``lscrepro.workflow.verify`` (status.py --verify) checks.
 """
 
 from __future__ import annotations

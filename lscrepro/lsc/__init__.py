@@ -6,7 +6,7 @@ import ``sites`` only, and must not pull in (and rerun on edits of) the loop.
 """
 
 # A family's LSC procedure -> its settings class and pre-training function, as
-# "module:attribute" (lscrepro.entrypoints): "sites" drives the LSC sites a model exposes
+# "module:attribute" (lscrepro.workflow.entrypoints): "sites" drives the LSC sites a model exposes
 # (the dense stack), "recurrent" unrolls a deep RNN over time, "lru" is the ResLRU's
 # gradient-free lruLSC.
 PROCEDURES = {

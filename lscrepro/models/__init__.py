@@ -2,13 +2,13 @@
 
 The registry maps a name to its builder as ``"module:function"``: a job imports only
 the model it builds, and the workflow reruns a family's jobs only when its own model's
-code changes (see lscrepro.entrypoints)."""
+code changes (see lscrepro.workflow.entrypoints)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..entrypoints import entry_file, load
+from ..workflow.entrypoints import entry_file, load
 
 MODELS: dict[str, Any] = {
     "dense": "lscrepro.models.dense:build",  # Figure 2's dense stack

@@ -30,7 +30,7 @@ from lscrepro.results.lru import LRU_TASK
 from lscrepro.results.paired import NOT_RUN, VERDICTS, median_ci, sign_p, verdict, wilcoxon_p, wilson
 from lscrepro.results.rnn_table import RADIUS_TOLERANCE
 from lscrepro.results.tables import higher_is_better, markdown_row, ordered_present
-from lscrepro.spec import FAMILIES
+from lscrepro.workflow.spec import FAMILIES
 from lscrepro.verdicts import counts, verdict_counts  # noqa: F401  (verdict_counts: for callers)
 
 COLUMNS = ["claim", "family", "cell", "comparison", "metric", "statement", "n", "runs", "wins",

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from lscrepro.io import read_json, write_csv
-from lscrepro.spec import FAMILIES
+from lscrepro.workflow.spec import FAMILIES
 
 log = logging.getLogger("summarize")
 
@@ -120,7 +120,7 @@ def summary(metrics_paths: Iterable[PathLike], pretrain_paths: Iterable[PathLike
 
 
 def write_summary(family: str, metrics: list[PathLike], pretrain: list[PathLike], out: PathLike) -> None:
-    """summary.csv of ``family`` (a name of lscrepro.spec.FAMILIES) from its runs' files."""
+    """summary.csv of ``family`` (a name of lscrepro.workflow.spec.FAMILIES) from its runs' files."""
     spec = FAMILIES[family]
     table = summary(metrics, pretrain, spec.run_keys, spec.pretrain_keys)
     write_csv(out, table)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..data.preparations import preparation
-from ..entrypoints import entry_file, load
+from ..workflow.entrypoints import entry_file, load
 
 TASKS: dict[str, Any] = {
     "images": "lscrepro.tasks.images:ImageTask",

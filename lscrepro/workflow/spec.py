@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .tasks import dataset_of, prepared_of
+from ..tasks import dataset_of, prepared_of
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ into its run; the error names the job, the value, and the config entry that set 
   the classes themselves: importing those imports torch, about 2 s on every dry run.
 - The task and model sections are checked against the family's schema section, plus the
   keys its grid axes and variants set there (their values are checked where they are set).
-- Batch sizes against the data (lscrepro.sizecheck).
+- Batch sizes against the data (lscrepro.workflow.sizecheck).
 
 Each distinct section is checked once (the paper grid's 1,688 specs hold a few hundred).
 No torch here: the Snakefile imports this at parse time.
@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from .configcheck import closest
 from .gridcheck import flow
-from .lsc import PROCEDURES
+from ..lsc import PROCEDURES
 from .sizecheck import batch_problem, split_sizes
 from .spec import FAMILIES, VARIANT_KEYS, resolve_spec
-from .tasks import prepared_of
+from ..tasks import prepared_of
 
 SETTINGS_CLASSES = {"train": "lscrepro.training:TrainSettings"}  # lsc: the family's procedure's
 _BOUNDS = (("minimum", lambda v, b: v >= b, ">="), ("exclusiveMinimum", lambda v, b: v > b, ">"),

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data.preparations import preparation
-from .data.registry import DatasetError, file_digest, file_specs, pinned_sources
+from ..data.preparations import preparation
+from ..data.registry import DatasetError, file_digest, file_specs, pinned_sources
 from .spec import FAMILIES, resolve_spec
 from .status import KINDS, run_status
 

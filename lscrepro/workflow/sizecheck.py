@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .data.preparations import preparation
-from .tasks import prepared_of
+from ..data.preparations import preparation
+from ..tasks import prepared_of
 
 # The procedures whose LSC batches come from the data: the lru procedure draws noise
 # (lscrepro/lsc/lru.py), so its lsc.batch_size is no data batch.

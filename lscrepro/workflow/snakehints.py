@@ -19,7 +19,7 @@ ZERO_CORES = ("--cores 0 gives Snakemake no core to run a job on: it would plan 
 
 def weights_patterns(results: str, layouts: dict[str, str]) -> dict[str, re.Pattern]:
     """{family: a regex of its pre-trained weights paths, one group per wildcard};
-    ``layouts``: {family: its pretrain_dir pattern (lscrepro.spec.Family)}."""
+    ``layouts``: {family: its pretrain_dir pattern (lscrepro.workflow.spec.Family)}."""
     patterns = {}
     for family, layout in layouts.items():
         parts = re.split(r"\{(\w+)\}", f"{results}/{family}/{layout}/weights.pt")
