@@ -13,7 +13,11 @@ from lscrepro.workflow.gridcheck import check_grid
 from lscrepro.lsc import PROCEDURES
 from lscrepro.models import model_files
 from lscrepro.workflow.outputs import final_outputs
-from lscrepro.workflow.snakehints import ZERO_CORES, MissingWeightsHint, weights_patterns
+from lscrepro.workflow.snakehints import (
+    ZERO_CORES,
+    MissingWeightsHint,
+    weights_patterns,
+)
 from lscrepro.workflow.spec import (
     FAMILIES,
     output_roots,

@@ -1,7 +1,9 @@
 # Figure 1: analytic path counts and toy-RNN gradients (no experiment results needed).
 # Numbers and plotting live in separate library files, so a plotting-only edit reruns plot_fig1 alone.
 
-FIG1_OUTPUTS = FINAL_OUTPUTS["Figure 1"]  # the PDF, then the PNG (lscrepro/workflow/outputs.py)
+FIG1_OUTPUTS = FINAL_OUTPUTS[
+    "Figure 1"
+]  # the PDF, then the PNG (lscrepro/workflow/outputs.py)
 
 
 rule fig1_numbers:

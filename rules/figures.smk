@@ -1,6 +1,7 @@
 # Figures and tables from the per-family summaries: each output has its own module in
 # lscrepro/results/ (its reducer) and, for a figure, in lscrepro/plotting/ (its drawing).
 
+
 rule fig2_data:
     input:
         summary=f"{RESULTS}/ffn/summary.csv",
