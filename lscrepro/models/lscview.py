@@ -51,9 +51,13 @@ class RecurrentLSCView:
         rec, inp = vmap(jacrev(lambda s1, x1: self.step(x1, s1), argnums=(0, 1)))(s, x)
         return rec, inp
 
+    def _output_is_h(self) -> bool:
+        """The output is the state's first n entries (this base class's ``output``)."""
+        return type(self).output is RecurrentLSCView.output
+
     def through_output(self, outer: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         """(B, m, S): d g(output(s)) / ds from outer = dg/dh (B, m, n) at the rows of s."""
-        if type(self).output is RecurrentLSCView.output:  # h is the first n entries of s
+        if self._output_is_h():
             pad = outer.new_zeros(*outer.shape[:-1], self.size() - self.n)
             return torch.cat([outer, pad], dim=-1)
         return outer @ vmap(jacrev(self.output))(s)
@@ -61,7 +65,7 @@ class RecurrentLSCView:
     def compact_through_output(self, outer: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         """(B, n, n): O @ outer, O = d output / ds, where outer @ O is square (the recurrent
         LSC takes the depth radius from this smaller matrix: same nonzero eigenvalues)."""
-        if type(self).output is RecurrentLSCView.output:
+        if self._output_is_h():
             return outer[..., :self.n, :]
         return vmap(jacrev(self.output))(s) @ outer
 

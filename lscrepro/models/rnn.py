@@ -86,11 +86,15 @@ class LSTMLayer(nn.Module):
     def initial_state(self, batch: int, device=None, dtype=torch.float32) -> State:
         return _zeros_state(batch, self.n, 2, device, dtype)
 
-    def step(self, x_t: torch.Tensor, state: State):
-        h, c = state
+    def gates(self, x_t: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Pre-activations of the gates i, f, g, o (``step`` and the LSC view share them)."""
         lstm = self.fused
         gates = x_t @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + h @ lstm.weight_hh_l0.T + lstm.bias_hh_l0
-        i, f, g, o = gates.chunk(4, dim=-1)
+        return gates.chunk(4, dim=-1)
+
+    def step(self, x_t: torch.Tensor, state: State):
+        h, c = state
+        i, f, g, o = self.gates(x_t, h)
         c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h_new = torch.sigmoid(o) * torch.tanh(c_new)
         return h_new, (h_new, c_new)
@@ -116,9 +120,7 @@ class LSTMView(RecurrentLSCView):
         return torch.cat([h, c], dim=-1)
 
     def _gates(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        lstm = self.layer.fused
-        gates = x @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + h @ lstm.weight_hh_l0.T + lstm.bias_hh_l0
-        i, f, g, o = gates.chunk(4, dim=-1)  # gate order i, f, g, o (``LSTMLayer.step``)
+        i, f, g, o = self.layer.gates(x, h)
         return torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
 
     def jacobians(self, x: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -177,11 +179,16 @@ class GRULayer(nn.Module):
     def initial_state(self, batch: int, device=None, dtype=torch.float32) -> State:
         return _zeros_state(batch, self.n, 1, device, dtype)
 
+    def projections(self, x_t: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(x_r, x_z, x_n, h_r, h_z, h_n): the input and recurrent projections of each gate
+        (``step`` and the LSC view share them)."""
+        gru = self.fused
+        x_parts = (x_t @ gru.weight_ih_l0.T + gru.bias_ih_l0).chunk(3, dim=-1)
+        return *x_parts, *(h @ gru.weight_hh_l0.T + gru.bias_hh_l0).chunk(3, dim=-1)
+
     def step(self, x_t: torch.Tensor, state: State):
         (h,) = state
-        gru = self.fused
-        x_r, x_z, x_n = (x_t @ gru.weight_ih_l0.T + gru.bias_ih_l0).chunk(3, dim=-1)
-        h_r, h_z, h_n = (h @ gru.weight_hh_l0.T + gru.bias_hh_l0).chunk(3, dim=-1)
+        x_r, x_z, x_n, h_r, h_z, h_n = self.projections(x_t, h)
         r = torch.sigmoid(x_r + h_r)
         z = torch.sigmoid(x_z + h_z)
         candidate = torch.tanh(x_n + r * h_n)
@@ -208,8 +215,7 @@ class GRUView(RecurrentLSCView):
         """In closed form. h' = (1 - z) m + z h, m = tanh(x_n + r * h_n): the reset r
         reaches h' through h_n, the candidate m and the update z through their rows."""
         gru = self.layer.fused
-        x_r, x_z, x_n = (x @ gru.weight_ih_l0.T + gru.bias_ih_l0).chunk(3, dim=-1)
-        h_r, h_z, h_n = (s @ gru.weight_hh_l0.T + gru.bias_hh_l0).chunk(3, dim=-1)
+        x_r, x_z, x_n, h_r, h_z, h_n = self.layer.projections(x, s)
         r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
         m = torch.tanh(x_n + r * h_n)
         dm = (1 - z) * (1 - m ** 2)  # dh'/d(candidate pre-activation)
