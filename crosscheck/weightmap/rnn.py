@@ -124,6 +124,17 @@ def port_to_keras(cell: str, port: Mapping[str, np.ndarray]) -> dict[str, np.nda
             "bias": bias}
 
 
+def port_grads_to_keras(cell: str, grads: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Gradients of the port layer's parameters -> gradients of the Keras variables. As
+    :func:`port_to_keras` but for the LSTM's bias: Keras' b = bias_ih + bias_hh, so dL/db is
+    dL/dbias_ih (equal to dL/dbias_hh), not their sum."""
+    if cell != "LSTM":
+        return port_to_keras(cell, grads)
+    grads = dict(grads)
+    grads["fused.bias_hh_l0"] = np.zeros_like(np.asarray(grads["fused.bias_hh_l0"]))
+    return port_to_keras(cell, grads)
+
+
 def model_keras_to_port(cell: str, layers: Sequence[Mapping[str, np.ndarray]],
                         embedding: np.ndarray | None = None,
                         readout: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:

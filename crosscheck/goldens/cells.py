@@ -1,0 +1,136 @@
+"""Goldens cell_<name>: one layer of each Figure-3 cell, as the reference builds it, run forward over
+fixed inputs, with the gradients of a fixed scalar with respect to every weight and the inputs.
+
+The layer is ``ModelBuilder(...).rnns[0]`` of stable_spike@67f1ce7 ``neural_models/full_model.py``
+(one layer, ``stack=1``): the reference's own glue picks tau (``tauv``, .1), tau_adaptation
+(``taub``, int(in_len / 2)), thr (.01), the swish of rsimplernn on PTB, the comments and the
+``_stacki:0`` tag; ``Expert`` wraps the cell in ``tf.keras.layers.RNN``. The comments are the
+Figure-3 prefix of the README's run commands plus the ``_dampf:.5`` that training.py appends.
+With ``embedding=False`` the layer's input width is n_in (not the embedding's), so a transposed
+kernel cannot pass unseen.
+
+Per golden: ``input`` (B, T, I), ``probe`` R (B, T, n), ``weight/<name>`` (the Keras variables by
+their short names), ``output`` (B, T, n) at every step, ``state/<k>`` (the final states in the
+cell's order), ``loss`` = sum(output * R), ``grad/<name>`` and ``grad/input``. The ALIF cells
+add ``voltage``, ``threshold`` (thr + beta a_t) and ``v_scaled`` (v_t - threshold) at every step.
+"""
+
+from __future__ import annotations
+
+ERA = "fig3"
+
+import numpy as np  # noqa: E402
+
+BATCH, STEPS, N_IN, WIDTH, N_OUT = 3, 24, 10, 14, 20
+FIG3_COMMENTS = "allns_36_embproj_nogradreset_dropout:.3_timerepeat:2_pretrained" + "_dampf:.5"
+# golden name -> (net_name, task_name); rsimplernn is swish on PTB and relu on SHD / sl-MNIST
+CELLS = {
+    "LSTM": ("LSTM", "wordptb"),
+    "GRU": ("GRU", "wordptb"),
+    "rsimplernn": ("rsimplernn", "wordptb"),
+    "rsimplernn_relu": ("rsimplernn", "heidelberg"),
+    "ssimplernn": ("ssimplernn", "wordptb"),
+    "maLSNN": ("maLSNN", "wordptb"),
+    "maLSNNb": ("maLSNNb", "wordptb"),
+}
+SEED = 24
+REFERENCE = {"repo": "LuCeHe/stable_spike", "commit": "67f1ce7796a0ee16b29c478cf7d193e25e9ef9f2",
+             "file": "neural_models/full_model.py",
+             "function": "ModelBuilder(...).rnns[0] (Expert -> tf.keras.layers.RNN(cell)); "
+                         "LSNN cells from neural_models/lsnn.py"}
+# a spike that a float32 rounding could flip makes a golden useless: keep |v - thr| above this
+MIN_SPIKE_MARGIN = 1e-4
+
+
+def build_layer(net: str, task: str):
+    """The reference's first layer for ``net`` on ``task`` (its own ModelBuilder)."""
+    from sg_design_lif.neural_models.full_model import ModelBuilder
+
+    comments = FIG3_COMMENTS + f"_batchsize:{BATCH}_maxlen:{STEPS}"
+    builder = ModelBuilder(
+        task_name=task, net_name=net, n_neurons=WIDTH, lr=None, stack=1,
+        loss_name="sparse_categorical_crossentropy", embedding=False, optimizer_name="SWAAdaBeliefLA",
+        lr_schedule="", weight_decay=0.0, clipnorm=None, initializer="glorot_uniform",
+        comments=comments, in_len=STEPS, n_in=N_IN, out_len=STEPS, n_out=N_OUT, final_epochs=1)
+    return builder.rnns[0]
+
+
+def randomise_gate_biases(rnn, rng: np.random.Generator) -> str:
+    """LSTM / GRU start with (almost) zero biases: seeded draws added, so the bias layout counts."""
+    for weight in rnn.weights:
+        if weight.name.split("/")[-1].startswith("bias") and rnn.cell.__class__.__name__ in ("LSTMCell", "GRUCell"):
+            weight.assign(weight.numpy() + 0.3 * rng.standard_normal(weight.shape).astype(np.float32))
+            return "The LSTM/GRU bias is the initialised value plus 0.3 N(0, 1) draws (seeded). "
+    return ""
+
+
+def describe_cell(cell) -> str:
+    """What the reference's cell was built with, for the golden's notes."""
+    if hasattr(cell, "spike_type"):
+        return (f"{type(cell).__name__}: surrogate dampening {cell.spike_type.dampening}, sharpness "
+                f"{cell.spike_type.sharpness}, config {cell.config!r}. ")
+    activation = getattr(cell, "activation", None)
+    return f"{type(cell).__name__}: activation {getattr(activation, '__name__', activation)}. "
+
+
+def run_cell(name: str) -> tuple[dict, str]:
+    import tensorflow as tf
+
+    from crosscheck.weightmap.rnn import short_name
+
+    from pyaromatics.stay_organized.utils import setReproducible
+
+    net, task = CELLS[name]
+    # as training.py: Keras' unseeded initializers draw their op seeds from numpy's global RNG
+    setReproducible(SEED, prove_seed=False)
+    tf.random.set_seed(SEED)
+    rng = np.random.default_rng(SEED)
+    expert = build_layer(net, task)
+    rnn = expert.rnn
+    note = randomise_gate_biases(rnn, rng) + describe_cell(rnn.cell)
+    x = tf.constant(rng.standard_normal((BATCH, STEPS, N_IN)).astype(np.float32))
+    probe = rng.standard_normal((BATCH, STEPS, WIDTH)).astype(np.float32)
+    rnn.reset_states() if rnn.stateful else None
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        all_out = rnn(inputs=x, initial_state=None)  # what Expert.__call__ does (win is the identity)
+        spiking = "LSNN" in net
+        outputs, states = (all_out[:4], all_out[4:]) if spiking else (all_out[:1], all_out[1:])
+        loss = tf.reduce_sum(outputs[0] * probe)
+    weights = list(rnn.trainable_weights)
+    grads = tape.gradient(loss, [x] + weights)
+    arrays = {"input": x.numpy(), "probe": probe, "output": outputs[0].numpy(), "loss": loss.numpy(),
+              "grad/input": grads[0].numpy()}
+    for weight, grad in zip(weights, grads[1:]):
+        arrays[f"weight/{short_name(weight.name)}"] = weight.numpy()
+        arrays[f"grad/{short_name(weight.name)}"] = grad.numpy()
+    arrays.update({f"state/{k}": s.numpy() for k, s in enumerate(states)})
+    if spiking:  # outputs [z, v, thr + beta a, v_sc] of lsnn.py's prepare_outputs
+        arrays.update(voltage=outputs[1].numpy(), threshold=outputs[2].numpy(), v_scaled=outputs[3].numpy())
+        margin = float(np.abs(arrays["v_scaled"]).min())
+        if margin < MIN_SPIKE_MARGIN:
+            raise SystemExit(f"{name}: |v - thr| reaches {margin:.2e}; pick another SEED")
+        note += (f"Spike rate {arrays['output'].mean():.3f}; smallest |v - thr| {margin:.2e} "
+                 f"(no spike flips under float32 rounding). ")
+    return arrays, note
+
+
+def main() -> None:
+    from crosscheck import golden
+
+    for name in CELLS:
+        arrays, note = run_cell(name)
+        net, task = CELLS[name]
+        golden.save(
+            f"cell_{name}", arrays, reference=REFERENCE,
+            inputs=(f"one {net} layer (task_name {task!r}, n_in {N_IN}, width {WIDTH}, stack 1, embedding "
+                    f"False), setReproducible({SEED}) and tf.random.set_seed({SEED}) before each build; input ~ N(0, 1) of shape ({BATCH}, {STEPS}, {N_IN}) "
+                    f"and probe R ~ N(0, 1) from numpy default_rng({SEED}); loss = sum(output * R)"),
+            notes=(f"Comments {FIG3_COMMENTS!r} + batchsize/maxlen tags; the ModelBuilder's stateful "
+                   "PTB layer starts from zero states (reset_states). " + note
+                   + "Glue: only the RNN call, the loss and the tape (reference calls otherwise)."))
+        print(f"cell_{name}: {sorted(arrays)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Each Figure-3 cell of the port against the reference's own Keras layer (goldens cell_*, made by
+crosscheck/goldens/cells.py from stable_spike@67f1ce7 full_model.py / lsnn.py): the weights the
+reference initialised, loaded through crosscheck/weightmap/rnn.py, give the same outputs at every
+step, the same final states and the same gradients of sum(output * R) with respect to every
+weight and the inputs, through each of the port's paths (the fused/sequence forward, the
+autograd loop where the layer has one, and the per-step ``step``).
+
+Tolerance: 1e-5 relative, with an absolute floor of 1e-5 times the array's largest magnitude
+(float32 on both sides; the sums run in another order, so entries near zero carry the rounding
+of their larger neighbours). Spikes must agree exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from crosscheck import golden
+from crosscheck.weightmap import rnn as weightmap
+from lscrepro.models.rnn import make_layer
+
+# golden name -> (port cell, rsimplernn activation)
+CELLS = {
+    "LSTM": ("LSTM", "relu"),
+    "GRU": ("GRU", "relu"),
+    "rsimplernn": ("rsimplernn", "swish"),  # PTB
+    "rsimplernn_relu": ("rsimplernn", "relu"),  # SHD, sl-MNIST
+    "ssimplernn": ("ssimplernn", "relu"),
+    "maLSNN": ("maLSNN", "relu"),
+    "maLSNNb": ("maLSNNb", "relu"),
+}
+SPIKING = ("maLSNN", "maLSNNb")
+RTOL = 1e-5
+
+
+def close(actual, expected, what: str, rtol: float = RTOL) -> None:
+    expected = np.asarray(expected)
+    atol = rtol * max(float(np.abs(expected).max()), 1e-30)
+    np.testing.assert_allclose(np.asarray(actual), expected, rtol=rtol, atol=atol, err_msg=what)
+
+
+def keras_weights(g: golden.Golden) -> dict[str, np.ndarray]:
+    return {k.split("/", 1)[1]: v for k, v in g.arrays.items() if k.startswith("weight/")}
+
+
+def port_layer(name: str, g: golden.Golden):
+    cell, activation = CELLS[name]
+    n_in, width = g["input"].shape[-1], g["output"].shape[-1]
+    layer = make_layer(cell, n_in, width, torch.Generator().manual_seed(0), activation=activation,
+                       steps=g["input"].shape[1])
+    return weightmap.load_into(layer, weightmap.keras_to_port(cell, keras_weights(g)))
+
+
+def run_steps(layer, x: torch.Tensor):
+    """The per-step path: ``step`` in a loop; for ALIF also v, thr + beta a and v - that."""
+    state = layer.initial_state(x.shape[0], dtype=x.dtype)
+    outputs, extras = [], []
+    for t in range(x.shape[1]):
+        h, state = layer.step(x[:, t], state)
+        outputs.append(h)
+        if hasattr(layer, "thr"):
+            _, v, a = state
+            threshold = layer.thr + layer.beta * a
+            extras.append((v, threshold, v - threshold))
+    extra = {k: torch.stack(parts, dim=1) for k, parts in zip(("voltage", "threshold", "v_scaled"),
+                                                               zip(*extras))} if extras else {}
+    return torch.stack(outputs, dim=1), state, extra
+
+
+def run_path(layer, x: torch.Tensor, path: str):
+    if path == "fused":
+        out, state = layer(x)
+        return out, state, {}
+    if path == "stepwise":
+        out, state = layer.forward_stepwise(x)
+        return out, state, {}
+    return run_steps(layer, x)
+
+
+def paths(name: str) -> list[str]:
+    return ["fused", "step"] + (["stepwise"] if CELLS[name][0] not in ("LSTM", "GRU") else [])
+
+
+CASES = [(name, path) for name in CELLS for path in paths(name)]
+
+
+@pytest.mark.parametrize("name,path", CASES, ids=[f"{n}-{p}" for n, p in CASES])
+def test_cell_matches_the_reference(name, path):
+    g = golden.load(f"cell_{name}")
+    cell = CELLS[name][0]
+    layer = port_layer(name, g)
+    x = torch.tensor(g["input"], requires_grad=True)
+    out, state, extra = run_path(layer, x, path)
+    if cell in SPIKING:
+        np.testing.assert_array_equal(out.detach().numpy(), g["output"], err_msg="spikes")
+    else:
+        close(out.detach().numpy(), g["output"], "output")
+    for k, part in enumerate(state):
+        close(part.detach().numpy(), g[f"state/{k}"], f"final state {k}")
+    for key, value in extra.items():
+        close(value.detach().numpy(), g[key], key)
+    loss = (out * torch.from_numpy(g["probe"])).sum()
+    close(loss.item(), g["loss"], "loss")
+    loss.backward()
+    close(x.grad.numpy(), g["grad/input"], "d loss / d input")
+    grads = weightmap.port_grads_to_keras(
+        cell, {n: p.grad.numpy() for n, p in layer.named_parameters()})
+    for key, value in grads.items():
+        close(value, g[f"grad/{key}"], f"d loss / d {key}")
+
+
+def test_goldens_exercise_what_they_claim():
+    """Spikes both ways, the surrogate's gradient reaches every ALIF constant, and each golden
+    names the reference's code."""
+    for name in CELLS:
+        g = golden.load(f"cell_{name}")
+        assert g.meta["reference"]["commit"].startswith("67f1ce7"), name
+        assert g["input"].shape[1] >= 20
+        assert all(np.abs(g[k]).max() > 0 for k in g.arrays if k.startswith("grad/")), name
+    for name in SPIKING:
+        rate = golden.load(f"cell_{name}")["output"].mean()
+        assert 0.05 < rate < 0.95, (name, rate)
+
+
+def test_a_wrong_gate_order_would_fail():
+    """The GRU golden tells Keras' z, r, h from PyTorch's r, z, n: swapping z and r breaks it."""
+    g = golden.load("cell_GRU")
+    layer = port_layer("GRU", g)
+    with torch.no_grad():
+        for weight in (layer.fused.weight_ih_l0, layer.fused.weight_hh_l0):
+            r, z, n = weight.chunk(3)
+            weight.copy_(torch.cat([z, r, n]))
+        out, _ = layer(torch.from_numpy(g["input"]))
+    assert not np.allclose(out.numpy(), g["output"], rtol=1e-3, atol=1e-3)
