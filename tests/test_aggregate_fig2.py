@@ -61,7 +61,8 @@ def _pretrain(dataset, activation, seed, before, after) -> dict:
             "result": {"status": "converged", "radius_before_mean": before, "radius_before_std": 0.1,
                        "radius_after_mean": after, "radius_after_std": 0.01,
                        "radius_before_per_site": {"block1": before}, "loss_curve": [1.0, 0.1],
-                       "radius_curve": [before, after], "steps": 100 + seed, "seconds": 60.0 + seed}}
+                       "radius_curve": [before, after], "steps": 100 + seed, "selected_step": 90 + seed,
+                       "seconds": 60.0 + seed}}
 
 
 def ffn_summary(metrics, pretrain):

@@ -195,11 +195,15 @@ def test_pretraining_counts_jobs_not_trainings_and_the_reference_filter():
     # seed 0's pre-training (both learning rates train from it) ended off target
     summary.loc[lsc & (summary["seed"] == 0), "lsc_radius_after"] = 1.05
     summary.loc[lsc & (summary["seed"] == 1), "lsc_status"] = "not_converged"
+    # seed 2's pre-training handed back its initial weights (both its trainings say so)
+    summary["lsc_selected_step"] = 40.0
+    summary.loc[lsc & (summary["seed"] == 2), "lsc_selected_step"] = 0.0
     (row,) = pretraining_claims("ffn", summary, 0.02)
     assert (row["n"], row["runs"], row["wins"]) == (4, 4, 2)  # 4 seeds' pre-trainings; 2 reached
     assert row["verdict"] == "inconclusive"
-    assert row["detail"] == ("3 of 4 end with the mean radius within 0.02; the reference's filter (final "
-                             "radius more than 0.02 from 1) would drop 2 of 8 training runs")
+    assert row["detail"] == ("3 of 4 end with the mean radius within 0.02; 1 of 4 kept their initial "
+                             "weights; the reference's filter (final radius more than 0.02 from 1) "
+                             "would drop 2 of 8 training runs")
     rows = pretraining_claims("rnn", None, 0.08)
     assert [row["comparison"] for row in rows] == ["lsc", "lsc_half"]
     assert {row["verdict"] for row in rows} == {"not run"}

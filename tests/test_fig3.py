@@ -122,6 +122,18 @@ def test_table_marks_best_and_off_target_radius():
     assert r"\sout{86.00" not in latex and "--" in latex  # PTB GRU has no ρ=0.5 column entry
 
 
+def test_table_counts_runs_whose_pre_training_kept_its_initial_weights():
+    summary = _summary(TABLE_RUNS)
+    summary["lsc_selected_step"] = summary["variant"].map({"default": math.nan, "lsc": 12, "lsc_half": 7})
+    ptb_lsc = (summary["task"] == "wordptb") & (summary["variant"] == "lsc")
+    summary.loc[ptb_lsc & (summary["seed"] == 0), "lsc_selected_step"] = 0
+    table = rnn_table(rnn_runs(summary, None))
+    kept = table.set_index(["task", "variant"])["kept_initial"]
+    assert kept[("wordptb", "lsc")] == 1 and kept.drop(("wordptb", "lsc")).eq(0).all()
+    markdown = table_markdown(table)
+    assert "**111.00 ± 1.41** (1/2 init)" in markdown and markdown.count("/2 init)") == 1
+
+
 def _full_grid() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     rows = []

@@ -156,6 +156,23 @@ def test_pretraining_moves_rec_and_depth_radii_towards_the_target(cell, steps, l
     json.dumps(asdict(result))  # the report is JSON
 
 
+def test_the_report_names_the_step_whose_weights_it_hands_back():
+    """At the reference's rules the LSTM's first step (mean radius ~0.55 for target 0.5) is
+    never bettered, so the run hands back its initial weights: selected_step 0. With the rms
+    selection and a larger lr a later step wins."""
+    task = NoiseSpikes(steps=10)
+    initial = _model("LSTM", task)
+    start = {k: v.clone() for k, v in initial.state_dict().items()}
+    settings = RecurrentLSCSettings(target=0.5, batch_size=8, measure_batches=1)
+    kept = pretrain_recurrent(initial, task, settings, seed=0, device=CPU, log=_quiet)
+    assert kept.steps == 20 and kept.selected_step == 0
+    assert all(torch.equal(start[k], v) for k, v in initial.state_dict().items())
+    moving = RecurrentLSCSettings(target=0.5, batch_size=8, lr=0.03, measure_batches=1,
+                                  rescale_biases=False, selection="rms")
+    moved = pretrain_recurrent(_model("LSTM", task), task, moving, seed=0, device=CPU, log=_quiet)
+    assert 0 < moved.selected_step <= moved.steps
+
+
 # --- resuming, stopping ------------------------------------------------------------------------------
 class Interrupt(Exception):
     pass

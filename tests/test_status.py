@@ -29,11 +29,12 @@ def _metrics(root: Path, folder: str, status: str) -> None:
     (out / "history.csv").write_text("epoch\n1\n")
 
 
-def _pretrain(root: Path, folder: str, status: str, radius: float) -> None:
+def _pretrain(root: Path, folder: str, status: str, radius: float, selected_step: int = 30) -> None:
     out = root / "results/demo/ffn/pretrained" / folder
     out.mkdir(parents=True, exist_ok=True)
     report = {"run": {}, "settings": {"lsc": {"target": 1.0, "tolerance": 0.02}},
-              "result": {"status": status, "radius_after_mean": radius}}
+              "result": {"status": status, "radius_after_mean": radius, "steps": 40,
+                         "selected_step": selected_step}}
     (out / "pretrain.json").write_text(json.dumps(report, allow_nan=True))
     (out / "weights.pt").write_bytes(b"")
 
@@ -58,7 +59,7 @@ def tree(tmp_path):
     _touch(tmp_path / "results/demo/ffn/cifar100/cos/he/lr0.001/seed1/history.csv")
     _pretrain(tmp_path, "mnist/relu/lsc/seed0", "converged", 0.99)
     _pretrain(tmp_path, "mnist/cos/lsc/seed0", "converged", 1.05)  # radius outside tolerance
-    _pretrain(tmp_path, "cifar10/relu/lsc/seed0", "not_converged", 1.0)
+    _pretrain(tmp_path, "cifar10/relu/lsc/seed0", "not_converged", 1.0, selected_step=0)
     _pretrain(tmp_path, "cifar100/relu/lsc/seed1", "diverged", math.nan)
     _touch(tmp_path / "results/demo/figures/fig1.pdf")
     _touch(tmp_path / "results/demo/figures/fig1.png")
@@ -94,7 +95,7 @@ def test_each_job_gets_its_state(tree, smoke):
     jobs = run_status(smoke, tree)
     assert len(jobs) == 72 + 12 + 2
     assert list(jobs.columns) == ["family", "kind", "dataset", "activation", "variant", "lr", "seed",
-                                  "path", "state", "detail"]
+                                  "path", "state", "detail", "kept_initial"]
     assert set(jobs["state"]) <= set(STATES)
     train = "results/demo/ffn/{}/metrics.json".format
     assert _state(jobs, train("mnist/relu/he/lr0.01/seed0"))[0] == "done"
@@ -111,7 +112,9 @@ def test_each_job_gets_its_state(tree, smoke):
     assert _state(jobs, pretrain("mnist/relu/lsc/seed0"))[0] == "converged"
     state, detail = _state(jobs, pretrain("mnist/cos/lsc/seed0"))
     assert state == "not_converged" and "> tolerance 0.02" in detail
-    assert _state(jobs, pretrain("cifar10/relu/lsc/seed0"))[0] == "not_converged"
+    state, detail = _state(jobs, pretrain("cifar10/relu/lsc/seed0"))
+    assert state == "not_converged" and detail.endswith("; kept its initial weights after 40 steps")
+    assert jobs["kept_initial"].sum() == 1
     assert _state(jobs, pretrain("cifar100/relu/lsc/seed1"))[0] == "diverged"
     pretrain_row = jobs[jobs["path"] == pretrain("mnist/relu/lsc/seed0")].iloc[0]
     assert pretrain_row[["dataset", "activation", "variant", "seed"]].tolist() == ["mnist", "relu", "lsc", "0"]
@@ -120,12 +123,13 @@ def test_each_job_gets_its_state(tree, smoke):
 
 def test_counts_per_family_kind_and_figure(tree, smoke):
     table = summary_table(run_status(smoke, tree))
-    assert list(table.columns) == [*STATES, "total"]
+    assert list(table.columns) == [*STATES, "kept_initial", "total"]
     assert table.index.tolist() == [("ffn", "pretrain"), ("ffn", "train"),
                                      ("Figure 1", "figure"), ("Figure 2", "figure")]
     counts = {key: {state: n for state, n in row.items() if n} for key, row in table.iterrows()}
     assert counts == {
-        ("ffn", "pretrain"): {"converged": 1, "not_converged": 2, "diverged": 1, "not_run": 8, "total": 12},
+        ("ffn", "pretrain"): {"converged": 1, "not_converged": 2, "diverged": 1, "not_run": 8, "kept_initial": 1,
+                              "total": 12},
         ("ffn", "train"): {"done": 3, "diverged": 1, "failed": 2, "incomplete": 1, "not_run": 65, "total": 72},
         ("Figure 1", "figure"): {"done": 1, "total": 1},
         ("Figure 2", "figure"): {"incomplete": 1, "total": 1},

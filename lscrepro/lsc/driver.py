@@ -6,8 +6,9 @@ procedure's units (an epoch, a training batch, an iteration) until it has run en
 them, has stopped itself (converged or diverged) or is out of time; saves a checkpoint
 after a unit when the procedure says one is due; and ends with ``finish``. An
 ``LSCProcedure`` holds what they share: the seeded torch generator and numpy rng, the
-time cap (``max_seconds``, counting the time before a resume), the best-state copy, the
-record of each step, the progress lines and ``state_dict``/``load_state_dict``. Each
+time cap (``max_seconds``, counting the time before a resume), the best-state copy and the
+step it was taken at (the result's ``selected_step``), the record of each step, the progress
+lines and ``state_dict``/``load_state_dict``. Each
 procedure supplies its steps and its measurements (the hooks below).
 """
 
@@ -119,13 +120,21 @@ class LSCProcedure:
 
     def finish(self):
         self.conclude()
+        self.result.selected_step = self.selected_step()
         self.result.seconds += self.elapsed()
         return self.result
 
     # --- the record ------------------------------------------------------------------------
     def keep_best(self, **facts) -> None:
-        """The current weights become the best, with ``facts`` about them."""
-        self.best = {**facts, "state": copy_state(self.model)}
+        """The current weights become the best, with ``facts`` about them and the number of
+        steps they have had (0: the initial weights)."""
+        self.best = {**facts, "step": self.result.steps, "state": copy_state(self.model)}
+
+    def selected_step(self) -> int | None:
+        """How many steps the handed-back weights had had: 0 when the run kept its initial
+        weights; the last step for a procedure without a selection (no ``best``)."""
+        best = getattr(self, "best", None)
+        return self.result.steps if best is None else best.get("step")
 
     def restore_best(self) -> None:
         self.model.load_state_dict(self.best["state"])

@@ -68,6 +68,7 @@ class LSCResult:
     radius_curve: list[float] = field(default_factory=list)
     moving_average_curve: list[float] = field(default_factory=list)
     steps: int = 0
+    selected_step: int | None = None  # steps the handed-back weights had had (0: the initial ones)
     epochs_run: int = 0
     best_distance: float | None = None
     seconds: float = 0.0

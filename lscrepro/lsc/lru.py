@@ -94,6 +94,7 @@ class LRULSCResult:
     loss_curve: list[float] = field(default_factory=list)
     radius_curve: list[float] = field(default_factory=list)
     steps: int = 0
+    selected_step: int | None = None  # steps the handed-back weights had had (0: the initial ones)
     seconds: float = 0.0
     resumed_from_step: int = 0
 

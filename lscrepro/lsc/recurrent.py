@@ -135,6 +135,7 @@ class RecurrentLSCResult:
     loss_curve: list[float] = field(default_factory=list)
     radius_curve: list[float] = field(default_factory=list)  # step mean over rec/depth/enc
     steps: int = 0
+    selected_step: int | None = None  # steps the handed-back weights had had (0: the initial ones)
     seconds: float = 0.0
     resumed_from_batch: int = 0
     best_loss: float | None = None

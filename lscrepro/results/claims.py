@@ -28,7 +28,7 @@ from lscrepro.results.fig2 import FFN_TASK
 from lscrepro.results.fig3 import EXCLUDED_NETS, FIG3_PANELS, Comparison, beats, matched_wins, nets_of
 from lscrepro.results.lru import LRU_TASK
 from lscrepro.results.paired import NOT_RUN, VERDICTS, median_ci, sign_p, verdict, wilcoxon_p, wilson
-from lscrepro.results.rnn_table import RADIUS_TOLERANCE
+from lscrepro.results.rnn_table import RADIUS_TOLERANCE, kept_initial
 from lscrepro.results.tables import higher_is_better, markdown_row, ordered_present
 from lscrepro.workflow.spec import FAMILIES
 from lscrepro.verdicts import counts, verdict_counts  # noqa: F401  (verdict_counts: for callers)
@@ -263,7 +263,8 @@ def _filter_note(runs: pd.DataFrame) -> str:
 def pretraining_claims(family: str, summary: pd.DataFrame | None, tolerance: float) -> list[dict]:
     """Per LSC variant of ``family``: the fraction of its pre-training jobs (one per
     pretrain key; the summary repeats them per training run) that ended converged with the
-    mean radius within ``tolerance`` of the target, as the status table counts converged."""
+    mean radius within ``tolerance`` of the target, as the status table counts converged; its
+    detail counts those that handed back their initial weights (selected step 0)."""
     expected = PRETRAINED.get(family, [])
     if summary is None:
         return [_row("Pre-training", family, f"{family}, {v}", v, "fraction converged",
@@ -282,7 +283,8 @@ def pretraining_claims(family: str, summary: pd.DataFrame | None, tolerance: flo
             off = (pd.to_numeric(jobs["lsc_radius_after"], errors="coerce") - jobs["lsc_target"]).abs()
             within = off <= tolerance  # NaN: not within
             reached = int((within & (jobs["lsc_status"] == "converged")).sum())
-            notes = [f"{int(within.sum())} of {len(jobs)} end with the mean radius within {tolerance:g}"]
+            notes = [f"{int(within.sum())} of {len(jobs)} end with the mean radius within {tolerance:g}",
+                     f"{int(kept_initial(jobs).sum())} of {len(jobs)} kept their initial weights"]
             notes += [_filter_note(trained)] if family == "ffn" else []
             row.update(win_fraction(reached, len(jobs)), runs=len(jobs), detail="; ".join(notes))
         rows.append(row)

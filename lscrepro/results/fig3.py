@@ -116,9 +116,10 @@ def rnn_runs(summary: pd.DataFrame, histories: dict[tuple, pd.DataFrame] | None 
                      "metric_epoch": epoch, "metric_source": source,
                      "lsc_radius_after": run.get("lsc_radius_after", float("nan")),
                      "lsc_target": run.get("lsc_target", float("nan")),
+                     "lsc_selected_step": run.get("lsc_selected_step", float("nan")),
                      "parameters": run.get("parameters", float("nan"))})
     columns = [*RNN_KEYS, "status", "metric_name", "higher_is_better", "metric", "metric_epoch",
-               "metric_source", "lsc_radius_after", "lsc_target"]
+               "metric_source", "lsc_radius_after", "lsc_target", "lsc_selected_step"]
     if "parameters" in summary.columns:
         columns.append("parameters")
     table = pd.DataFrame(rows, columns=columns)

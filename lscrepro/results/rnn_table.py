@@ -18,6 +18,14 @@ NET_TITLES = {"rsimplernn": "RNN-ReLU", "ssimplernn": "RNN-σ", "maLSNN": "ALIF�
 TABLE_KEYS = ["task", "depth", "net", "variant"]
 
 
+def kept_initial(runs: pd.DataFrame) -> pd.Series:
+    """True for a run whose pre-training handed back its initial weights (selected step 0);
+    False where the column is missing or NaN (no pre-training)."""
+    if "lsc_selected_step" not in runs.columns:
+        return pd.Series(False, index=runs.index)
+    return pd.to_numeric(runs["lsc_selected_step"], errors="coerce").eq(0)
+
+
 def _mark_best(table: pd.DataFrame) -> pd.Series:
     """True for the group(s) with the best finite mean within its (task, depth, net)."""
     return mark_best(table["mean"], [table["task"], table["depth"], table["net"]], table["higher_is_better"])
@@ -25,16 +33,19 @@ def _mark_best(table: pd.DataFrame) -> pd.Series:
 
 def rnn_table(runs: pd.DataFrame) -> pd.DataFrame:
     """make_good_latex's table from ``rnn_runs``: per task x depth x net x variant the mean and
-    std (ddof = 1) of the metric (accuracy x100, perplexity as is), n (runs with a value), the
-    mean final LSC radius and its target, radius_off (|radius_mean - target| > 0.02), best
-    (the best mean within its task, depth and net; ties all marked) and, where ``runs`` has
+    std (ddof = 1) of the metric (accuracy x100, perplexity as is), n (runs with a value), runs
+    (all runs), the mean final LSC radius and its target, radius_off (|radius_mean - target| > 0.02), best
+    (the best mean within its task, depth and net; ties all marked), kept_initial (runs whose
+    pre-training handed back its initial weights: lsc_selected_step 0) and, where ``runs`` has
     that column, parameters (the parameter count its runs report; <NA> if none does).
     Raises ValueError if the runs of one group report different parameter counts."""
-    scaled = runs.assign(value=runs["metric"] * runs["metric_name"].map({"mode_accuracy": 100}).fillna(1))
+    scaled = runs.assign(value=runs["metric"] * runs["metric_name"].map({"mode_accuracy": 100}).fillna(1),
+                         kept_initial=kept_initial(runs))
     grouped = scaled.groupby(TABLE_KEYS, sort=True)
     table = grouped.agg(metric_name=("metric_name", "first"), higher_is_better=("higher_is_better", "first"),
                         mean=("value", "mean"), std=("value", "std"), n=("value", "count"),
-                        radius_mean=("lsc_radius_after", "mean"), lsc_target=("lsc_target", "first"))
+                        radius_mean=("lsc_radius_after", "mean"), lsc_target=("lsc_target", "first"),
+                        runs=("value", "size"), kept_initial=("kept_initial", "sum"))
     if "parameters" in runs.columns:
         counts = whole_numbers(runs["parameters"], "parameters").groupby([runs[k] for k in TABLE_KEYS])
         differing = counts.nunique() > 1
@@ -71,8 +82,16 @@ def _table_grid(table: pd.DataFrame, bold, strike) -> tuple[list[str], list[tupl
         if not pd.isna(group.std):
             text += f" ± {group.std:.2f}"
         text = strike(text) if group.radius_off else text
-        cells[(group.task, group.depth, group.net, group.variant)] = bold(text) if group.best else text
+        text = bold(text) if group.best else text
+        cells[(group.task, group.depth, group.net, group.variant)] = text + _kept_mark(group)
     return variants, rows, cells
+
+
+def _kept_mark(group) -> str:
+    """" (k/n init)" after a cell whose k of n runs trained from initial weights that their
+    pre-training handed back unchanged; empty where none did."""
+    kept = int(group.kept_initial)
+    return f" ({kept}/{group.runs} init)" if kept else ""
 
 
 def _count_text(count: int) -> str:
@@ -116,7 +135,8 @@ def table_markdown(table: pd.DataFrame) -> str:
                                    depth, NET_TITLES.get(net, net),
                                    *_values(cells, parameters, (task, depth, net), variants)]))
     notes = "Mean ± std over seeds; best per task, depth and net in bold; ~~struck~~: mean final " \
-            f"radius more than {RADIUS_TOLERANCE} from its target."
+            f"radius more than {RADIUS_TOLERANCE} from its target; (k/n init): k of the n runs " \
+            "trained from a pre-training that handed back its initial weights (selected step 0)."
     if parameters is not None:
         notes += " Parameters: the trained model's parameter count."
     return "\n".join(lines) + "\n\n" + notes + "\n"

@@ -27,6 +27,7 @@ PRETRAIN_COLUMNS = {
     "result.radius_after_mean": "lsc_radius_after",
     "settings.lsc.target": "lsc_target",
     "result.steps": "lsc_steps",
+    "result.selected_step": "lsc_selected_step",  # 0: the pre-training kept its initial weights
     "result.status": "lsc_status",
     "result.seconds": "pretrain_seconds",
     "result.environment.git_commit": "pretrain_git_commit",

@@ -5,6 +5,8 @@ takes seconds on the full grid.
 States:
     done           training finished (metrics.json: completed, early_stopped or time_limit)
     converged      pre-training finished, reported converged and |radius - target| <= tolerance
+                   (a pre-training that handed back its initial weights says so in its detail,
+                   and the counts have a column kept_initial for them)
     not_converged  pre-training finished otherwise (the detail says which test failed)
     diverged       the job's report says diverged
     failed         a log and no output (and no checkpoint)
@@ -34,6 +36,8 @@ KINDS = {
     "train": ("train_dir", ("metrics.json", "history.csv"), "train.log"),
 }
 
+# a pre-training that handed back the weights it started from (pretrain.json: selected_step 0)
+KEPT_INITIAL = "kept its initial weights"
 DEFAULT_TOLERANCE = 0.02  # LSCSettings.tolerance and the config schema's default
 DEFAULT_TARGET = 1.0
 
@@ -75,7 +79,7 @@ def run_status(config: dict, root: str | os.PathLike = ".") -> pd.DataFrame:
         rows += pretrain + train
         keys += [k for k in family.run_keys if k not in keys]
     rows += _figure_rows(root, config)
-    columns = ["family", "kind", *keys, "path", "state", "detail"]
+    columns = ["family", "kind", *keys, "path", "state", "detail", "kept_initial"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -90,7 +94,8 @@ def _job_rows(root: Path, roots: tuple[str, str], name: str, kind: str, runs: pd
         out_dir = f"{roots[0]}/{name}/{folder}"
         state, detail = _job_state(root, kind, out_dir, outputs, f"{roots[1]}/{name}/{folder}/{log_name}")
         rows.append({"family": name, "kind": kind, **tags, "path": f"{out_dir}/{outputs[0]}",
-                     "state": state, "detail": detail, "_pretrained": pretrained})
+                     "state": state, "detail": detail, "kept_initial": KEPT_INITIAL in detail,
+                     "_pretrained": pretrained})
     return rows
 
 
@@ -130,6 +135,8 @@ def _pretrain_state(result: dict, report: dict) -> tuple[str, str]:
     within = off <= tolerance  # False for a NaN radius
     detail = (f"{status}, radius {radius:.4g} vs target {target:g}: "
               f"off by {off:.3g} {'<=' if within else '>'} tolerance {tolerance:g}")
+    if result.get("selected_step") == 0 and result.get("steps", 0) > 0:
+        detail += f"; {KEPT_INITIAL} after {result['steps']} steps"
     if status == "diverged":
         return "diverged", detail
     return ("converged" if status == "converged" and within else "not_converged"), detail
@@ -170,10 +177,12 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     """Counts of each state per family x kind (figures last, one row each), and a total."""
     table = pd.crosstab([df["family"], df["kind"]], df["state"])
     table = table.reindex(columns=STATES, fill_value=0)
+    kept = df["kept_initial"].eq(True) if "kept_initial" in df else pd.Series(False, index=df.index)
+    table["kept_initial"] = kept.groupby([df["family"], df["kind"]]).sum().reindex(table.index, fill_value=0)
     # jobs first, in the order run_status gives them, then figures
     order = list(dict.fromkeys(zip(df["family"], df["kind"])))
     order = [k for k in order if k[1] != "figure"] + [k for k in order if k[1] == "figure"]
     table = table.reindex(order, fill_value=0)
-    table["total"] = table.sum(axis=1)
+    table["total"] = table[STATES].sum(axis=1)
     table.columns.name = None
     return table
