@@ -138,13 +138,18 @@ def test_model_map_prefixes_layers_and_transposes_the_readout():
 
 
 def test_split_keras_model_groups_variables_by_layer():
-    named = {"encoder_1_0/gru_cell_1/kernel:0": np.ones((2, 3)),
-             "encoder_0_0/gru_cell/kernel:0": np.zeros((2, 3)),
-             "symbol_and_position_embedding/SymbolEmbedding/embeddings:0": np.ones((7, 2)),
-             "decoder/kernel:0": np.ones((2, 7)), "decoder/bias:0": np.zeros(7)}
-    parts = weightmap.split_keras_model(named)
-    assert [layer["kernel"].sum() for layer in parts["layers"]] == [0, 6]
-    assert parts["embedding"].shape == (7, 2) and set(parts["readout"]) == {"kernel", "bias"}
+    """Both namings: keras_model_weights' '<layer>/<short>' and TF's own, in model.weights order
+    (as the reference's ModelBuilder names them: embeddings:0, gru_cell_1/..., decoder/...)."""
+    layer_names = {"encoder_1_0/kernel": np.ones((2, 3)), "encoder_0_0/kernel": np.zeros((2, 3)),
+                   "learned_None_None_2/embeddings": np.ones((7, 2)),
+                   "decoder/kernel": np.ones((2, 7)), "decoder/bias": np.zeros(7)}
+    tf_names = {"embeddings:0": np.ones((7, 2)), "gru_cell_1/kernel:0": np.zeros((2, 3)),
+                "gru_cell_1/bias:0": np.zeros((2, 3)), "gru_cell_2/kernel:0": np.ones((2, 3)),
+                "decoder/kernel:0": np.ones((2, 7)), "decoder/bias:0": np.zeros(7)}
+    for named in (layer_names, tf_names):
+        parts = weightmap.split_keras_model(named)
+        assert [layer["kernel"].sum() for layer in parts["layers"]] == [0, 6]
+        assert parts["embedding"].shape == (7, 2) and set(parts["readout"]) == {"kernel", "bias"}
 
 
 def test_wrong_names_and_shapes_are_refused():

@@ -18,7 +18,7 @@ import torch
 
 from crosscheck import golden
 from crosscheck.weightmap import rnn as weightmap
-from lscrepro.models.rnn import make_layer
+from lscrepro.models.rnn import DeepRNN, make_layer
 
 # golden name -> (port cell, rsimplernn activation)
 CELLS = {
@@ -108,6 +108,49 @@ def test_cell_matches_the_reference(name, path):
         cell, {n: p.grad.numpy() for n, p in layer.named_parameters()})
     for key, value in grads.items():
         close(value, g[f"grad/{key}"], f"d loss / d {key}")
+
+
+# golden -> (cell, widths, dims): build_model's two-layer networks (embedding / readout / wiring)
+NETWORKS = {
+    "net_GRU_ptb": ("GRU", [10, 14], {"vocab_size": 20, "num_classes": 20, "steps": 24}),
+    "net_maLSNN_shd": ("maLSNN", [10, 14], {"in_features": 10, "num_classes": 20, "steps": 24}),
+}
+
+
+def scoped(g: golden.Golden, prefix: str) -> dict[str, np.ndarray]:
+    """{'<Keras layer>/<variable>': array} of the golden's ``prefix/`` arrays."""
+    return {k.split("/", 1)[1]: v for k, v in g.arrays.items()
+            if k.startswith(prefix + "/") and k.count("/") == 2}
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_network_matches_the_reference(name):
+    """The whole DeepRNN (dropout off) against build_model's network: embedding, layer wiring,
+    tied or Dense readout, by the logits and every gradient."""
+    cell, widths, dims = NETWORKS[name]
+    g = golden.load(f"cell_{name}")
+    parts = weightmap.split_keras_model(scoped(g, "weight"))
+    model = DeepRNN(cell, widths, dims, seed=0, embedding=widths[-1] if "vocab_size" in dims else None)
+    weightmap.load_into(model, weightmap.model_keras_to_port(cell, parts["layers"], parts["embedding"],
+                                                             parts["readout"]))
+    model.eval()  # the golden ran with training=False: no dropout
+    x = torch.tensor(g["input"], requires_grad="vocab_size" not in dims)
+    logits, _ = model(x)
+    close(logits.detach().numpy(), g["output"], "logits")
+    (logits * torch.from_numpy(g["probe"])).sum().backward()
+    if x.requires_grad:
+        close(x.grad.numpy(), g["grad/input"], "d loss / d input")
+    port_grads = {n: p.grad.numpy() for n, p in model.named_parameters()}
+    expected = weightmap.split_keras_model(scoped(g, "grad"))
+    for i, layer in enumerate(expected["layers"]):
+        layer_grads = {k.split(".", 2)[2]: v for k, v in port_grads.items() if k.startswith(f"layers.{i}.")}
+        for key, value in weightmap.port_grads_to_keras(cell, layer_grads).items():
+            close(value, layer[key], f"layer {i} d loss / d {key}")
+    if expected["embedding"] is not None:
+        close(port_grads["embedding"], expected["embedding"], "d loss / d embedding")
+    if expected["readout"] is not None:
+        close(port_grads["dense_readout.weight"].T, expected["readout"]["kernel"], "d loss / d readout kernel")
+        close(port_grads["dense_readout.bias"], expected["readout"]["bias"], "d loss / d readout bias")
 
 
 def test_goldens_exercise_what_they_claim():

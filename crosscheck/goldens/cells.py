@@ -33,6 +33,12 @@ CELLS = {
     "maLSNN": ("maLSNN", "wordptb"),
     "maLSNNb": ("maLSNNb", "wordptb"),
 }
+# golden name -> (net_name, task_name, stack): whole two-layer networks of build_model, for the
+# embedding, the tied (PTB) or Dense readout and the layer wiring; dropout off (training=False)
+NETWORKS = {
+    "net_GRU_ptb": ("GRU", "wordptb", f"10:{WIDTH}"),
+    "net_maLSNN_shd": ("maLSNN", "heidelberg", f"10:{WIDTH}"),
+}
 SEED = 24
 REFERENCE = {"repo": "LuCeHe/stable_spike", "commit": "67f1ce7796a0ee16b29c478cf7d193e25e9ef9f2",
              "file": "neural_models/full_model.py",
@@ -115,6 +121,55 @@ def run_cell(name: str) -> tuple[dict, str]:
     return arrays, note
 
 
+def build_network(net: str, task: str, stack: str):
+    """The reference's whole network (its own build_model), embedding as a PTB run has it."""
+    from pyaromatics.keras_tools.esoteric_tasks.time_task_redirection import language_tasks
+    from sg_design_lif.neural_models.full_model import build_model
+
+    language = task in language_tasks
+    return build_model(
+        task_name=task, net_name=net, n_neurons=WIDTH, lr=1e-3, stack=stack,
+        loss_name="sparse_categorical_crossentropy",
+        embedding=f"learned:None:None:{WIDTH}" if language else False,
+        optimizer_name="SWAAdaBeliefLA", lr_schedule="", weight_decay=0.0, clipnorm=None,
+        initializer="glorot_uniform", comments=FIG3_COMMENTS + f"_batchsize:{BATCH}_maxlen:{STEPS}",
+        in_len=STEPS, n_in=1 if language else N_IN, out_len=STEPS, n_out=N_OUT, final_epochs=1,
+        timesteps=STEPS), language
+
+
+def run_network(name: str) -> tuple[dict, str]:
+    import tensorflow as tf
+    from pyaromatics.stay_organized.utils import setReproducible
+
+    from crosscheck.weightmap.rnn import keras_model_weights
+
+    net, task, stack = NETWORKS[name]
+    setReproducible(SEED, prove_seed=False)
+    tf.random.set_seed(SEED)
+    rng = np.random.default_rng(SEED)
+    model, language = build_network(net, task, stack)
+    if language:
+        x = tf.constant(rng.integers(0, N_OUT, (BATCH, STEPS, 1)).astype(np.float32))
+    else:
+        x = tf.constant(rng.standard_normal((BATCH, STEPS, N_IN)).astype(np.float32))
+    targets = tf.constant(rng.integers(0, N_OUT, (BATCH, STEPS)).astype(np.float32))
+    probe = rng.standard_normal((BATCH, STEPS, N_OUT)).astype(np.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = model([x, targets], training=False)  # training=False: the Dropout layers pass
+        loss = tf.reduce_sum(logits * probe)
+    named = keras_model_weights(model)
+    variables = [w for layer in model.layers for w in layer.weights]
+    grads = tape.gradient(loss, [x] + variables, unconnected_gradients="zero")
+    arrays = {"input": x.numpy(), "probe": probe, "output": logits.numpy(), "loss": loss.numpy()}
+    if not language:
+        arrays["grad/input"] = grads[0].numpy()
+    for key, grad in zip(named, grads[1:]):
+        arrays[f"weight/{key}"], arrays[f"grad/{key}"] = named[key], grad.numpy()
+    readout = "tied h @ E^T (embproj)" if language else "Dense decoder (simplereadout)"
+    return arrays, f"Layers {[l.name for l in model.layers]}; readout {readout}. "
+
+
 def main() -> None:
     from crosscheck import golden
 
@@ -129,6 +184,16 @@ def main() -> None:
             notes=(f"Comments {FIG3_COMMENTS!r} + batchsize/maxlen tags; the ModelBuilder's stateful "
                    "PTB layer starts from zero states (reset_states). " + note
                    + "Glue: only the RNN call, the loss and the tape (reference calls otherwise)."))
+        print(f"cell_{name}: {sorted(arrays)}", flush=True)
+    for name, (net, task, stack) in NETWORKS.items():
+        arrays, note = run_network(name)
+        golden.save(
+            f"cell_{name}", arrays, reference=dict(REFERENCE, function="build_model (ModelBuilder.input2output)"),
+            inputs=(f"{net} network, task_name {task!r}, stack {stack!r}, n_out {N_OUT}, seeded as the cells; "
+                    f"input ({BATCH}, {STEPS}) token ids or N(0, 1) floats, targets (unused by the logits) and "
+                    f"probe R from numpy default_rng({SEED}); loss = sum(logits * R); weights keyed "
+                    "'<Keras layer>/<variable>'"),
+            notes=note + "Glue: only the model call with training=False, the loss and the tape.")
         print(f"cell_{name}: {sorted(arrays)}", flush=True)
 
 

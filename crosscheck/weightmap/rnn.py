@@ -168,21 +168,38 @@ def model_port_to_keras(cell: str, port: Mapping[str, np.ndarray]) -> dict:
             "readout": readout}
 
 
+def keras_model_weights(model) -> dict[str, np.ndarray]:
+    """A Keras model's weights as {'<layer name>/<short name>': array}, e.g.
+    'encoder_0_0/kernel', 'learned_None_None_12/embeddings', 'decoder/bias' (duck-typed: reads
+    ``model.layers`` and each layer's ``weights``; no TensorFlow import here)."""
+    return {f"{layer.name}/{short_name(w.name)}": np.asarray(w.numpy())
+            for layer in model.layers for w in layer.weights}
+
+
 def split_keras_model(named: Mapping[str, np.ndarray]) -> dict:
-    """Full TF variable names of a reference model (``model.weights``) -> {'layers': [per-layer
-    dict of short names], 'embedding', 'readout'}. Layer i is the RNN the reference names
-    ``encoder_{i}_0``; the embedding is ``SymbolEmbedding``'s; the readout is ``decoder``."""
-    layers: dict[int, dict] = {}
+    """A reference model's weights -> {'layers': [per-layer dict of short names], 'embedding',
+    'readout'}. Names either as :func:`keras_model_weights` gives them (layer i is the RNN the
+    reference names ``encoder_{i}_0``) or as TF names them in ``model.weights`` order
+    ('embeddings:0', 'gru_cell_1/kernel:0', ..., 'decoder/kernel:0'), where the layers are the
+    cell scopes in their order of first appearance (the model's layer order)."""
+    by_index: dict[int, dict] = {}
+    by_scope: dict[str, dict] = {}
     embedding, readout = None, None
     for name, value in named.items():
+        scope, short = name.rsplit("/", 1)[0] if "/" in name else "", short_name(name)
         encoder = re.search(r"encoder_(\d+)_\d+", name)
-        if encoder:
-            layers.setdefault(int(encoder.group(1)), {})[short_name(name)] = np.asarray(value)
-        elif "SymbolEmbedding" in name or short_name(name) == "embeddings":
+        if short == "embeddings" or "SymbolEmbedding" in name:
             embedding = np.asarray(value)
-        elif name.startswith("decoder/") or "/decoder/" in name:
-            readout = dict(readout or {}, **{short_name(name): np.asarray(value)})
-    return {"layers": [layers[i] for i in sorted(layers)], "embedding": embedding, "readout": readout}
+        elif scope.split("/")[-1] == "decoder":
+            readout = dict(readout or {}, **{short: np.asarray(value)})
+        elif encoder:
+            by_index.setdefault(int(encoder.group(1)), {})[short] = np.asarray(value)
+        else:
+            by_scope.setdefault(scope, {})[short] = np.asarray(value)
+    if by_index and by_scope:
+        raise ValueError(f"mixed weight naming: encoder layers {sorted(by_index)} and scopes {list(by_scope)}")
+    layers = [by_index[i] for i in sorted(by_index)] if by_index else list(by_scope.values())
+    return {"layers": layers, "embedding": embedding, "readout": readout}
 
 
 def port_parameters(module) -> dict[str, np.ndarray]:
