@@ -52,9 +52,9 @@ def port_layer(name: str, g: golden.Golden):
     return weightmap.load_into(layer, weightmap.keras_to_port(cell, keras_weights(g)))
 
 
-def run_steps(layer, x: torch.Tensor):
+def run_steps(layer, x: torch.Tensor, state=None):
     """The per-step path: ``step`` in a loop; for ALIF also v, thr + beta a and v - that."""
-    state = layer.initial_state(x.shape[0], dtype=x.dtype)
+    state = layer.initial_state(x.shape[0], dtype=x.dtype) if state is None else state
     outputs, extras = [], []
     for t in range(x.shape[1]):
         h, state = layer.step(x[:, t], state)
@@ -68,46 +68,49 @@ def run_steps(layer, x: torch.Tensor):
     return torch.stack(outputs, dim=1), state, extra
 
 
-def run_path(layer, x: torch.Tensor, path: str):
+def run_path(layer, x: torch.Tensor, path: str, state=None):
     if path == "fused":
-        out, state = layer(x)
-        return out, state, {}
+        return (*layer(x, state), {})
     if path == "stepwise":
-        out, state = layer.forward_stepwise(x)
-        return out, state, {}
-    return run_steps(layer, x)
+        return (*layer.forward_stepwise(x, state), {})
+    return run_steps(layer, x, state)
 
 
 def paths(name: str) -> list[str]:
     return ["fused", "step"] + (["stepwise"] if CELLS[name][0] not in ("LSTM", "GRU") else [])
 
 
-CASES = [(name, path) for name in CELLS for path in paths(name)]
+CASES = [(name, path, segment) for name in CELLS for path in paths(name) for segment in ("", "second/")]
 
 
-@pytest.mark.parametrize("name,path", CASES, ids=[f"{n}-{p}" for n, p in CASES])
-def test_cell_matches_the_reference(name, path):
+@pytest.mark.parametrize("name,path,segment", CASES,
+                         ids=[f"{n}-{p}-{s.strip('/') or 'first'}" for n, p, s in CASES])
+def test_cell_matches_the_reference(name, path, segment):
+    """Segment 1 from zero states; segment 2 from the states segment 1 left (the golden's)."""
     g = golden.load(f"cell_{name}")
     cell = CELLS[name][0]
     layer = port_layer(name, g)
-    x = torch.tensor(g["input"], requires_grad=True)
-    out, state, extra = run_path(layer, x, path)
+    carried = None
+    if segment:
+        carried = tuple(torch.from_numpy(g[f"state/{k}"]) for k in range(len(layer.initial_state(1))))
+    x = torch.tensor(g[segment + "input"], requires_grad=True)
+    out, state, extra = run_path(layer, x, path, carried)
     if cell in SPIKING:
-        np.testing.assert_array_equal(out.detach().numpy(), g["output"], err_msg="spikes")
+        np.testing.assert_array_equal(out.detach().numpy(), g[segment + "output"], err_msg="spikes")
     else:
-        close(out.detach().numpy(), g["output"], "output")
+        close(out.detach().numpy(), g[segment + "output"], "output")
     for k, part in enumerate(state):
-        close(part.detach().numpy(), g[f"state/{k}"], f"final state {k}")
+        close(part.detach().numpy(), g[f"{segment}state/{k}"], f"final state {k}")
     for key, value in extra.items():
-        close(value.detach().numpy(), g[key], key)
-    loss = (out * torch.from_numpy(g["probe"])).sum()
-    close(loss.item(), g["loss"], "loss")
+        close(value.detach().numpy(), g[segment + key], key)
+    loss = (out * torch.from_numpy(g[segment + "probe"])).sum()
+    close(loss.item(), g[segment + "loss"], "loss")
     loss.backward()
-    close(x.grad.numpy(), g["grad/input"], "d loss / d input")
+    close(x.grad.numpy(), g[segment + "grad/input"], "d loss / d input")
     grads = weightmap.port_grads_to_keras(
         cell, {n: p.grad.numpy() for n, p in layer.named_parameters()})
     for key, value in grads.items():
-        close(value, g[f"grad/{key}"], f"d loss / d {key}")
+        close(value, g[f"{segment}grad/{key}"], f"d loss / d {key}")
 
 
 # golden -> (cell, widths, dims): build_model's two-layer networks (embedding / readout / wiring)
@@ -160,10 +163,17 @@ def test_goldens_exercise_what_they_claim():
         g = golden.load(f"cell_{name}")
         assert g.meta["reference"]["commit"].startswith("67f1ce7"), name
         assert g["input"].shape[1] >= 20
-        assert all(np.abs(g[k]).max() > 0 for k in g.arrays if k.startswith("grad/")), name
+        assert all(np.abs(g[k]).max() > 0 for k in g.arrays if "grad/" in k), name
     for name in SPIKING:
-        rate = golden.load(f"cell_{name}")["output"].mean()
-        assert 0.05 < rate < 0.95, (name, rate)
+        for segment in ("", "second/"):
+            rate = golden.load(f"cell_{name}")[segment + "output"].mean()
+            assert 0.05 < rate < 0.95, (name, segment, rate)
+    for name in CELLS:  # the carried state matters: segment 2 from zeros would differ
+        g = golden.load(f"cell_{name}")
+        layer = port_layer(name, g)
+        with torch.no_grad():
+            out, _ = layer(torch.from_numpy(g["second/input"]))
+        assert not np.allclose(out.numpy(), g["second/output"], rtol=1e-3, atol=1e-4), name
 
 
 def test_a_wrong_gate_order_would_fail():

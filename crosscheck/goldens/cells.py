@@ -13,6 +13,9 @@ Per golden: ``input`` (B, T, I), ``probe`` R (B, T, n), ``weight/<name>`` (the K
 their short names), ``output`` (B, T, n) at every step, ``state/<k>`` (the final states in the
 cell's order), ``loss`` = sum(output * R), ``grad/<name>`` and ``grad/input``. The ALIF cells
 add ``voltage``, ``threshold`` (thr + beta a_t) and ``v_scaled`` (v_t - threshold) at every step.
+``second/...``: the same for a second input segment that starts from the first's final states
+(the carried state of a stateful PTB layer), with the gradients of its own loss (the carried
+state a constant). Goldens cell_net_*: whole two-layer networks of ``build_model``.
 """
 
 from __future__ import annotations
@@ -79,45 +82,66 @@ def describe_cell(cell) -> str:
     return f"{type(cell).__name__}: activation {getattr(activation, '__name__', activation)}. "
 
 
-def run_cell(name: str) -> tuple[dict, str]:
+def call_rnn(rnn, x, probe, spiking: bool, initial_state=None) -> dict:
+    """One call of the reference's RNN layer under a tape: its outputs, final states, the loss
+    sum(output * R) and the gradients by the input and every trainable weight (Keras names)."""
     import tensorflow as tf
 
     from crosscheck.weightmap.rnn import short_name
 
-    from pyaromatics.stay_organized.utils import setReproducible
-
-    net, task = CELLS[name]
-    # as training.py: Keras' unseeded initializers draw their op seeds from numpy's global RNG
-    setReproducible(SEED, prove_seed=False)
-    tf.random.set_seed(SEED)
-    rng = np.random.default_rng(SEED)
-    expert = build_layer(net, task)
-    rnn = expert.rnn
-    note = randomise_gate_biases(rnn, rng) + describe_cell(rnn.cell)
-    x = tf.constant(rng.standard_normal((BATCH, STEPS, N_IN)).astype(np.float32))
-    probe = rng.standard_normal((BATCH, STEPS, WIDTH)).astype(np.float32)
-    rnn.reset_states() if rnn.stateful else None
     with tf.GradientTape() as tape:
         tape.watch(x)
-        all_out = rnn(inputs=x, initial_state=None)  # what Expert.__call__ does (win is the identity)
-        spiking = "LSNN" in net
+        all_out = rnn(inputs=x, initial_state=initial_state)  # as Expert.__call__ (win: identity)
         outputs, states = (all_out[:4], all_out[4:]) if spiking else (all_out[:1], all_out[1:])
         loss = tf.reduce_sum(outputs[0] * probe)
     weights = list(rnn.trainable_weights)
     grads = tape.gradient(loss, [x] + weights)
     arrays = {"input": x.numpy(), "probe": probe, "output": outputs[0].numpy(), "loss": loss.numpy(),
               "grad/input": grads[0].numpy()}
-    for weight, grad in zip(weights, grads[1:]):
-        arrays[f"weight/{short_name(weight.name)}"] = weight.numpy()
-        arrays[f"grad/{short_name(weight.name)}"] = grad.numpy()
+    arrays.update({f"grad/{short_name(w.name)}": g.numpy() for w, g in zip(weights, grads[1:])})
     arrays.update({f"state/{k}": s.numpy() for k, s in enumerate(states)})
     if spiking:  # outputs [z, v, thr + beta a, v_sc] of lsnn.py's prepare_outputs
         arrays.update(voltage=outputs[1].numpy(), threshold=outputs[2].numpy(), v_scaled=outputs[3].numpy())
-        margin = float(np.abs(arrays["v_scaled"]).min())
-        if margin < MIN_SPIKE_MARGIN:
-            raise SystemExit(f"{name}: |v - thr| reaches {margin:.2e}; pick another SEED")
-        note += (f"Spike rate {arrays['output'].mean():.3f}; smallest |v - thr| {margin:.2e} "
-                 f"(no spike flips under float32 rounding). ")
+    return {"arrays": arrays, "states": states}
+
+
+def spike_note(name: str, arrays: dict) -> str:
+    margin = float(np.abs(arrays["v_scaled"]).min())
+    if margin < MIN_SPIKE_MARGIN:
+        raise SystemExit(f"{name}: |v - thr| reaches {margin:.2e}; pick another SEED")
+    return f"spike rate {arrays['output'].mean():.3f}, smallest |v - thr| {margin:.2e}"
+
+
+def run_cell(name: str) -> tuple[dict, str]:
+    """Segment 1 from zero states; segment 2 (``second/...``) carries segment 1's final states,
+    through the stateful layer's own carry on PTB, else as ``initial_state``."""
+    import tensorflow as tf
+    from pyaromatics.stay_organized.utils import setReproducible
+
+    from crosscheck.weightmap.rnn import short_name
+
+    net, task = CELLS[name]
+    # as training.py: Keras' unseeded initializers draw their op seeds from numpy's global RNG
+    setReproducible(SEED, prove_seed=False)
+    tf.random.set_seed(SEED)
+    rng = np.random.default_rng(SEED)
+    rnn = build_layer(net, task).rnn
+    note = randomise_gate_biases(rnn, rng) + describe_cell(rnn.cell)
+    spiking = "LSNN" in net
+    segments = []
+    for _ in range(2):
+        x = tf.constant(rng.standard_normal((BATCH, STEPS, N_IN)).astype(np.float32))
+        probe = rng.standard_normal((BATCH, STEPS, WIDTH)).astype(np.float32)
+        if not segments and rnn.stateful:
+            rnn.reset_states()
+        carried = None if not segments or rnn.stateful else list(segments[-1]["states"])
+        segments.append(call_rnn(rnn, x, probe, spiking, carried))
+    arrays = dict(segments[0]["arrays"])
+    arrays.update({f"second/{k}": v for k, v in segments[1]["arrays"].items()})
+    arrays.update({f"weight/{short_name(w.name)}": w.numpy() for w in rnn.trainable_weights})
+    if spiking:
+        note += (f"Segment 1 {spike_note(name, segments[0]['arrays'])}; segment 2 "
+                 f"{spike_note(name, segments[1]['arrays'])} (no spike flips under float32 rounding). ")
     return arrays, note
 
 
@@ -178,12 +202,14 @@ def main() -> None:
         net, task = CELLS[name]
         golden.save(
             f"cell_{name}", arrays, reference=REFERENCE,
-            inputs=(f"one {net} layer (task_name {task!r}, n_in {N_IN}, width {WIDTH}, stack 1, embedding "
-                    f"False), setReproducible({SEED}) and tf.random.set_seed({SEED}) before each build; input ~ N(0, 1) of shape ({BATCH}, {STEPS}, {N_IN}) "
-                    f"and probe R ~ N(0, 1) from numpy default_rng({SEED}); loss = sum(output * R)"),
-            notes=(f"Comments {FIG3_COMMENTS!r} + batchsize/maxlen tags; the ModelBuilder's stateful "
-                   "PTB layer starts from zero states (reset_states). " + note
-                   + "Glue: only the RNN call, the loss and the tape (reference calls otherwise)."))
+            inputs=(f"one {net} layer (task_name {task!r}, n_in {N_IN}, width {WIDTH}, stack 1, "
+                    f"embedding False), setReproducible({SEED}) and tf.random.set_seed({SEED}) before the "
+                    f"build; from numpy default_rng({SEED}): bias draws (LSTM/GRU), then per segment an "
+                    f"input ~ N(0, 1) ({BATCH}, {STEPS}, {N_IN}) and a probe R ~ N(0, 1); loss = sum(output * R)"),
+            notes=(f"Comments {FIG3_COMMENTS!r} + batchsize/maxlen tags. The first segment starts from "
+                   "zero states (reset_states of the stateful PTB layer), the second from the states "
+                   "the first left. " + note
+                   + "Glue: only the RNN calls, the loss and the tape (reference calls otherwise)."))
         print(f"cell_{name}: {sorted(arrays)}", flush=True)
     for name, (net, task, stack) in NETWORKS.items():
         arrays, note = run_network(name)
