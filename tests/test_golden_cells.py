@@ -176,6 +176,51 @@ def test_goldens_exercise_what_they_claim():
         assert not np.allclose(out.numpy(), g["second/output"], rtol=1e-3, atol=1e-4), name
 
 
+def glorot_limit(shape: tuple[int, ...]) -> float:
+    """Keras glorot_uniform's limit; a 1-D shape has fan_in = fan_out = its length."""
+    fan_in, fan_out = (shape[0], shape[0]) if len(shape) == 1 else shape
+    return float(np.sqrt(6.0 / (fan_in + fan_out)))
+
+
+def assert_same_draw(name: str, key: str, ours: np.ndarray, theirs: np.ndarray, n_in: int, steps: int) -> None:
+    """Both initialisations satisfy the property of the reference's initialiser for ``key``."""
+    what = f"{name} {key}"
+    if key == "recurrent_kernel":  # Keras Orthogonal of (n, k n): orthonormal rows
+        for w in (ours, theirs):
+            np.testing.assert_allclose(w @ w.T, np.eye(w.shape[0]), atol=1e-5, err_msg=what)
+    elif key in ("kernel", "input_weights", "recurrent_weights") or (key == "bias" and "simplernn" in name):
+        limit = glorot_limit(theirs.shape)
+        for w in (ours, theirs):  # uniform on +-limit: at most the limit, and near it
+            assert limit * 0.75 < np.abs(w).max() <= limit, (what, np.abs(w).max(), limit)
+    elif key == "bias":  # LSTM: forget gate 1, else 0; GRU: 0
+        np.testing.assert_array_equal(ours, theirs, err_msg=what)
+    elif key == "beta" and name == "maLSNNb":  # RandomNormal(0, 1.8 / sqrt(n_in)): not truncated
+        std = 1.8 / np.sqrt(n_in)
+        for w in (ours, theirs):
+            assert (w < 0).any() and np.abs(w).max() < 4 * std, what
+    else:  # TruncatedNormal(p, 3p/7), cut at 2 std
+        mean = {"tau": 0.1, "thr": 0.01, "beta": 1.8, "tau_adaptation": float(int(steps / 2))}[key]
+        for w in (ours, theirs):
+            assert np.all(np.abs(w - mean) <= 2 * 3 * mean / 7 * (1 + 1e-6)), (what, w)
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_port_initialises_as_the_reference(name):
+    """The port's own draws (its seed, not the reference's numbers) have the properties of the
+    weights that the reference's initialisers drew (orthogonality, uniform limits, constant
+    biases, truncation around the Figure-3 constants, tau_adaptation about int(in_len / 2))."""
+    g = golden.load(f"cell_{name}")
+    cell, activation = CELLS[name]
+    n_in, steps = g["input"].shape[-1], g["input"].shape[1]
+    layer = make_layer(cell, n_in, g["output"].shape[-1], torch.Generator().manual_seed(0),
+                       activation=activation, steps=steps)
+    ours = weightmap.port_to_keras(cell, weightmap.port_parameters(layer))
+    theirs = dict(keras_weights(g), **({"bias": g["initial/bias"]} if "initial/bias" in g.arrays else {}))
+    assert set(ours) == set(theirs)
+    for key in theirs:
+        assert_same_draw(name, key, ours[key], theirs[key], n_in, steps)
+
+
 def test_a_wrong_gate_order_would_fail():
     """The GRU golden tells Keras' z, r, h from PyTorch's r, z, n: swapping z and r breaks it."""
     g = golden.load("cell_GRU")

@@ -64,13 +64,15 @@ def build_layer(net: str, task: str):
     return builder.rnns[0]
 
 
-def randomise_gate_biases(rnn, rng: np.random.Generator) -> str:
-    """LSTM / GRU start with (almost) zero biases: seeded draws added, so the bias layout counts."""
-    for weight in rnn.weights:
-        if weight.name.split("/")[-1].startswith("bias") and rnn.cell.__class__.__name__ in ("LSTMCell", "GRUCell"):
-            weight.assign(weight.numpy() + 0.3 * rng.standard_normal(weight.shape).astype(np.float32))
-            return "The LSTM/GRU bias is the initialised value plus 0.3 N(0, 1) draws (seeded). "
-    return ""
+def randomise_gate_biases(rnn, rng: np.random.Generator, arrays: dict) -> str:
+    """LSTM / GRU start with (almost) zero biases: seeded draws added, so the bias layout counts;
+    the initialised bias is kept as ``initial/bias``."""
+    if rnn.cell.__class__.__name__ not in ("LSTMCell", "GRUCell"):
+        return ""
+    (bias,) = [w for w in rnn.weights if w.name.split("/")[-1].startswith("bias")]
+    arrays["initial/bias"] = bias.numpy()
+    bias.assign(bias.numpy() + 0.3 * rng.standard_normal(bias.shape).astype(np.float32))
+    return "The LSTM/GRU bias is the initialised value (initial/bias) plus 0.3 N(0, 1) draws (seeded). "
 
 
 def describe_cell(cell) -> str:
@@ -126,7 +128,8 @@ def run_cell(name: str) -> tuple[dict, str]:
     tf.random.set_seed(SEED)
     rng = np.random.default_rng(SEED)
     rnn = build_layer(net, task).rnn
-    note = randomise_gate_biases(rnn, rng) + describe_cell(rnn.cell)
+    initial: dict = {}
+    note = randomise_gate_biases(rnn, rng, initial) + describe_cell(rnn.cell)
     spiking = "LSNN" in net
     segments = []
     for _ in range(2):
@@ -136,7 +139,7 @@ def run_cell(name: str) -> tuple[dict, str]:
             rnn.reset_states()
         carried = None if not segments or rnn.stateful else list(segments[-1]["states"])
         segments.append(call_rnn(rnn, x, probe, spiking, carried))
-    arrays = dict(segments[0]["arrays"])
+    arrays = dict(segments[0]["arrays"], **initial)
     arrays.update({f"second/{k}": v for k, v in segments[1]["arrays"].items()})
     arrays.update({f"weight/{short_name(w.name)}": w.numpy() for w in rnn.trainable_weights})
     if spiking:
