@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+import math
+from typing import Callable, Iterable
 
 import torch
 from pytorch_optimizer import AdaBelief, Lookahead
@@ -29,3 +30,40 @@ def resync_slow_weights(optimizer: Lookahead) -> None:
             state = optimizer.state[p]
             if "slow_params" in state:
                 state["slow_params"].copy_(p)
+
+
+# "constant": the learning rate as given (Figures 2-4: the reference's lr_schedule='');
+# "cosine_no_restarts": Table 1's (module docstring of learning_rate_schedule)
+LR_SCHEDULES = ("constant", "cosine_no_restarts")
+
+
+def learning_rate_schedule(name: str, lr: float, total_steps: int | None) -> Callable[[int], float]:
+    """The learning rate of optimiser step ``step`` (0-based), as the reference's
+    py-aromatics ``optimizer_selection.get_optimizer`` schedules it.
+
+    ``cosine_no_restarts`` (Table 1's grid): Keras' ``CosineDecay(lr, decay_steps, alpha=0.1)``
+    with decay_steps = max(int(total_steps / 6.5), 2), total_steps = epochs x steps per epoch
+    (stable_spike ``full_model.py``): half a cosine from lr down to 0.1 lr over decay_steps,
+    then 0.1 lr to the end (Keras clips the step at decay_steps)."""
+    if name not in LR_SCHEDULES:
+        raise ValueError(f"train.lr_schedule must be one of {LR_SCHEDULES}, got {name!r}")
+    if name == "constant":
+        return lambda step: lr
+    if not total_steps or total_steps < 1:
+        raise ValueError(f"lr_schedule {name!r} needs the run's total steps (epochs x steps per epoch), "
+                         f"got {total_steps!r}")
+    decay_steps = max(int(total_steps / 6.5), 2)
+    alpha = 0.1
+
+    def cosine(step: int) -> float:
+        done = min(step, decay_steps) / decay_steps
+        return lr * ((1 - alpha) * 0.5 * (1 + math.cos(math.pi * done)) + alpha)
+
+    return cosine
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """The rate of the next step. Lookahead's param_groups are its inner optimiser's, so this
+    reaches AdaBelief (whose decoupled weight decay scales with it, as tensorflow-addons')."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr

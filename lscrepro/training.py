@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from torch import nn
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .device import rng_state, set_rng_state
-from .optim import adabelief_lookahead
+from .optim import LR_SCHEDULES, adabelief_lookahead, learning_rate_schedule, set_learning_rate
 from .progress import Progress
 from .tasks.base import Task, add_totals, detach_state, evaluate, forward
 
@@ -39,16 +40,39 @@ class TrainSettings:
     steps_per_epoch: int | None = None  # at most this many batches per epoch; None: all
     # wall-clock cap of one job (the reference stops training after 6 h); None: none
     max_seconds: float | None = None
-
+    # the learning rate per optimiser step (lscrepro.optim.learning_rate_schedule): "constant",
+    # or "cosine_no_restarts" (Table 1's grid: a cosine over epochs x steps per epoch / 6.5
+    # steps, from lr down to 0.1 lr, then 0.1 lr)
+    lr_schedule: str = "constant"
+    # when max_seconds stops training, checked after each epoch: "next_epoch" (the reference's
+    # TimeStopping: stop if one more epoch, at this job's mean epoch time, would end at or past
+    # the cap) or "passed" (stop once the cap has passed; this port's earlier rule)
+    time_cap_rule: str = "next_epoch"
 
     def __post_init__(self):
         if self.clip_mode not in CLIP_MODES:
             raise ValueError(f"train.clip_mode must be one of {CLIP_MODES}, got {self.clip_mode!r}")
         if self.clip_norm is not None and self.clip_norm < 0:
             raise ValueError(f"train.clip_norm must be >= 0 (0: no clipping), got {self.clip_norm}")
+        if self.time_cap_rule not in TIME_CAP_RULES:
+            raise ValueError(f"train.time_cap_rule must be one of {TIME_CAP_RULES}, got {self.time_cap_rule!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"train.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
 
 
 CLIP_MODES = ("per_tensor", "global", "ignored")
+TIME_CAP_RULES = ("next_epoch", "passed")
+
+
+def past_time_cap(settings: TrainSettings, elapsed: float, epochs_run: int) -> bool:
+    """Whether to stop after an epoch, ``elapsed`` seconds and ``epochs_run`` epochs into this
+    job. "next_epoch" is py-aromatics' TimeStopping.on_epoch_end: stop when now + elapsed /
+    epochs >= start + cap, so no epoch is begun that would, at the mean pace, end past it."""
+    if settings.max_seconds is None:
+        return False
+    if settings.time_cap_rule == "passed":
+        return elapsed > settings.max_seconds
+    return elapsed + elapsed / max(epochs_run, 1) >= settings.max_seconds
 
 
 def clip_gradients(parameters, settings: TrainSettings) -> None:
@@ -82,10 +106,13 @@ def _better(task: Task, value: float, best: float | None) -> bool:
 
 
 def _train_epoch(model: nn.Module, task: Task, optimizer, settings: TrainSettings,
-                 generator: torch.Generator, progress: Progress) -> dict[str, float] | None:
+                 generator: torch.Generator, progress: Progress, run: dict,
+                 schedule: Callable[[int], float]) -> dict[str, float] | None:
     """One pass over the training batches; None if the loss became non-finite. Its
     metrics come from the task's totals/summarize, as evaluate's (wordptb's reference
-    perplexity: the mean over this epoch's batches, as Keras logged it in training)."""
+    perplexity: the mean over this epoch's batches, as Keras logged it in training).
+    Each step's learning rate is ``schedule`` at ``run["steps"]``, the optimiser steps
+    taken before it (Keras: the optimiser's iterations)."""
     model.train()
     totals: dict[str, float] = {}
     state = None
@@ -98,7 +125,9 @@ def _train_epoch(model: nn.Module, task: Task, optimizer, settings: TrainSetting
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip_gradients(model.parameters(), settings)
+        set_learning_rate(optimizer, schedule(run["steps"]))
         optimizer.step()
+        run["steps"] += 1
         if state is not None:  # carried across batches, without gradient
             state = detach_state(state)
         add_totals(totals, task.totals(output.detach(), y))
@@ -107,10 +136,10 @@ def _train_epoch(model: nn.Module, task: Task, optimizer, settings: TrainSetting
 
 
 def _epoch(model: nn.Module, task: Task, optimizer, settings: TrainSettings, generator: torch.Generator,
-           progress: Progress, run: dict, epoch: int, log) -> str | None:
+           progress: Progress, run: dict, epoch: int, log, schedule: Callable[[int], float]) -> str | None:
     """Train one epoch, evaluate, record it in ``run``; "diverged" if a loss is not finite."""
     task.set_epoch(epoch)
-    train_metrics = _train_epoch(model, task, optimizer, settings, generator, progress)
+    train_metrics = _train_epoch(model, task, optimizer, settings, generator, progress, run, schedule)
     if train_metrics is None:
         log(f"epoch {epoch + 1}: loss is not finite; stopping (status diverged)")
         return "diverged"
@@ -143,7 +172,7 @@ def train(model: nn.Module, task: Task, settings: TrainSettings, seed: int, devi
     generator = torch.Generator(device=device).manual_seed(seed)
     optimizer = adabelief_lookahead(model.parameters(), settings.lr, settings.weight_decay,
                                     settings.sync_period, settings.slow_step)
-    run = {"history": [], "best": {"epoch": 0, "value": None, "state": None}, "epoch": 0}
+    run = {"history": [], "best": {"epoch": 0, "value": None, "state": None}, "epoch": 0, "steps": 0}
     saved = load_checkpoint(checkpoint, fingerprint, log) if checkpoint else None
     if saved is not None:
         model.load_state_dict(saved["model"])
@@ -158,21 +187,25 @@ def train(model: nn.Module, task: Task, settings: TrainSettings, seed: int, devi
         per_epoch = min(per_epoch, settings.steps_per_epoch)
     progress = Progress(log, "training", per_epoch and per_epoch * settings.epochs,
                         done=(per_epoch or 0) * first_epoch)
+    run.setdefault("steps", (per_epoch or 0) * first_epoch)  # a checkpoint from before the counter
+    # total_steps as the reference's full_model.py: epochs x steps per epoch
+    schedule = learning_rate_schedule(settings.lr_schedule, settings.lr, per_epoch and per_epoch * settings.epochs)
 
     for epoch in range(first_epoch, settings.epochs):
         best = run["best"]
         if best["epoch"] > 0 and epoch - best["epoch"] >= settings.patience:
             status = "early_stopped"
             break
-        stop = _epoch(model, task, optimizer, settings, generator, progress, run, epoch, log)
+        stop = _epoch(model, task, optimizer, settings, generator, progress, run, epoch, log, schedule)
         if stop is None and checkpoint is not None:
             save_checkpoint(checkpoint, fingerprint, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "generator": generator.get_state(), "rng": rng_state(device), "run": run})
-        # like Keras' TimeStopping: checked at the end of an epoch (of this job's run)
-        if stop is None and settings.max_seconds is not None and time.perf_counter() - start > settings.max_seconds:
+        # as the reference's TimeStopping: checked at the end of an epoch (of this job's run)
+        if stop is None and past_time_cap(settings, time.perf_counter() - start, epoch + 1 - first_epoch):
             stop = "time_limit"
-            log(f"stopping after epoch {epoch + 1}: past max_seconds {settings.max_seconds:g} (status time_limit)")
+            log(f"stopping after epoch {epoch + 1}: max_seconds {settings.max_seconds:g} "
+                f"({settings.time_cap_rule}; status time_limit)")
         if stop is not None:
             status = stop
             break

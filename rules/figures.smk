@@ -178,11 +178,18 @@ rule table1:
     localrule: True
     conda:
         "../envs/lscrepro.yaml"
+    params:
+        # absent key: the script's default (the reference's bold marks)
+        bold=(
+            f"--bold {config['lru']['table1_bold']}"
+            if "table1_bold" in config.get("lru", {})
+            else ""
+        ),
     shell:
         tail_log_on_failure(
             "python workflow_scripts/table1.py --setup table1 --summary {input.summary}"
             " --out {output.csv} --markdown-out {output.markdown}"
-            " --latex-out {output.latex} 2> {log}"
+            " --latex-out {output.latex} {params.bold} 2> {log}"
         )
 
 

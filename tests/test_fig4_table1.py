@@ -102,7 +102,8 @@ def test_table1_refuses_bad_input():
 
 
 def test_table1_markdown_bold_cells_and_blocks():
-    markdown = table1_markdown(table1(_summary(TABLE_RUNS)))
+    """This port's earlier rule (lru.table1_bold: mean): the whole cell where the mean is best."""
+    markdown = table1_markdown(table1(_summary(TABLE_RUNS)), bold="mean")
     lines = markdown.splitlines()
     for line in ["| Depth 3 LRU | validation perplexity | test perplexity |",
                  "| default | 122.00 ± 2.83 | **112.00 ± 2.83** |",
@@ -118,12 +119,13 @@ def test_table1_markdown_bold_cells_and_blocks():
     assert lines.index("| ρ=1 + clip | 140.00 | **124.00** |") < lines.index(
         "| Depth 6 LRU | validation perplexity | test perplexity |")
     assert " 50.00" not in markdown  # the fig4 setup's run
-    assert "best per depth and clipping group" in lines[-1] and "minimum over epochs" in lines[-1]
+    assert "best mean (with its std) per depth and clipping group" in lines[-1]
+    assert "minimum over epochs" in lines[-1]
     assert "best-validation epoch" in lines[-1]
 
 
 def test_table1_latex_one_tabular_with_bold_numbers():
-    latex = table1_latex(table1(_summary(TABLE_RUNS)))
+    latex = table1_latex(table1(_summary(TABLE_RUNS)), bold="mean")
     lines = latex.splitlines()
     assert latex.count(r"\begin{tabular}{lcc}") == 1 and latex.count(r"\end{tabular}") == 1
     assert r"\toprule" in lines and r"\bottomrule" in lines
@@ -136,6 +138,30 @@ def test_table1_latex_one_tabular_with_bold_numbers():
                  r"$\rho=1$ + clip & $140.00$ & $\textbf{124.00}$ \\",
                  r"mystery & $160.00$ & $150.00$ \\"]:
         assert line in lines, line
+
+
+def test_table1_bolds_the_smallest_std_on_its_own_as_the_reference():
+    """lruptb2latex (stable_drnn plot_training.py@c128682:499-502) bolds each of mean and std
+    where it is the smallest of its depth and clipping group, whatever the other is."""
+    table = table1(_summary(TABLE_RUNS))
+    assert table["val_std_best"].tolist() == [False, False, True, False, True, False, False, False, False]
+    assert table["test_std_best"].tolist() == [True, True, False, False, True, False, False, False, False]
+    lines = table1_markdown(table).splitlines()
+    for line in ["| default | 122.00 ± 2.83 | **112.00** ± **2.83** |",
+                 "| ρ=1 | **118.00** ± 1.41 | 113.00 ± **2.83** |",  # best mean, not the smallest std
+                 "| ρ=0.5 | **118.00** ± **0.00** | 120.00 |",
+                 "| default + clip | **131.00** ± **1.41** | 126.00 ± **1.41** |",
+                 "| ρ=1 + clip | 140.00 | **124.00** |",
+                 "| mystery | 160.00 | 150.00 |"]:
+        assert line in lines, line
+    assert "the best mean and, on its own, the smallest std" in lines[-1]
+    latex = table1_latex(table).splitlines()
+    for line in [r"default & $122.00~\pm~2.83$ & $\textbf{112.00}~\pm~\textbf{2.83}$ \\",
+                 r"$\rho=1$ & $\textbf{118.00}~\pm~1.41$ & $113.00~\pm~\textbf{2.83}$ \\",
+                 r"default + clip & $\textbf{131.00}~\pm~\textbf{1.41}$ & $126.00~\pm~\textbf{1.41}$ \\"]:
+        assert line in latex, line
+    with pytest.raises(ValueError, match="bold"):
+        table1_markdown(table, bold="best")
 
 
 # --- Figure 4 --------------------------------------------------------------------------------
@@ -295,6 +321,11 @@ def test_table1_script_end_to_end(tmp_path):
     assert len(table) == len(ROW_ORDER) and table["val_best"].sum() == 4
     assert "| ρ=1 + clip | 140.00 | **124.00** |" in out["table1.md"].read_text()
     assert r"$\textbf{124.00}$" in out["table1.tex"].read_text()
+    assert "| ρ=1 | **118.00** ± 1.41 |" in out["table1.md"].read_text()  # the reference's bold
+    _load_script("table1").main(["--summary", str(tmp_path / "summary.csv"), "--out", str(out["table1.csv"]),
+                                 "--markdown-out", str(out["table1.md"]), "--latex-out", str(out["table1.tex"]),
+                                 "--bold", "mean"])  # lru.table1_bold: mean, as the rule passes it
+    assert "| ρ=1 | **118.00 ± 1.41** |" in out["table1.md"].read_text()
 
 
 def test_table1_says_which_evaluation_its_runs_used():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from lscrepro.results.table1 import write_table1
+from lscrepro.results.table1 import BOLD_RULES, write_table1
 
 
 def main(argv=None) -> None:
@@ -16,9 +16,12 @@ def main(argv=None) -> None:
     parser.add_argument("--out", required=True, help="table1.csv")
     parser.add_argument("--markdown-out", required=True, help="table1.md")
     parser.add_argument("--latex-out", required=True, help="table1.tex")
+    parser.add_argument("--bold", choices=BOLD_RULES,
+                        help="which numbers are bold (default: the reference's; config lru.table1_bold)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    write_table1(args.summary, args.setup, args.out, args.markdown_out, args.latex_out)
+    options = {"bold": args.bold} if args.bold else {}  # absent: write_table1's default
+    write_table1(args.summary, args.setup, args.out, args.markdown_out, args.latex_out, **options)
 
 
 if __name__ == "__main__":

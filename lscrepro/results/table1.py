@@ -20,14 +20,20 @@ TABLE1_LABELS = {"default": "default", "lsc": "ρ=1", "lsc_half": "ρ=0.5", "lsc
 TABLE1_LABELS_LATEX = {"default": "default", "lsc": r"$\rho=1$", "lsc_half": r"$\rho=0.5$",
                        "lsc_unbalanced": r"$\overline{\rho}_t=0.5$"}
 TABLE1_COLUMNS = ["depth", "variant", "clip", "label", "val_mean", "val_std", "test_mean", "test_std",
-                  "n", "runs", "val_best", "test_best", "evaluation"]
+                  "n", "runs", "val_best", "test_best", "val_std_best", "test_std_best", "evaluation"]
+# which numbers are bold: "reference" (lruptb2latex, stable_drnn plot_training.py@c128682:499-502:
+# each of mean and std on its own, bold where it is its group's smallest) or "mean" (this
+# port's earlier rule: the whole cell, mean and std, where the mean is best)
+BOLD_RULES = ("reference", "mean")
 # how the runs computed their perplexities (metrics.json "evaluation"; the task's setting)
 EVALUATIONS = {"reference": "the reference's: N//B//maxlen - 2 windows per split at the training "
                             "batch size, perplexity = mean over batches of exp(batch cross-entropy)",
                "full": "every window of the split, perplexity = exp(token-mean cross-entropy)"}
-TABLE1_NOTE = ("Mean ± std over seeds; best per depth and clipping group (with / without) in bold; "
+TABLE1_NOTE = ("Mean ± std over seeds; {bold} per depth and clipping group (with / without) in bold; "
                "validation = minimum over epochs of the validation perplexity, test = test perplexity "
                "at the best-validation epoch.")
+BOLD_NOTES = {"reference": "the best mean and, on its own, the smallest std",
+              "mean": "the best mean (with its std)"}
 
 
 def _check_summary(summary: pd.DataFrame) -> None:
@@ -40,10 +46,12 @@ def _check_summary(summary: pd.DataFrame) -> None:
                          f"{clashing.drop_duplicates().to_dict('records')}")
 
 
-def _mark_best(table: pd.DataFrame, column: str) -> pd.Series:
-    """The best finite mean within its (depth, clipping yes/no) group; ties all marked (means
-    of different seeds' values can differ from a tie in the last bit only)."""
-    higher = higher_is_better(LRU_TASK, "perplexity")
+def _mark_best(table: pd.DataFrame, column: str, higher: bool | None = None) -> pd.Series:
+    """The best finite value within its (depth, clipping yes/no) group; ties all marked (means
+    of different seeds' values can differ from a tie in the last bit only). ``higher``:
+    whether larger is better (default: the perplexity's direction)."""
+    if higher is None:
+        higher = higher_is_better(LRU_TASK, "perplexity")
     return mark_best(table[column], [table["depth"], table["clip"] > 0], higher, rtol=1e-12)
 
 
@@ -75,43 +83,55 @@ def table1(summary: pd.DataFrame, setup: str = "table1") -> pd.DataFrame:
     table["label"] = [table1_label(v, c) for v, c in zip(table["variant"], table["clip"])]
     table["val_best"] = _mark_best(table, "val_mean")
     table["test_best"] = _mark_best(table, "test_mean")
+    table["val_std_best"] = _mark_best(table, "val_std", higher=False)  # the smallest spread
+    table["test_std_best"] = _mark_best(table, "test_std", higher=False)
     rank = {v: i for i, v in enumerate(ordered_present(table["variant"], VARIANT_ORDER))}
     order = table.assign(clipped=table["clip"] > 0, rank=table["variant"].map(rank))
     order = order.sort_values(["depth", "clipped", "rank", "clip"])
     return table.loc[order.index, TABLE1_COLUMNS].reset_index(drop=True)
 
 
-def _cell(mean: float, std: float, best: bool, bold, math: bool) -> str:
-    """The cell "mean ± std", 2 decimals (no std for one seed), bold when best; "–" if no value."""
+def _cell(mean: float, std: float, best: tuple[bool, bool], bold, math: bool, rule: str) -> str:
+    """The cell "mean ± std", 2 decimals (no std for one seed); ``best``: (mean, std) marks,
+    bold as ``rule`` says (BOLD_RULES); "–" if no value."""
     if pd.isna(mean):
         return "--" if math else "–"
     parts = [f"{mean:.2f}"] + ([] if pd.isna(std) else [f"{std:.2f}"])
+    if rule == "mean":
+        if not math:
+            text = " ± ".join(parts)
+            return bold(text) if best[0] else text
+        best = (best[0], best[0])
+    marked = [bold(p) if b else p for p, b in zip(parts, best)]
     if math:  # as bolden_best: each number in \textbf, so the digits inside $…$ come out bold
-        return "$" + r"~\pm~".join(bold(p) if best else p for p in parts) + "$"
-    text = " ± ".join(parts)
-    return bold(text) if best else text
+        return "$" + r"~\pm~".join(marked) + "$"
+    return " ± ".join(marked)
 
 
-def _blocks(table: pd.DataFrame, bold, math: bool):
+def _blocks(table: pd.DataFrame, bold, math: bool, rule: str):
     """(depth, [(label, val cell, test cell), ...]) in the table's row order."""
+    if rule not in BOLD_RULES:
+        raise ValueError(f"table1 bold must be one of {BOLD_RULES}, got {rule!r}")
     for depth in sorted(table["depth"].unique()):
         rows = table[table["depth"] == depth]
         yield depth, [(table1_label(r.variant, r.clip, latex=math),
-                       _cell(r.val_mean, r.val_std, r.val_best, bold, math),
-                       _cell(r.test_mean, r.test_std, r.test_best, bold, math))
+                       _cell(r.val_mean, r.val_std, (r.val_best, r.val_std_best), bold, math, rule),
+                       _cell(r.test_mean, r.test_std, (r.test_best, r.test_std_best), bold, math, rule))
                       for r in rows.itertuples(index=False)]
 
 
-def table1_markdown(table: pd.DataFrame) -> str:
-    """Table 1 as Markdown: one table per depth, best per depth and clipping group in bold."""
+def table1_markdown(table: pd.DataFrame, bold: str = "reference") -> str:
+    """Table 1 as Markdown: one table per depth, best per depth and clipping group in bold
+    (``bold``: BOLD_RULES)."""
     if table.empty:
         return "No runs yet.\n"
     blocks = []
-    for depth, rows in _blocks(table, lambda s: f"**{s}**", math=False):
+    for depth, rows in _blocks(table, lambda s: f"**{s}**", math=False, rule=bold):
         lines = [f"| Depth {depth} LRU | validation perplexity | test perplexity |", "|---|---|---|"]
         lines += [markdown_row(row) for row in rows]
         blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + "\n\n" + TABLE1_NOTE + " " + evaluation_note(table) + "\n"
+    note = TABLE1_NOTE.format(bold=BOLD_NOTES[bold])
+    return "\n\n".join(blocks) + "\n\n" + note + " " + evaluation_note(table) + "\n"
 
 
 def evaluation_note(table: pd.DataFrame) -> str:
@@ -121,12 +141,13 @@ def evaluation_note(table: pd.DataFrame) -> str:
                                       for e in used) + "."
 
 
-def table1_latex(table: pd.DataFrame) -> str:
-    """Table 1 as one booktabs tabular {lcc}, a header row per depth, as lruptb2latex."""
+def table1_latex(table: pd.DataFrame, bold: str = "reference") -> str:
+    """Table 1 as one booktabs tabular {lcc}, a header row per depth, as lruptb2latex
+    (``bold``: BOLD_RULES)."""
     header = (r"\textbf{Depth %s LRU} & \textbf{\shortstack{validation \\ perplexity}} & "
               r"\textbf{\shortstack{test \\ perplexity}} \\")
     lines = []
-    for i, (depth, rows) in enumerate(_blocks(table, lambda s: rf"\textbf{{{s}}}", math=True)):
+    for i, (depth, rows) in enumerate(_blocks(table, lambda s: rf"\textbf{{{s}}}", math=True, rule=bold)):
         lines += ([r"\midrule"] if i else []) + [header % depth, r"\midrule"]
         lines += [latex_row(row) for row in rows]
     if table.empty:
@@ -135,13 +156,13 @@ def table1_latex(table: pd.DataFrame) -> str:
 
 
 def write_table1(summary_csv: str | os.PathLike, setup: str, out: str | os.PathLike,
-                 markdown_out: str | os.PathLike, latex_out: str | os.PathLike) -> None:
-    """Table 1 of the runs of ``setup`` as CSV (``out``), Markdown and LaTeX."""
+                 markdown_out: str | os.PathLike, latex_out: str | os.PathLike, bold: str = "reference") -> None:
+    """Table 1 of the runs of ``setup`` as CSV (``out``), Markdown and LaTeX (``bold``: BOLD_RULES)."""
     summary = pd.read_csv(summary_csv, dtype={"setup": str, "variant": str})
     table = table1(summary, setup)
     if table.empty:  # most likely a setup the summary does not hold
         log.warning("no runs of setup %r; the summary holds %s", setup, sorted(summary["setup"].unique()))
     write_csv(out, table)
-    write_text(markdown_out, table1_markdown(table))
-    write_text(latex_out, table1_latex(table))
+    write_text(markdown_out, table1_markdown(table, bold))
+    write_text(latex_out, table1_latex(table, bold))
     log.info("wrote %s, %s and %s: %d rows", out, markdown_out, latex_out, len(table))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+import numpy as np
 import torch
 
 from ..data.latency import latency_batch
@@ -108,24 +109,56 @@ class Heidelberg(SpikeClassification):
         return dense_batch(e["indptr"], e["bins"], e["channels"], rows, self.steps, self.channels)
 
 
+EVALUATIONS = ("reference", "full")
+
+
 class SpikeLatencyMNIST(SpikeClassification):
     """sl-MNIST: each pixel spikes once, at its latency, over 100 steps and 784 channels.
-    ``encoding: reshape`` reproduces the reference's scrambling reshape (docs/deviations.md)."""
+    ``encoding: reshape`` reproduces the reference's scrambling reshape (docs/deviations.md).
+
+    ``evaluation`` (validation and test): ``"reference"`` (default) as py-aromatics'
+    ``SlMNISTGenerator`` (mnist_generators.py@347b2c8:96-97, 111): every evaluation draws
+    int(N / B) batches of B samples with replacement (B = ``eval_batch_size``, which the
+    reference set to the training batch size; at least one batch where N < B); ``"full"``:
+    every sample once. The draws come from a generator on the data's device seeded by the
+    run's seed (``torch.initial_seed()``: the training loop seeds torch with it), the epoch
+    and the split, so a rerun or a resumed run evaluates the same samples."""
 
     with_replacement = True  # the reference draws training batches with np.random.choice
 
     def __init__(self, latencies: dict[str, torch.Tensor], labels, info, timerepeat: int = 2,
-                 encoding: str = "transpose"):
+                 encoding: str = "transpose", eval_batch_size: int = 256, evaluation: str = "reference"):
         super().__init__(labels, info, timerepeat)
+        if evaluation not in EVALUATIONS:
+            raise ValueError(f"sl_mnist: evaluation must be one of {EVALUATIONS} (reference: int(N/B) "
+                             f"batches drawn with replacement; full: every sample), got {evaluation!r}")
+        if eval_batch_size < 1:
+            raise ValueError(f"sl_mnist: eval_batch_size must be >= 1, got {eval_batch_size}")
         self.latencies, self.steps, self.encoding = latencies, info["steps"], encoding
+        self.eval_batch_size, self.evaluation, self.epoch = eval_batch_size, evaluation, 0
 
     @classmethod
     def from_config(cls, config: dict, data: dict, device: torch.device) -> "SpikeLatencyMNIST":
         prepared = load_task_data(data)
         latencies = {s: on_device(prepared[f"{s}_latencies"], device) for s in SPLITS}
         labels = {s: on_device(prepared[f"{s}_labels"], device).long() for s in SPLITS}
-        return cls(latencies, labels, prepared.info, config.get("timerepeat", 2),
-                   config.get("encoding", "transpose"))
+        options = {k: config[k] for k in ("timerepeat", "encoding", "eval_batch_size", "evaluation") if k in config}
+        return cls(latencies, labels, prepared.info, **options)
 
     def inputs(self, split: str, rows: torch.Tensor) -> torch.Tensor:
         return latency_batch(self.latencies[split][rows], self.steps, self.encoding)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def eval_batches(self, split: str) -> Iterator[Batch]:
+        if self.evaluation == "full":
+            yield from super().eval_batches(split)
+            return
+        n, device = len(self.labels[split]), self.labels[split].device
+        seed = np.random.SeedSequence([torch.initial_seed(), self.epoch, SPLITS.index(split)]).generate_state(1)[0]
+        generator = torch.Generator(device=device).manual_seed(int(seed))
+        count = max(n // self.eval_batch_size, 1)
+        rows = torch.randint(n, (count * self.eval_batch_size,), generator=generator, device=device)
+        for part in rows.split(self.eval_batch_size):
+            yield self.batch(split, part)
