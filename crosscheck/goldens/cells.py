@@ -26,15 +26,19 @@ import numpy as np  # noqa: E402
 
 BATCH, STEPS, N_IN, WIDTH, N_OUT = 3, 24, 10, 14, 20
 FIG3_COMMENTS = "allns_36_embproj_nogradreset_dropout:.3_timerepeat:2_pretrained" + "_dampf:.5"
-# golden name -> (net_name, task_name); rsimplernn is swish on PTB and relu on SHD / sl-MNIST
+# golden name -> (net_name, task_name, extra comments); rsimplernn is swish on PTB and relu on
+# SHD / sl-MNIST; '_reoldspike' is what training.py adds for the LSC: state (v, a), and z_{t-1}
+# recomputed as H(v - thr - beta a) with the surrogate
 CELLS = {
-    "LSTM": ("LSTM", "wordptb"),
-    "GRU": ("GRU", "wordptb"),
-    "rsimplernn": ("rsimplernn", "wordptb"),
-    "rsimplernn_relu": ("rsimplernn", "heidelberg"),
-    "ssimplernn": ("ssimplernn", "wordptb"),
-    "maLSNN": ("maLSNN", "wordptb"),
-    "maLSNNb": ("maLSNNb", "wordptb"),
+    "LSTM": ("LSTM", "wordptb", ""),
+    "GRU": ("GRU", "wordptb", ""),
+    "rsimplernn": ("rsimplernn", "wordptb", ""),
+    "rsimplernn_relu": ("rsimplernn", "heidelberg", ""),
+    "ssimplernn": ("ssimplernn", "wordptb", ""),
+    "maLSNN": ("maLSNN", "wordptb", ""),
+    "maLSNNb": ("maLSNNb", "wordptb", ""),
+    "maLSNN_reoldspike": ("maLSNN", "wordptb", "_reoldspike"),
+    "maLSNNb_reoldspike": ("maLSNNb", "wordptb", "_reoldspike"),
 }
 # golden name -> (net_name, task_name, stack): whole two-layer networks of build_model, for the
 # embedding, the tied (PTB) or Dense readout and the layer wiring; dropout off (training=False)
@@ -51,11 +55,11 @@ REFERENCE = {"repo": "LuCeHe/stable_spike", "commit": "67f1ce7796a0ee16b29c478cf
 MIN_SPIKE_MARGIN = 1e-4
 
 
-def build_layer(net: str, task: str):
+def build_layer(net: str, task: str, extra: str = ""):
     """The reference's first layer for ``net`` on ``task`` (its own ModelBuilder)."""
     from sg_design_lif.neural_models.full_model import ModelBuilder
 
-    comments = FIG3_COMMENTS + f"_batchsize:{BATCH}_maxlen:{STEPS}"
+    comments = FIG3_COMMENTS + extra + f"_batchsize:{BATCH}_maxlen:{STEPS}"
     builder = ModelBuilder(
         task_name=task, net_name=net, n_neurons=WIDTH, lr=None, stack=1,
         loss_name="sparse_categorical_crossentropy", embedding=False, optimizer_name="SWAAdaBeliefLA",
@@ -122,12 +126,12 @@ def run_cell(name: str) -> tuple[dict, str]:
 
     from crosscheck.weightmap.rnn import short_name
 
-    net, task = CELLS[name]
+    net, task, extra = CELLS[name]
     # as training.py: Keras' unseeded initializers draw their op seeds from numpy's global RNG
     setReproducible(SEED, prove_seed=False)
     tf.random.set_seed(SEED)
     rng = np.random.default_rng(SEED)
-    rnn = build_layer(net, task).rnn
+    rnn = build_layer(net, task, extra).rnn
     initial: dict = {}
     note = randomise_gate_biases(rnn, rng, initial) + describe_cell(rnn.cell)
     spiking = "LSNN" in net
@@ -202,14 +206,14 @@ def main() -> None:
 
     for name in CELLS:
         arrays, note = run_cell(name)
-        net, task = CELLS[name]
+        net, task, extra = CELLS[name]
         golden.save(
             f"cell_{name}", arrays, reference=REFERENCE,
             inputs=(f"one {net} layer (task_name {task!r}, n_in {N_IN}, width {WIDTH}, stack 1, "
                     f"embedding False), setReproducible({SEED}) and tf.random.set_seed({SEED}) before the "
                     f"build; from numpy default_rng({SEED}): bias draws (LSTM/GRU), then per segment an "
                     f"input ~ N(0, 1) ({BATCH}, {STEPS}, {N_IN}) and a probe R ~ N(0, 1); loss = sum(output * R)"),
-            notes=(f"Comments {FIG3_COMMENTS!r} + batchsize/maxlen tags. The first segment starts from "
+            notes=(f"Comments {FIG3_COMMENTS + extra!r} + batchsize/maxlen tags. The first segment starts from "
                    "zero states (reset_states of the stateful PTB layer), the second from the states "
                    "the first left. " + note
                    + "Glue: only the RNN calls, the loss and the tape (reference calls otherwise)."))
