@@ -15,7 +15,9 @@ cell's order), ``loss`` = sum(output * R), ``grad/<name>`` and ``grad/input``. T
 add ``voltage``, ``threshold`` (thr + beta a_t) and ``v_scaled`` (v_t - threshold) at every step.
 ``second/...``: the same for a second input segment that starts from the first's final states
 (the carried state of a stateful PTB layer), with the gradients of its own loss (the carried
-state a constant). Goldens cell_net_*: whole two-layer networks of ``build_model``.
+state a constant). Goldens cell_*_reoldspike: the ALIF cells with the '_reoldspike' that
+training.py adds for the LSC (state (v, a); the port's ALIFView). Goldens cell_net_*: whole
+two-layer networks of ``build_model`` (embedding, tied or Dense readout, layer wiring).
 """
 
 from __future__ import annotations
