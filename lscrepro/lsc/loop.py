@@ -147,6 +147,10 @@ class LSCRun(LSCProcedure):
     def all_sites(self) -> bool:
         return self.settings.end_blocks or not any(s.core for s in self.sites)
 
+    def window(self) -> int:
+        """The moving average's window: one step per site pre-trained."""
+        return len(self.active)
+
     # --- before, after ---------------------------------------------------------------
     def _measure(self, when: str) -> dict[str, float]:
         mean, std, per_site = measure_radii(self.sites, self.measure, self.settings.radius_method)
@@ -221,7 +225,7 @@ class LSCRun(LSCProcedure):
         loss.backward()
         optimizer.step()
         radius = radii.mean().item()
-        self.ma_radius += (radius - self.ma_radius) / len(self.active)
+        self.ma_radius += (radius - self.ma_radius) / self.window()
         self.result.moving_average_curve.append(self.ma_radius)
         self.record_step(loss.item(), radius, site=site.name, radius=radius, moving_average=self.ma_radius)
         with torch.no_grad():

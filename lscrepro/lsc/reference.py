@@ -5,10 +5,13 @@ mixes them into its run class as ``ReferenceRun``, its ``MODES["reference"]``; t
 module imports nothing of loop.py):
 
 - every site, end blocks included (their kernels rescaled by std * sqrt(fan)), drawn
-  uniformly with replacement at each step;
+  uniformly with replacement at each step; for a dense stack the reference's 2L + 1 pairs of
+  Keras layers (``DenseStack.reference_lsc_sites``: the L + 1 Dense + activation blocks, and
+  the L activation -> Dense sites between them);
 - the shuffle permutes every weight of the net (kernels and biases), unconditionally;
 - the weights kept and the stop rule follow a moving average of the per-step radius
-  (window = number of sites) and a moving average of its squared error (from 1):
+  (window = number of Dense layers, the reference's ema_t) and a moving average of its
+  squared error (from 1):
   a candidate replaces the best when |ma - target| < |best - target| and that error
   average is under 0.4 (0.1 after two saves); after 30 steps without one the best
   weights come back; the run stops once both hold within ``tolerance`` for more than
@@ -40,9 +43,31 @@ class ReferenceRules:
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.ma_error, self.saves, self.reference_best = 1.0, 0, None
+        if hasattr(self.model, "reference_lsc_sites"):  # the reference's pairs of a dense stack
+            self.sites = self.model.reference_lsc_sites()
+            self.active = list(range(len(self.sites)))
+        # sites that train the same weights share one optimiser: two would each keep a
+        # Lookahead slow copy of the Dense, and one's sync would undo the other's steps
+        first = {}
+        self.owner = [first.setdefault(tuple(id(w) for w in site.params), i) for i, site in enumerate(self.sites)]
+
+    def optimizer(self, index: int):
+        return super().optimizer(self.owner[index])
 
     def all_sites(self) -> bool:
         return True
+
+    def window(self) -> int:
+        """The reference's ema_t: half its number of weight tensors, one per Dense layer of a
+        dense stack (not one per site: its 2L + 1 sites share L + 1 kernels)."""
+        return len(self.weights()) // 2
+
+    def weights(self) -> list[torch.Tensor]:
+        """Every parameter of the sites once (a Dense belongs to two of the reference's sites)."""
+        unique = {}
+        for site in self.sites:
+            unique.update((id(weight), weight) for weight in site.params)
+        return list(unique.values())
 
     def time_cap(self) -> float:
         return self.settings.max_seconds or REFERENCE_MAX_SECONDS
@@ -53,9 +78,8 @@ class ReferenceRules:
     def heuristics(self, index: int, h: torch.Tensor, radius: float) -> float:
         s = self.settings
         if s.shuffle and self.rng.random() < s.shuffle_probability:
-            for site in self.sites:
-                for weight in site.params:
-                    permute_entries(weight.data.view(-1), self.generator)
+            for weight in self.weights():
+                permute_entries(weight.data.view(-1), self.generator)
             for optimizer in self.optimizers.values():
                 resync_slow_weights(optimizer)
         if s.rescale and self.rng.random() < s.rescale_probability:
@@ -66,7 +90,7 @@ class ReferenceRules:
     def select_and_stop(self) -> None:
         s, target = self.settings, self.settings.target
         radius = self.result.radius_curve[-1]
-        window = len(self.active)
+        window = self.window()
         if self.result.steps == 1:
             self.ma_radius = radius
         self.ma_error += ((radius - target) ** 2 - self.ma_error) / window

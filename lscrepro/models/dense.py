@@ -83,6 +83,32 @@ class DenseStack(nn.Module):
     def lsc_sites(self) -> list[LSCSite]:
         return [self._site(i) for i in range(self.n_blocks)]
 
+    def reference_lsc_sites(self) -> list[LSCSite]:
+        """The reference's 2L + 1 picks (nonrecLSC with ``nlayerjump=2``): in Keras' layer list
+        (Input, Dense, Activation, ..., Dense) it draws pairs[0] = p in 0..2L and pre-trains layers
+        p + 1 and p + 2. Even p: a Dense + activation block (the readout alone at p = 2L); odd p:
+        an activation, then the next Dense, from that Dense's pre-activation input."""
+        blocks = [self._site(i) for i in range(self.n_blocks)]
+        return blocks + [self._between_site(i) for i in range(1, self.n_blocks)]
+
+    def pre_activation(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """z: block ``index``'s Dense output before its activation, for network input x."""
+        return self.layer(index)(self.block_input(index, x))
+
+    def _between_site(self, index: int) -> LSCSite:
+        """Block ``index - 1``'s activation, then Dense ``index`` (no activation after it):
+        its Jacobian W_index diag(act'(z_{index-1})). Its rescale is block ``index``'s."""
+        layer = self.layer(index)
+        return LSCSite(
+            name=f"between{index}",
+            inputs=lambda x: self.pre_activation(index - 1, x),
+            function=lambda z: layer(self.activation(z)),
+            params=(layer.weight, layer.bias),
+            rescale=lambda radius, target: self._rescale(index, radius, target),
+            shuffled=(layer.weight,),
+            core=False,
+        )
+
     def _site(self, index: int) -> LSCSite:
         layer = self.layer(index)
         return LSCSite(
