@@ -45,8 +45,10 @@ def _sites(model, settings, dims, generator) -> dict:
     def radii_only():
         with torch.no_grad():
             radii()
-    # the measurement takes every site's radii on each measure batch (loop.measure_radii)
-    measure = len(model.lsc_sites()) * settings.measure_batches
+    # the measurement takes every site's radii on each measure batch (loop.measure_radii); the
+    # reference mode's sites of a dense stack are its 2L + 1 (reference.ReferenceRules)
+    reference = settings.mode == "reference" and hasattr(model, "reference_lsc_sites")
+    measure = len(model.reference_lsc_sites() if reference else model.lsc_sites()) * settings.measure_batches
     return {"lsc_step_s": seconds_per_call(lambda: _update(optimizer, ((radii() - settings.target) ** 2).mean())),
             "measure_s": measure * seconds_per_call(radii_only)}
 
