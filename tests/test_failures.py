@@ -151,27 +151,36 @@ def test_a_wrong_canonical_file_is_refused_with_its_url_and_hash(prepared, tmp_p
 
 # --- 2. corrupt pre-trained weights ---------------------------------------------------
 
-def test_corrupt_pretrained_weights_fail_the_training_job_naming_the_file(uninterrupted, tmp_path):
+def _flip_one_byte(data: bytes) -> bytes:
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x01  # inside a tensor's bytes: torch.load reads it without error
+    return bytes(flipped)
+
+
+@pytest.mark.parametrize("damage", [lambda data: GARBAGE, _flip_one_byte], ids=["garbage", "one_flipped_byte"])
+def test_damaged_pretrained_weights_stop_the_training_job_naming_the_file_and_its_job(uninterrupted, tmp_path,
+                                                                                      damage):
     workdir = clone(uninterrupted, tmp_path / "w")
     weights = workdir / PRETRAIN / "weights.pt"
-    weights.write_bytes(GARBAGE)
+    weights.write_bytes(damage(weights.read_bytes()))
     # the newer weights make Snakemake rerun the training job, not the pre-training
     assert planned_jobs(workdir, f"{LSC}/metrics.json", *LONGER) == {"train_ffn": 1}
 
     out = snakemake(workdir, "--cores", "1", f"{LSC}/metrics.json", *LONGER, check=False)
     assert out.returncode != 0
-    message = (f"job train: cannot load pre-trained weights: {PRETRAIN}/weights.pt is not a PyTorch "
-               "weights file (truncated, overwritten or not written by torch.save). Delete the file and "
-               "rerun the workflow: Snakemake then reruns the pre-training job that writes it, and this job.")
-    assert message in console(out)
-    log = (workdir / LSC_LOG).read_text()
-    assert last_line(workdir / LSC_LOG) == message
-    assert "Traceback" not in log and "weights_only" not in log
+    message = last_line(workdir / LSC_LOG)
+    assert message.startswith(f"job train: pre-trained weights {PRETRAIN}/weights.pt: SHA-256 "), message
+    assert (f"which the pre-training job (activation relu, dataset mnist, seed 0, variant lsc) recorded in "
+            f"{PRETRAIN}/pretrain.json") in message
+    assert message.endswith(f"delete {PRETRAIN}/weights.pt and {PRETRAIN}/pretrain.json and rerun snakemake: it "
+                            "reruns that pre-training, then the training runs that load it")
+    assert message in console(out) and "Traceback" not in (workdir / LSC_LOG).read_text()
     assert not (workdir / LSC / "metrics.json").exists() and not (workdir / LSC / "history.csv").exists()
     assert temp_files(workdir) == []
 
-    # the fix the message gives: without the file, both jobs are planned again
+    # the fix the message gives: without the files, both jobs are planned again
     weights.unlink()
+    (workdir / PRETRAIN / "pretrain.json").unlink()
     assert planned_jobs(workdir, f"{LSC}/metrics.json", *LONGER) == {"pretrain_ffn": 1, "train_ffn": 1}
 
 

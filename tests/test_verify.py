@@ -3,6 +3,7 @@ and cache hashes, on the demo data (written, fetched and prepared here, no pipel
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -15,12 +16,14 @@ import pytest
 from lscrepro.data.demo import write_demo_data
 from lscrepro.data.prepared import prepare
 from lscrepro.workflow.status import load_config
-from lscrepro.workflow.verify import verify_data
+from lscrepro.workflow.verify import verify_data, verify_weights
 from workflow_utils import REPO
 
 SMOKE = REPO / "config/smoke.yaml"
 RUN = "results/demo/rnn/wordptb/LSTM/depth2/default/seed0"
 PRETRAIN = "results/demo/rnn/pretrained/wordptb/GRU/depth2/lsc/seed0"
+LOADER = "results/demo/rnn/wordptb/GRU/depth2/lsc/seed0"  # trains from PRETRAIN's weights
+WEIGHTS = bytes(range(256)) * 4
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +40,10 @@ def finished(tmp_path_factory) -> Path:
     result = {"status": "completed", "best_epoch": 1, "test": {}}
     for folder, name, extra in ((RUN, "metrics.json", "history.csv"), (PRETRAIN, "pretrain.json", "weights.pt")):
         (root / folder).mkdir(parents=True)
-        (root / folder / name).write_text(json.dumps({"run": {}, "settings": {}, "result": result}))
-        (root / folder / extra).write_text("")
+        (root / folder / extra).write_bytes(WEIGHTS)
+        digest = {"weights_sha256": hashlib.sha256(WEIGHTS).hexdigest()} if name == "pretrain.json" else {}
+        (root / folder / name).write_text(json.dumps({"run": {"net": "GRU"}, "settings": {}, "result": result,
+                                                      **digest}))
     (root / "config").mkdir()
     shutil.copy(REPO / "config/config.yaml", root / "config/config.yaml")
     return root
@@ -70,7 +75,37 @@ def test_a_truncated_ptb_file_is_found_with_the_jobs_that_read_it(tampered):
     out = subprocess.run([sys.executable, str(REPO / "workflow_scripts/status.py"), "--directory", str(tampered),
                           "--configfile", str(SMOKE), "--verify"], capture_output=True, text=True)
     assert out.returncode == 1, out.stdout + out.stderr
-    assert f"{path}: 1,000 bytes whose sha256" in out.stdout and f"{RUN}/metrics.json" in out.stdout
+    assert f"{path}: 1,000 bytes whose sha256" in out.stdout
+    delete = tampered / "results/demo/verify_delete.txt"
+    assert f"are listed in {delete}" in out.stdout
+    assert sorted(delete.read_text().split()) == sorted([f"{RUN}/metrics.json", f"{RUN}/history.csv",
+                                                         f"{PRETRAIN}/pretrain.json", f"{PRETRAIN}/weights.pt"])
+
+
+def test_untouched_weights_verify(finished):
+    assert verify_weights(config(), finished).empty
+
+
+def test_a_flipped_byte_in_pretrained_weights_is_found_with_every_job_to_rerun(tampered):
+    # a finished training run that loaded the weights
+    (tampered / LOADER).mkdir(parents=True)
+    (tampered / LOADER / "metrics.json").write_text(json.dumps({"run": {}, "settings": {}, "result": {
+        "status": "completed", "best_epoch": 1, "test": {}}}))
+    (tampered / LOADER / "history.csv").write_text("")
+    weights = tampered / PRETRAIN / "weights.pt"
+    flipped = bytearray(weights.read_bytes())
+    flipped[700] ^= 0x01
+    weights.write_bytes(bytes(flipped))
+    mismatches = verify_weights(config(), tampered)
+    assert list(mismatches["path"]) == [f"{PRETRAIN}/weights.pt"]
+    row = mismatches.iloc[0]
+    assert "differs from" in row["problem"] and "pre-training job (net GRU)" in row["problem"]
+    assert row["used_by"].split(";") == [f"{PRETRAIN}/pretrain.json", f"{LOADER}/metrics.json"]
+    out = subprocess.run([sys.executable, str(REPO / "workflow_scripts/status.py"), "--directory", str(tampered),
+                          "--configfile", str(SMOKE), "--verify"], capture_output=True, text=True)
+    assert out.returncode == 1 and f"{PRETRAIN}/weights.pt: SHA-256" in out.stdout, out.stdout + out.stderr
+    assert (tampered / "results/demo/verify_delete.txt").read_text().split() == [
+        f"{PRETRAIN}/pretrain.json", f"{PRETRAIN}/weights.pt", f"{LOADER}/metrics.json", f"{LOADER}/history.csv"]
 
 
 def test_an_edited_cache_array_is_found(tampered):

@@ -8,8 +8,9 @@ job and does not call Snakemake.
 
 Prints the counts and writes one row per job to results/status.csv. With --verify, it also
 rehashes every dataset file and prepared cache the grid's jobs read against its pin and
-stamp (lscrepro.workflow.verify), lists each mismatch with the finished jobs that read it, and exits
-with status 1 if there is one.
+stamp, and every finished pre-training's weights.pt against the SHA-256 its pretrain.json
+recorded (lscrepro.workflow.verify); lists each mismatch, writes every output of the jobs
+that read it to <results>/verify_delete.txt, and exits with status 1 if there is one.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import json
 import sys
 from pathlib import Path
 
-from lscrepro.io import write_csv
+import pandas as pd
+
+from lscrepro.io import write_csv, write_text
 from lscrepro.workflow.spec import output_roots
 from lscrepro.workflow.status import load_config, run_status, summary_table
 from lscrepro.verdicts import verdict_counts
-from lscrepro.workflow.verify import verify_data
+from lscrepro.workflow.verify import outputs_to_delete, verify_data, verify_weights
 
 
 def main(argv=None) -> int:
@@ -59,21 +62,26 @@ def main(argv=None) -> int:
 
 
 def report_verification(config: dict, root: Path) -> int:
-    """Print the data mismatches and the jobs that read the data; 1 if there is one."""
-    mismatches = verify_data(config, root)
-    if mismatches.empty:
+    """Print the data and weights mismatches and the jobs that read them, and write every
+    output of those jobs to a file to delete; 1 if there is a mismatch."""
+    data, weights = verify_data(config, root), verify_weights(config, root)
+    if data.empty and weights.empty:
         print("\n--verify: every dataset file and prepared cache the jobs read (those fetched or prepared "
-              "so far) matches its pin and stamp")
+              "so far) matches its pin and stamp, and every pre-trained weights file its SHA-256")
         return 0
-    print(f"\n--verify: {len(mismatches)} mismatch(es); the jobs listed read that data:")
+    mismatches = pd.concat([data, weights], ignore_index=True)
+    print(f"\n--verify: {len(mismatches)} mismatch(es):")
     for row in mismatches.to_dict("records"):
-        jobs = row["used_by"].split(";") if row["used_by"] else []
-        shown = "; ".join(jobs[:3]) + (f"; ... ({len(jobs) - 3} more)" if len(jobs) > 3 else "")
-        print(f"{row['path']}: {row['problem']}\n  read by {row['jobs']} finished job(s){': ' + shown if jobs else ''}")
-    print("Snakemake does not see data changed behind its back. Put the canonical files back (delete a "
-          "real dataset file to download it again; demo data: delete its registry.txt and the demo_data "
-          "rule writes them again), delete a changed cache's folder, then delete the outputs of the jobs "
-          "listed and rerun snakemake.")
+        print(f"{row['path']}: {row['problem']}\n  read by {row['jobs']} finished job(s)")
+    delete = root / output_roots(config)[0] / "verify_delete.txt"
+    outputs = outputs_to_delete(mismatches)
+    write_text(delete, "".join(f"{path}\n" for path in outputs))
+    if not data.empty:
+        print("Snakemake does not see data changed behind its back. Put the canonical files back (delete a "
+              "real dataset file to download it again; demo data: delete its registry.txt and the demo_data "
+              "rule writes them again) and delete a changed cache's folder.")
+    print(f"The {len(outputs)} outputs of the jobs that read them are listed in {delete}: delete them "
+          f"(xargs rm -f < {delete}) and rerun snakemake, which reruns those jobs.")
     return 1
 
 

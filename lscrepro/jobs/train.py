@@ -11,6 +11,7 @@ from ..checkpoint import fingerprint
 from ..io import write_json, write_rows
 from ..training import TrainSettings, train
 from ..settings import settings_from
+from ..weights import check_weights
 from .common import environment, load_weights, parameter_count, setup
 
 
@@ -23,6 +24,7 @@ def train_run(spec: dict, metrics_out: Path, history_out: Path, weights: Path | 
     if spec.get("pretrained"):
         if weights is None:
             raise ValueError(f"run {spec['run']} needs pre-trained weights (--weights)")
+        check_weights(weights)  # against the SHA-256 its pre-training recorded
         load_weights(model, weights, device)
     settings = settings_from(TrainSettings, spec["train"], "train")
     checkpoint = metrics_out.with_name("checkpoint.pt")

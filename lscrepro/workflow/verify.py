@@ -8,8 +8,11 @@ Snakemake reruns nothing when a dataset file or a prepared cache changes behind 
 - every prepared cache those jobs read: its meta.json's sources against the same pins,
   and each array file against the shape, dtype and SHA-256 meta.json recorded (a cache
   prepared before the SHA-256 was recorded is checked for shape and dtype only).
-Each mismatch is listed with the finished jobs that read that data. Starts no job and
-imports no torch; the real datasets take a few seconds to hash.
+- every finished pre-training's weights.pt against the SHA-256 its pretrain.json recorded
+  (lscrepro.weights), listed with the finished training runs that loaded it.
+Each mismatch is listed with the finished jobs that read that data; ``outputs_to_delete``
+gives every output file of those jobs. Starts no job and imports no torch; the real
+datasets take a few seconds to hash.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import pandas as pd
 
 from ..data.preparations import preparation
 from ..data.registry import DatasetError, file_digest, file_specs, pinned_sources
-from .spec import FAMILIES, resolve_spec
+from ..weights import weights_problem
+from .spec import FAMILIES, resolve_spec, train_runs
 from .status import KINDS, run_status
 
 FINISHED = ("done", "converged", "not_converged", "diverged")  # a job whose outputs exist
@@ -46,6 +50,46 @@ def verify_data(config: dict, root: str | os.PathLike = ".") -> pd.DataFrame:
         jobs = users["cache", prepared, cache]
         rows += [_row(path, problem, jobs) for path, problem in cache_problems(prepared, root / cache, data_dir)]
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def verify_weights(config: dict, root: str | os.PathLike = ".") -> pd.DataFrame:
+    """One row per finished pre-training whose weights.pt differs from the SHA-256 in its
+    pretrain.json; its users are that pre-training and the finished runs that loaded it."""
+    root, rows = Path(root), []
+    status = run_status(config, root)
+    for name in [n for n in FAMILIES if n in config]:
+        keys = FAMILIES[name].pretrain_keys
+        jobs = status[status["family"] == name]
+        loaders = _weight_loaders(name, config[name], jobs[jobs["kind"] == "train"], keys)
+        for record in jobs[(jobs["kind"] == "pretrain") & jobs["state"].isin(FINISHED)].to_dict("records"):
+            weights = Path(record["path"]).with_name("weights.pt")
+            problem = weights_problem(root / weights)
+            if problem:
+                users = [record["path"], *loaders.get(tuple(record[k] for k in keys), [])]
+                rows.append(_row(weights, problem.replace(str(root / weights), str(weights)), users))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _weight_loaders(name: str, section: dict, train: pd.DataFrame, keys: list[str]) -> dict[tuple, list[str]]:
+    """{pretrain key: the finished training runs' report paths that loaded its weights}; the
+    status rows of a family's training runs come in train_runs' order."""
+    loaders: dict[tuple, list[str]] = {}
+    for record, loads in zip(train.to_dict("records"), train_runs(name, section)["pretrained"]):
+        if loads and record["state"] in FINISHED:
+            loaders.setdefault(tuple(record[k] for k in keys), []).append(record["path"])
+    return loaders
+
+
+def outputs_to_delete(mismatches: pd.DataFrame) -> list[str]:
+    """Every output file of every job in ``used_by`` (a job's report path stands for it):
+    what to delete so that Snakemake reruns them."""
+    outputs = {report: names for _, (report, *names), _ in KINDS.values()}
+    paths = []
+    for used_by in mismatches["used_by"]:
+        for report in filter(None, used_by.split(";")):
+            folder, _, name = report.rpartition("/")
+            paths += [f"{folder}/{n}" for n in (name, *outputs.get(name, ()))]
+    return list(dict.fromkeys(paths))
 
 
 def _row(path: Path, problem: str, jobs: list[str]) -> dict:
