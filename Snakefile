@@ -2,17 +2,18 @@
 #   snakemake --cores N all                                   the paper's grid
 #   snakemake all --cores N --configfile config/smoke.yaml    the offline demo grid (targets before --configfile)
 #   snakemake --profile slurm all                             on a SLURM cluster
-import os
+import shlex
 import sys
 
 from snakemake.utils import min_version, validate
 
 # This checkout's lscrepro, whatever pip installed (another clone's editable install, say):
 # first on this file's path, and on the path of every rule's command (a SLURM job re-reads
-# this file, so its commands get the same).
+# this file, so its commands get the same). The prefix keeps Snakemake's strict mode.
 sys.path.insert(0, workflow.basedir)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [workflow.basedir, *filter(None, [os.environ.get("PYTHONPATH")])]
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={shlex.quote(workflow.basedir)}"
+    '"${{PYTHONPATH:+:$PYTHONPATH}}"; '  # braces doubled: Snakemake formats the prefix
 )
 
 from lscrepro.workflow.configcheck import check_yaml_syntax
