@@ -18,6 +18,7 @@ from crosscheck.weightmap import dense as dense_map
 from lscrepro.lsc.jacobians import batched_jacobian, spectral_radius, square_block
 from lscrepro.lsc.loop import MODES, LSCSettings
 from lscrepro.models.dense import DenseStack
+from toy import quiet, toy_task
 
 G = golden.load("ffn_lsc_step")
 N_IN, WIDTH, DEPTH, CLASSES = 20, 16, 6, 10
@@ -154,8 +155,6 @@ def test_default_radius_method_matches_eig(case):
 def test_reference_run_uses_the_between_sites():
     """``mode: reference`` draws from all 2L + 1 sites, with the reference's moving-average
     window ema_t = L + 1 (its weight tensors / 2); the default mode from the L - 1 hidden blocks."""
-    from tests.toy import quiet, toy_task  # noqa: PLC0415
-
     task = toy_task(n=40, d=N_IN, classes=CLASSES)
     net = DenseStack(N_IN, WIDTH, DEPTH, CLASSES, "sin")
     for mode, sites, window in (("reference", 2 * DEPTH + 1, DEPTH + 1), ("fixed", DEPTH - 1, DEPTH - 1)):
