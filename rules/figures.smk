@@ -228,16 +228,10 @@ rule claims:
             f"--{name.replace('_', '-')} {path}"
             for name, path in CLAIMS_INPUTS.items()
         ),
-        # a pre-training reached its target within its family's lsc.tolerance
-        tolerances=" ".join(
-            f"{name}={config[name]['lsc']['tolerance']}"
-            for name in FAMILY_NAMES
-            if "tolerance" in config[name].get("lsc", {})
-        ),
         demo="--demo" if config["data"].get("demo", False) else "",
     shell:
         tail_log_on_failure(
-            "python workflow_scripts/claims.py {params.files} --tolerance {params.tolerances}"
+            "python workflow_scripts/claims.py {params.files}"
             " {params.demo} --out {output.csv} --markdown-out {output.markdown} 2> {log}"
         )
 

@@ -57,7 +57,7 @@ def _metrics(dataset, activation, variant, lr, seed, accuracy, status, loss) -> 
 
 def _pretrain(dataset, activation, seed, before, after) -> dict:
     return {"run": {"dataset": dataset, "activation": activation, "variant": "lsc", "seed": seed},
-            "settings": {"lsc": {"target": 1.0, "lr": 1e-3}},
+            "settings": {"lsc": {"target": 1.0, "lr": 1e-3}}, "resolved": {"lsc": {"target": 1.0, "tolerance": 0.02}},
             "result": {"status": "converged", "radius_before_mean": before, "radius_before_std": 0.1,
                        "radius_after_mean": after, "radius_after_std": 0.01,
                        "radius_before_per_site": {"block1": before}, "loss_curve": [1.0, 0.1],

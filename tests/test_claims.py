@@ -38,7 +38,9 @@ def _ffn(differences: dict[str, list[float]], base: float = 0.5) -> pd.DataFrame
                          "status": "completed", "test_accuracy": accuracy,
                          "lsc_radius_after": 1.0 if variant == "lsc" else math.nan,
                          "lsc_target": 1.0 if variant == "lsc" else math.nan,
-                         "lsc_status": "converged" if variant == "lsc" else math.nan})
+                         "lsc_status": "converged" if variant == "lsc" else math.nan,
+                         "lsc_tolerance": 0.02 if variant == "lsc" else math.nan,
+                         "lsc_verdict": "converged" if variant == "lsc" else math.nan})
     return pd.DataFrame(rows)
 
 
@@ -112,7 +114,9 @@ def _lru(differences: dict[str, list[float]], setups=("fig4", "table1"), base: f
                              "val_perplexity": base + difference, "test_perplexity": base + difference + 1,
                              "lsc_radius_after": math.nan if variant == "default" else 0.5,
                              "lsc_target": math.nan if variant == "default" else 0.5,
-                             "lsc_status": math.nan if variant == "default" else "converged"})
+                             "lsc_status": math.nan if variant == "default" else "converged",
+                             "lsc_tolerance": math.nan if variant == "default" else 0.08,
+                             "lsc_verdict": math.nan if variant == "default" else "converged"})
     return pd.DataFrame(rows)
 
 
@@ -194,17 +198,18 @@ def test_pretraining_counts_jobs_not_trainings_and_the_reference_filter():
     lsc = summary["variant"] == "lsc"
     # seed 0's pre-training (both learning rates train from it) ended off target
     summary.loc[lsc & (summary["seed"] == 0), "lsc_radius_after"] = 1.05
-    summary.loc[lsc & (summary["seed"] == 1), "lsc_status"] = "not_converged"
+    summary.loc[lsc & (summary["seed"] == 0), "lsc_verdict"] = "not_converged"  # as judge_pretraining
+    summary.loc[lsc & (summary["seed"] == 1), "lsc_verdict"] = "not_converged"
     # seed 2's pre-training handed back its initial weights (both its trainings say so)
     summary["lsc_selected_step"] = 40.0
     summary.loc[lsc & (summary["seed"] == 2), "lsc_selected_step"] = 0.0
-    (row,) = pretraining_claims("ffn", summary, 0.02)
+    (row,) = pretraining_claims("ffn", summary)
     assert (row["n"], row["runs"], row["wins"]) == (4, 4, 2)  # 4 seeds' pre-trainings; 2 reached
     assert row["verdict"] == "inconclusive"
-    assert row["detail"] == ("3 of 4 end with the mean radius within 0.02; 1 of 4 kept their initial "
+    assert row["detail"] == ("3 of 4 end with the mean radius within their tolerance; 1 of 4 kept their initial "
                              "weights; the reference's filter (final radius more than 0.02 from 1) "
                              "would drop 2 of 8 training runs")
-    rows = pretraining_claims("rnn", None, 0.08)
+    rows = pretraining_claims("rnn", None)
     assert [row["comparison"] for row in rows] == ["lsc", "lsc_half"]
     assert {row["verdict"] for row in rows} == {"not run"}
 
@@ -240,7 +245,7 @@ def test_the_script_writes_identical_files_and_counts_verdicts(tmp_path, caplog)
         out = tmp_path / f"run{attempt}"
         _script("claims").main(["--ffn-summary", str(tmp_path / "ffn.csv"),
                                 "--lru-summary", str(tmp_path / "lru.csv"),
-                                "--rnn-runs", str(tmp_path / "missing.csv"), "--tolerance", "ffn=0.02",
+                                "--rnn-runs", str(tmp_path / "missing.csv"),
                                 "--demo", "--out", str(out / "claims.csv"),
                                 "--markdown-out", str(out / "claims.md")])
         outputs.append([(out / name).read_bytes() for name in ("claims.csv", "claims.md")])

@@ -32,7 +32,7 @@ def _metrics(root: Path, folder: str, status: str) -> None:
 def _pretrain(root: Path, folder: str, status: str, radius: float, selected_step: int = 30) -> None:
     out = root / "results/demo/ffn/pretrained" / folder
     out.mkdir(parents=True, exist_ok=True)
-    report = {"run": {}, "settings": {"lsc": {"target": 1.0, "tolerance": 0.02}},
+    report = {"run": {}, "settings": {}, "resolved": {"lsc": {"target": 1.0, "tolerance": 0.02}},
               "result": {"status": status, "radius_after_mean": radius, "steps": 40,
                          "selected_step": selected_step}}
     (out / "pretrain.json").write_text(json.dumps(report, allow_nan=True))

@@ -13,6 +13,7 @@ import sys
 import pandas as pd
 import pytest
 
+from lscrepro.workflow.spec import FAMILIES
 from workflow_utils import REPO, copy_workflow, planned_jobs, snakemake
 
 SMOKE = ("--configfile", "config/smoke.yaml")
@@ -199,6 +200,21 @@ class TestSmokeRun:
         assert len(jobs) == 84 + 36 + 54 + 6 + 16
         assert set(jobs["state"]) <= {"done", "converged", "not_converged", "diverged"}
         assert (status[status["kind"] == "figure"]["state"] == "done").all()
+
+    def test_status_summaries_and_claims_give_each_pretraining_one_verdict(self, smoke):
+        status = pd.read_csv(smoke / "results/demo/status.csv", dtype=str)
+        claims = pd.read_csv(smoke / "results/demo/claims.csv")
+        for family, jobs in status[status["kind"] == "pretrain"].groupby("family"):
+            keys = FAMILIES[family].pretrain_keys
+            summary = pd.read_csv(smoke / f"results/demo/{family}/summary.csv", dtype=str)
+            judged = summary.dropna(subset=["lsc_verdict"]).drop_duplicates(keys)
+            by_status = {tuple(row[keys]): row["state"] for _, row in jobs.iterrows()}
+            by_summary = {tuple(row[keys]): row["lsc_verdict"] for _, row in judged.iterrows()}
+            assert by_status == by_summary, family
+            pretraining = claims[(claims["claim"] == "Pre-training") & (claims["family"] == family)]
+            for _, row in pretraining.iterrows():
+                converged = jobs[(jobs["variant"] == row["comparison"]) & (jobs["state"] == "converged")]
+                assert row["wins"] == len(converged), (family, row["comparison"])
 
     def test_a_finished_run_plans_nothing(self, smoke):
         assert planned_jobs(smoke, *SMOKE) == {}

@@ -32,8 +32,9 @@ def pretrain(spec: dict, weights_out: Path, report_out: Path, threads: int = 1, 
     with atomic_path(weights_out) as tmp:
         torch.save(model.state_dict(), tmp)
     # the training jobs and status.py --verify check the weights against this record
-    report = {"run": spec["run"], "settings": spec, "parameters": parameter_count(model),
-              DIGEST_KEY: file_digest(weights_out),
+    # "resolved": the settings it ran with, defaults included (what lscrepro.verdicts judges by)
+    report = {"run": spec["run"], "settings": spec, "resolved": {"lsc": asdict(settings)},
+              "parameters": parameter_count(model), DIGEST_KEY: file_digest(weights_out),
               "result": {**asdict(result), "environment": environment(device, start)}}
     write_json(report_out, report)
     checkpoint.unlink(missing_ok=True)

@@ -31,7 +31,8 @@ def train_run(spec: dict, metrics_out: Path, history_out: Path, weights: Path | 
     result = train(model, task, settings, seed=spec["seed"], device=device, checkpoint=checkpoint,
                    fingerprint=fingerprint(spec, model.state_dict()), log=log)
     outcome = {k: v for k, v in asdict(result).items() if k != "history"}
-    metrics = {"run": spec["run"], "settings": spec, "parameters": parameter_count(model),
+    metrics = {"run": spec["run"], "settings": spec, "resolved": {"train": asdict(settings)},
+               "parameters": parameter_count(model),
                "evaluation": task.evaluation,
                "result": {**outcome, "environment": environment(device, start)}}
     write_rows(history_out, result.history)

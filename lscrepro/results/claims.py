@@ -55,7 +55,6 @@ LRU_METRICS = {"val_perplexity": "validation perplexity", "test_perplexity": "te
 PRETRAINED = {"ffn": ["lsc"], "rnn": ["lsc", "lsc_half"], "lru": ["lsc", "lsc_half", "lsc_unbalanced"]}
 FAMILY_TEXT = {"ffn": "dense nets (Figure 2)", "rnn": "deep RNNs (Figure 3)",
                "lru": "ResLRUs (Figure 4, Table 1)"}
-DEFAULT_TOLERANCES = {"ffn": 0.02, "rnn": 0.08, "lru": 0.08}  # the config schema's defaults
 TEXT = {key: str for key in ("dataset", "activation", "task", "net", "variant", "setup", "lsc_status")}
 log = logging.getLogger("claims")
 
@@ -245,10 +244,10 @@ def lru_claims(summary: pd.DataFrame | None) -> list[dict]:
 
 # --- Pre-training -------------------------------------------------------------------------
 
-def _pretraining_statement(family: str, variant: str, target: float, tolerance: float) -> str:
+def _pretraining_statement(family: str, variant: str, target: float) -> str:
     aim = TARGET_NAMES.get(variant, variant) if variant != "lsc" else f"ρ={target:g}"
     return (f"Most LSC pre-trainings of the {FAMILY_TEXT.get(family, family)} to {aim} end converged, "
-            f"their mean radius within {tolerance:g} of the target.")
+            "their radii within the run's tolerance of the target.")
 
 
 def _filter_note(runs: pd.DataFrame) -> str:
@@ -260,17 +259,17 @@ def _filter_note(runs: pd.DataFrame) -> str:
             f"{len(runs) - kept} of {len(runs)} training runs")
 
 
-def pretraining_claims(family: str, summary: pd.DataFrame | None, tolerance: float) -> list[dict]:
+def pretraining_claims(family: str, summary: pd.DataFrame | None) -> list[dict]:
     """Per LSC variant of ``family``: the fraction of its pre-training jobs (one per
-    pretrain key; the summary repeats them per training run) that ended converged with the
-    mean radius within ``tolerance`` of the target, as the status table counts converged; its
-    detail counts those that handed back their initial weights (selected step 0)."""
+    pretrain key; the summary repeats them per training run) whose verdict is converged
+    (lsc_verdict, from lscrepro.verdicts, as the status table); its detail counts those with
+    the mean radius within their tolerance and those that handed back their initial weights."""
     expected = PRETRAINED.get(family, [])
     if summary is None:
         return [_row("Pre-training", family, f"{family}, {v}", v, "fraction converged",
-                     _pretraining_statement(family, v, 1.0, tolerance), "family not in the config")
-                for v in expected]
-    _require(summary, ["variant", "lsc_target", "lsc_radius_after", "lsc_status"], f"the {family} summary")
+                     _pretraining_statement(family, v, 1.0), "family not in the config") for v in expected]
+    _require(summary, ["variant", "lsc_target", "lsc_radius_after", "lsc_tolerance", "lsc_verdict"],
+             f"the {family} summary")
     lsc = summary[pd.to_numeric(summary["lsc_target"], errors="coerce").notna()]
     rows = []
     for variant in ordered_present([*lsc["variant"], *expected], expected):
@@ -278,12 +277,12 @@ def pretraining_claims(family: str, summary: pd.DataFrame | None, tolerance: flo
         jobs = trained.drop_duplicates(FAMILIES[family].pretrain_keys)
         target = float(jobs["lsc_target"].iloc[0]) if len(jobs) else 1.0
         row = _row("Pre-training", family, f"{family}, {variant}", variant, "fraction converged",
-                   _pretraining_statement(family, variant, target, tolerance), f"no {variant} pre-trainings")
+                   _pretraining_statement(family, variant, target), f"no {variant} pre-trainings")
         if len(jobs):
             off = (pd.to_numeric(jobs["lsc_radius_after"], errors="coerce") - jobs["lsc_target"]).abs()
-            within = off <= tolerance  # NaN: not within
-            reached = int((within & (jobs["lsc_status"] == "converged")).sum())
-            notes = [f"{int(within.sum())} of {len(jobs)} end with the mean radius within {tolerance:g}",
+            within = off <= pd.to_numeric(jobs["lsc_tolerance"], errors="coerce")  # NaN: not within
+            reached = int((jobs["lsc_verdict"] == "converged").sum())
+            notes = [f"{int(within.sum())} of {len(jobs)} end with the mean radius within their tolerance",
                      f"{int(kept_initial(jobs).sum())} of {len(jobs)} kept their initial weights"]
             notes += [_filter_note(trained)] if family == "ffn" else []
             row.update(win_fraction(reached, len(jobs)), runs=len(jobs), detail="; ".join(notes))
@@ -294,17 +293,14 @@ def pretraining_claims(family: str, summary: pd.DataFrame | None, tolerance: flo
 # --- The table ----------------------------------------------------------------------------
 
 def claims_table(ffn: pd.DataFrame | None = None, rnn_runs: pd.DataFrame | None = None,
-                 rnn: pd.DataFrame | None = None, lru: pd.DataFrame | None = None,
-                 tolerances: dict[str, float] | None = None) -> pd.DataFrame:
+                 rnn: pd.DataFrame | None = None, lru: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every claim: Figure 2 (``ffn``: the ffn summary), Figure 3 (``rnn_runs``: fig3_runs),
     Figure 4 and Table 1 (``lru``: the lru summary), then each family's pre-trainings (its
-    summary; ``tolerances`` per family, else the schema's defaults). None: the family is not
-    in the config, and its claims are not run. Floats keep 6 significant digits, so the CSV
-    does not print the last bits of a bootstrap."""
-    tolerances = {**DEFAULT_TOLERANCES, **(tolerances or {})}
+    summary). None: the family is not in the config, and its claims are not run. Floats keep
+    6 significant digits, so the CSV does not print the last bits of a bootstrap."""
     rows = fig2_claims(ffn) + fig3_claims(rnn_runs) + lru_claims(lru)
     for family, summary in (("ffn", ffn), ("rnn", rnn), ("lru", lru)):
-        rows += pretraining_claims(family, summary, tolerances[family])
+        rows += pretraining_claims(family, summary)
     table = pd.DataFrame(rows, columns=COLUMNS)
     for column in ("win_fraction", "estimate", "ci_low", "ci_high", "p_value"):
         table[column] = [float(f"{v:.6g}") for v in table[column].astype(float)]
@@ -336,8 +332,8 @@ MARKDOWN_NOTES = (
     "(10,000 resamples) and the Wilcoxon signed-rank p; wins: pairs in which LSC is strictly better. "
     "Figure 3: the fraction of matched pairs the challenger wins as the figure counts them (strictly "
     "better; a run without a finite metric never wins and loses to any finite one), with its Wilson 95% "
-    "interval and the binomial p against 1/2. Pre-training: the fraction of jobs that ended converged "
-    "within tolerance, as the status table counts them. Verdict: holds when the interval lies wholly on "
+    "interval and the binomial p against 1/2. Pre-training: the fraction of jobs whose verdict is "
+    "converged (radii within the run's tolerance), the status table's verdict. Verdict: holds when the interval lies wholly on "
     "the claimed side of no effect (0, or 1/2 for fractions) and the test's p is below 0.05, does not "
     "hold when both point the other way, inconclusive when the interval includes no effect, p >= 0.05 or "
     "n < 3, not run without runs. (With few pairs a bootstrap interval excludes no effect whenever every "
@@ -371,13 +367,13 @@ def read_input(path: Path | None, what: str) -> pd.DataFrame | None:
 
 
 def write_claims(ffn_summary: Path | None, rnn_summary: Path | None, rnn_runs: Path | None,
-                 lru_summary: Path | None, tolerances: dict[str, float], demo: bool,
+                 lru_summary: Path | None, demo: bool,
                  out: str | os.PathLike, markdown_out: str | os.PathLike) -> None:
     """claims.csv (``out``) and claims.md from the files given (None: that family is not run)."""
     table = claims_table(ffn=read_input(ffn_summary, "the ffn summary"),
                          rnn_runs=read_input(rnn_runs, "fig3_runs"),
                          rnn=read_input(rnn_summary, "the rnn summary"),
-                         lru=read_input(lru_summary, "the lru summary"), tolerances=tolerances)
+                         lru=read_input(lru_summary, "the lru summary"))
     write_csv(out, table)
     write_text(markdown_out, claims_markdown(table, demo=demo))
     log.info("wrote %s and %s: %s", out, markdown_out, counts(table["verdict"]))

@@ -1,6 +1,7 @@
 """summary.csv, one family's runs in one table: every training run's metrics.json (nested run /
 settings / result, and the top-level scalars of TOP_LEVEL_FIELDS) joined with the pretrain.json
-of the pre-training it started from, one row per run; and ``read_histories``, the history.csv
+of the pre-training it started from (and its verdict, lsc_verdict, from lscrepro.verdicts), one
+row per run; and ``read_histories``, the history.csv
 beside each run's metrics.json, for the outputs that need every epoch (Figures 3 and 4).
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from lscrepro.io import read_json, write_csv
+from lscrepro.verdicts import judge_pretraining
 from lscrepro.workflow.spec import FAMILIES
 
 log = logging.getLogger("summarize")
@@ -29,6 +31,7 @@ PRETRAIN_COLUMNS = {
     "result.steps": "lsc_steps",
     "result.selected_step": "lsc_selected_step",  # 0: the pre-training kept its initial weights
     "result.status": "lsc_status",
+    "resolved.lsc.tolerance": "lsc_tolerance",
     "result.seconds": "pretrain_seconds",
     "result.environment.git_commit": "pretrain_git_commit",
 }
@@ -86,7 +89,8 @@ def _pretrain_row(path: PathLike, keys: list[str]) -> dict:
     if missing:
         raise ValueError(f"{path} lacks required keys {missing}")
     return {**{k: flat[f"run.{k}"] for k in keys},
-            **{column: flat.get(field) for field, column in PRETRAIN_COLUMNS.items()}}
+            **{column: flat.get(field) for field, column in PRETRAIN_COLUMNS.items()},
+            "lsc_verdict": judge_pretraining(record).state}  # as the status table and the claims
 
 
 def _refuse_duplicates(frame: pd.DataFrame, paths: list[PathLike], keys: list[str], what: str) -> None:
@@ -110,10 +114,10 @@ def summary(metrics_paths: Iterable[PathLike], pretrain_paths: Iterable[PathLike
     runs = pd.DataFrame([_run_row(p, run_keys) for p in metrics_paths])
     _refuse_duplicates(runs, metrics_paths, run_keys, "metrics")
     pretrain = pd.DataFrame([_pretrain_row(p, pretrain_keys) for p in pretrain_paths],
-                            columns=[*pretrain_keys, *PRETRAIN_COLUMNS.values()])
+                            columns=[*pretrain_keys, *PRETRAIN_COLUMNS.values(), "lsc_verdict"])
     _refuse_duplicates(pretrain, pretrain_paths, pretrain_keys, "pretrain")
     if runs.empty:
-        return pd.DataFrame(columns=[*run_keys, *PRETRAIN_COLUMNS.values()])
+        return pd.DataFrame(columns=[*run_keys, *PRETRAIN_COLUMNS.values(), "lsc_verdict"])
     pretrain = pretrain.astype({k: runs[k].dtype for k in pretrain_keys})
     table = runs.merge(pretrain, on=pretrain_keys, how="left", validate="many_to_one")
     columns = [*run_keys, *(c for c in table.columns if c not in run_keys)]

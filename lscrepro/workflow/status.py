@@ -4,9 +4,10 @@ takes seconds on the full grid.
 
 States:
     done           training finished (metrics.json: completed, early_stopped or time_limit)
-    converged      pre-training finished, reported converged and |radius - target| <= tolerance
-                   (a pre-training that handed back its initial weights says so in its detail,
-                   and the counts have a column kept_initial for them)
+    converged      pre-training finished, reported converged and its radii within tolerance of
+                   their targets (lscrepro.verdicts.judge_pretraining, which the summaries and
+                   the claims use too); one that handed back its initial weights says so in its
+                   detail, and the counts have a column kept_initial for them
     not_converged  pre-training finished otherwise (the detail says which test failed)
     diverged       the job's report says diverged
     failed         a log and no output (and no checkpoint)
@@ -17,13 +18,13 @@ States:
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
+from ..verdicts import RunVerdict, judge_pretraining
 from .outputs import final_outputs
 from .spec import FAMILIES, output_roots, pretrain_runs, train_runs
 
@@ -36,10 +37,6 @@ KINDS = {
     "train": ("train_dir", ("metrics.json", "history.csv"), "train.log"),
 }
 
-# a pre-training that handed back the weights it started from (pretrain.json: selected_step 0)
-KEPT_INITIAL = "kept its initial weights"
-DEFAULT_TOLERANCE = 0.02  # LSCSettings.tolerance and the config schema's default
-DEFAULT_TARGET = 1.0
 
 
 def merge(base: dict, update: dict) -> dict:
@@ -92,54 +89,41 @@ def _job_rows(root: Path, roots: tuple[str, str], name: str, kind: str, runs: pd
         tags = {key: str(value) for key, value in record.items()}
         folder = pattern.format(**tags)
         out_dir = f"{roots[0]}/{name}/{folder}"
-        state, detail = _job_state(root, kind, out_dir, outputs, f"{roots[1]}/{name}/{folder}/{log_name}")
+        verdict = _job_state(root, kind, out_dir, outputs, f"{roots[1]}/{name}/{folder}/{log_name}")
         rows.append({"family": name, "kind": kind, **tags, "path": f"{out_dir}/{outputs[0]}",
-                     "state": state, "detail": detail, "kept_initial": KEPT_INITIAL in detail,
+                     "state": verdict.state, "detail": verdict.detail, "kept_initial": verdict.kept_initial,
                      "_pretrained": pretrained})
     return rows
 
 
-def _job_state(root: Path, kind: str, out_dir: str, outputs: tuple, log: str) -> tuple[str, str]:
+def _job_state(root: Path, kind: str, out_dir: str, outputs: tuple, log: str) -> RunVerdict:
     present = [os.path.exists(root / out_dir / name) for name in outputs]
     if all(present):
         try:
             report = json.loads((root / out_dir / outputs[0]).read_text())
-            return (_pretrain_state if kind == "pretrain" else _train_state)(report["result"], report)
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            return "failed", f"unreadable {outputs[0]}: {error}"
+            return judge_pretraining(report) if kind == "pretrain" else _train_state(report["result"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            return _state("failed", f"unreadable {outputs[0]}: {error}")
     if os.path.exists(root / out_dir / "checkpoint.pt"):
-        return "incomplete", "checkpoint.pt and no output: running or interrupted"
+        return _state("incomplete", "checkpoint.pt and no output: running or interrupted")
     if os.path.exists(root / log):
-        return "failed", f"{log}: {_last_line(root / log)}"
+        return _state("failed", f"{log}: {_last_line(root / log)}")
     if any(present):
         missing = [name for name, here in zip(outputs, present) if not here]
-        return "incomplete", f"missing {', '.join(missing)}"
-    return "not_run", ""
+        return _state("incomplete", f"missing {', '.join(missing)}")
+    return _state("not_run", "")
 
 
-def _train_state(result: dict, report: dict) -> tuple[str, str]:
+def _state(state: str, detail: str) -> RunVerdict:
+    return RunVerdict(state, detail, kept_initial=False)
+
+
+def _train_state(result: dict) -> RunVerdict:
     status = result.get("status", "?")
     test = ", ".join(f"{key} {value:.4g}" for key, value in sorted(result.get("test", {}).items())
                      if isinstance(value, (int, float)))
     detail = f"{status}, best epoch {result.get('best_epoch')}" + (f", test {test}" if test else "")
-    return ("diverged" if status == "diverged" else "done"), detail
-
-
-def _pretrain_state(result: dict, report: dict) -> tuple[str, str]:
-    status = result.get("status", "?")
-    lsc = report.get("settings", {}).get("lsc", {})
-    target = float(lsc.get("target", DEFAULT_TARGET))
-    tolerance = float(lsc.get("tolerance", DEFAULT_TOLERANCE))
-    radius = float(result.get("radius_after_mean", math.nan))
-    off = abs(radius - target)
-    within = off <= tolerance  # False for a NaN radius
-    detail = (f"{status}, radius {radius:.4g} vs target {target:g}: "
-              f"off by {off:.3g} {'<=' if within else '>'} tolerance {tolerance:g}")
-    if result.get("selected_step") == 0 and result.get("steps", 0) > 0:
-        detail += f"; {KEPT_INITIAL} after {result['steps']} steps"
-    if status == "diverged":
-        return "diverged", detail
-    return ("converged" if status == "converged" and within else "not_converged"), detail
+    return _state("diverged" if status == "diverged" else "done", detail)
 
 
 def _last_line(path: Path, size: int = 4096) -> str:
