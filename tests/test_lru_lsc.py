@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch.func import jacrev, vmap
 
-from lscrepro.lsc.lru import (LRULSCSettings, depth_radii, pretrain_lru, rescale, shuffle_and_swap,
-                              targets, time_radius)
+from lscrepro.lsc.lru import (KERAS_TRANSPOSED, LRULSCSettings, depth_radii, pretrain_lru, rescale,
+                              shuffle_and_swap, targets, time_radius)
 from lscrepro.models.lru import build
 
 CPU = torch.device("cpu")
@@ -112,7 +112,9 @@ def test_shuffle_keeps_values_and_swap_exchanges_first_halves():
 
 
 def _block(model, i) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone().view(-1) for k, v in model.layers[i].named_parameters()}
+    """Block i's parameters flattened as the reference's Keras arrays (Linear weights transposed)."""
+    return {k: (v.detach().T if k in KERAS_TRANSPOSED else v.detach()).reshape(-1).clone()
+            for k, v in model.layers[i].named_parameters()}
 
 
 def test_copy_puts_the_second_blocks_first_halves_into_the_first_and_leaves_the_second():

@@ -12,8 +12,9 @@ measures per sample
 with their spectral radii a_t, a_l. Then (``rescale``) l1's and l2's ``lambda_nu`` are
 multiplied by clip(mean(rho_t*/a_t), 1 -+ max_change) and l2's B and C by
 clip(mean(rho_l*/a_l), ...); (``shuffle``) every parameter of both blocks is flattened
-and permuted; (``swap_halves``) the first halves of the flattened parameters are mixed
-as ``halves`` says: "copy" (default, the reference) overwrites l1's first half with
+and permuted; (``swap_halves``) the first halves of the flattened parameters (flattened
+as the reference's Keras arrays are: a Linear weight as its transpose, Keras' Dense kernel)
+are mixed as ``halves`` says: "copy" (default, the reference) overwrites l1's first half with
 l2's and leaves l2 as it was, "swap" exchanges them. The reference's
 ``w1i[:h], w2i[:h] = w2i[:h], w1i[:h]`` on numpy views is that one-way copy: the right
 side is two views, so w1i[:h] first receives l2's values and w2i[:h] then receives
@@ -46,6 +47,8 @@ from .driver import LSCProcedure, drive, permute_entries
 from .jacobians import RadiusMethod, spectral_radius
 
 B_AND_C = ("lru.B_re", "lru.B_im", "lru.C_re", "lru.C_im")
+# the Linear weights whose Keras kernels are their transposes (the halves are Keras' halves)
+KERAS_TRANSPOSED = ("w_1.weight", "w_3.weight", "adapter.weight")
 HALVES = ("copy", "swap")
 
 
@@ -172,14 +175,28 @@ def shuffle_and_swap(model, pair: tuple[int, int], shuffle: bool, swap: bool,
     if not swap:
         return
     for name in sorted(set(first) & set(second)):  # an adapter exists in one block only
-        a, b = first[name].view(-1), second[name].view(-1)
-        if a.numel() != b.numel():
+        if first[name].shape != second[name].shape:
             continue
+        a, b = _keras_flat(first[name], name), _keras_flat(second[name], name)
         half = a.numel() // 2
         kept = a[:half].clone()
         a[:half] = b[:half]
         if halves == "swap":
             b[:half] = kept
+        _set_from_keras_flat(first[name], a, name)
+        _set_from_keras_flat(second[name], b, name)
+
+
+def _keras_flat(param: torch.Tensor, name: str) -> torch.Tensor:
+    """The parameter flattened in the order of the reference's Keras array (row-major): a
+    Linear weight (out, in) is the transpose of Keras' Dense kernel (in, out), so its first
+    half there is the first in/2 input rows (here a copy); other parameters as they are (a view)."""
+    return param.T.reshape(-1) if name in KERAS_TRANSPOSED else param.view(-1)
+
+
+def _set_from_keras_flat(param: torch.Tensor, flat: torch.Tensor, name: str) -> None:
+    if name in KERAS_TRANSPOSED:
+        param.copy_(flat.view(param.shape[1], param.shape[0]).T)
 
 
 # --- the run ----------------------------------------------------------------------------------
