@@ -134,6 +134,13 @@ def test_table_counts_runs_whose_pre_training_kept_its_initial_weights():
     assert "**111.00 ± 1.41** (1/2 init)" in markdown and markdown.count("/2 init)") == 1
 
 
+def test_table_note_says_one_seed_when_no_cell_has_a_std():
+    assert "Mean ± std over seeds;" in table_markdown(rnn_table(rnn_runs(_summary(TABLE_RUNS), None)))
+    one_seed = [row for row in TABLE_RUNS if row[4] == 0]
+    markdown = table_markdown(rnn_table(rnn_runs(_summary(one_seed), None)))
+    assert "One seed per cell (no std);" in markdown and "±" not in markdown
+
+
 def _full_grid() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     rows = []

@@ -124,6 +124,13 @@ def test_table1_markdown_bold_cells_and_blocks():
     assert "best-validation epoch" in lines[-1]
 
 
+def test_table1_note_says_one_seed_when_no_cell_has_a_std():
+    assert table1_markdown(table1(_summary(TABLE_RUNS))).split("\n\n")[-1].startswith("Mean ± std over seeds;")
+    one_seed = _summary(TABLE_RUNS)
+    one_seed = one_seed[one_seed["seed"] == one_seed["seed"].min()]
+    assert table1_markdown(table1(one_seed)).split("\n\n")[-1].startswith("One seed per cell (no std);")
+
+
 def test_table1_latex_one_tabular_with_bold_numbers():
     latex = table1_latex(table1(_summary(TABLE_RUNS)), bold="mean")
     lines = latex.splitlines()

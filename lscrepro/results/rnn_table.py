@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from lscrepro.results.tables import (latex_escape, latex_row, latex_tabular, mark_best, markdown_row,
-                                     ordered_present, whole_numbers)
+                                     ordered_present, spread_text, whole_numbers)
 
 RADIUS_TOLERANCE = 0.02  # make_good_latex strikes a group whose mean radius is further off
 # the order and titles of the tasks, nets and variants, in the table and in Figure 3
@@ -134,7 +134,7 @@ def table_markdown(table: pd.DataFrame) -> str:
         lines.append(markdown_row([TASK_TITLES.get(task, task), METRIC_TITLES.get(metric[task], metric[task]),
                                    depth, NET_TITLES.get(net, net),
                                    *_values(cells, parameters, (task, depth, net), variants)]))
-    notes = "Mean ± std over seeds; best per task, depth and net in bold; ~~struck~~: mean final " \
+    notes = f"{spread_text(table['n'])}; best per task, depth and net in bold; ~~struck~~: mean final " \
             f"radius more than {RADIUS_TOLERANCE} from its target; (k/n init): k of the n runs " \
             "trained from a pre-training that handed back its initial weights (selected step 0)."
     if parameters is not None:

@@ -12,7 +12,7 @@ import pandas as pd
 from lscrepro.io import write_csv, write_text
 from lscrepro.results.lru import LRU_KEYS, LRU_TASK, VARIANT_ORDER
 from lscrepro.results.tables import (higher_is_better, latex_escape, latex_row, latex_tabular, mark_best, markdown_row,
-                                     ordered_present)
+                                     ordered_present, spread_text)
 
 log = logging.getLogger("table1")
 
@@ -29,7 +29,7 @@ BOLD_RULES = ("reference", "mean")
 EVALUATIONS = {"reference": "the reference's: N//B//maxlen - 2 windows per split at the training "
                             "batch size, perplexity = mean over batches of exp(batch cross-entropy)",
                "full": "every window of the split, perplexity = exp(token-mean cross-entropy)"}
-TABLE1_NOTE = ("Mean ± std over seeds; {bold} per depth and clipping group (with / without) in bold; "
+TABLE1_NOTE = ("{spread}; {bold} per depth and clipping group (with / without) in bold; "
                "validation = minimum over epochs of the validation perplexity, test = test perplexity "
                "at the best-validation epoch.")
 BOLD_NOTES = {"reference": "the best mean and, on its own, the smallest std",
@@ -130,7 +130,7 @@ def table1_markdown(table: pd.DataFrame, bold: str = "reference") -> str:
         lines = [f"| Depth {depth} LRU | validation perplexity | test perplexity |", "|---|---|---|"]
         lines += [markdown_row(row) for row in rows]
         blocks.append("\n".join(lines))
-    note = TABLE1_NOTE.format(bold=BOLD_NOTES[bold])
+    note = TABLE1_NOTE.format(spread=spread_text(table["n"]), bold=BOLD_NOTES[bold])
     return "\n\n".join(blocks) + "\n\n" + note + " " + evaluation_note(table) + "\n"
 
 

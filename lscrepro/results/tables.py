@@ -63,3 +63,10 @@ def latex_tabular(columns: str, body: list[str], packages: str = r"\usepackage{b
     comment naming the ``packages`` it needs."""
     return "\n".join([f"% requires {packages}", rf"\begin{{tabular}}{{{columns}}}", r"\toprule", *body,
                       r"\bottomrule", r"\end{tabular}"]) + "\n"
+
+
+def spread_text(counts: pd.Series) -> str:
+    """How a table's cells read: "Mean ± std over seeds", or, where no cell has two seeds
+    (no std), "One seed per cell (no std)"."""
+    return "Mean ± std over seeds" if (pd.to_numeric(counts, errors="coerce") > 1).any() \
+        else "One seed per cell (no std)"
