@@ -392,3 +392,19 @@ def test_no_parameter_column_without_parameter_counts(tmp_path):
     clash = _metrics_file(tmp_path / "clash", keys, 10, {"parameters": 11, "test": {"mode_accuracy": 0.5}})
     with pytest.raises(ValueError, match=r"\['parameters'\] are both top-level and in run or result"):
         build_summary([clash], [], names, names)
+
+
+def test_bar_labels_sit_on_a_box_above_the_50_percent_line():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lscrepro.plotting.fig3 import draw_bars
+    wins = pd.DataFrame({"comparison": ["ρ=0.5 better than none"], "depth": [2], "wins": [4], "pairs": [9],
+                         "percent": [100 * 4 / 9]})
+    fig, ax = plt.subplots()
+    draw_bars(ax, wins, legend=False)
+    (line,) = [line for line in ax.lines if list(line.get_ydata()) == [50, 50]]
+    labels = [text for text in ax.texts if text.get_text() == "4/9"]
+    assert labels and all(t.get_bbox_patch() is not None and t.get_zorder() > line.get_zorder() for t in labels)
+    plt.close(fig)

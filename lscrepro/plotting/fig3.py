@@ -70,9 +70,12 @@ def draw_bars(ax, wins: pd.DataFrame, depths: list | None = None, legend: bool =
                                                 rows["pairs"].fillna(0)):
             # wins/pairs above each bar: how many experiments a percentage rests on
             text, y = ("no pairs", 2) if pairs == 0 else (f"{won:.0f}/{pairs:.0f}", height + 1)
+            # on a white box above the 50 % line, which would otherwise strike through a
+            # label just under it (4/9 = 44 %)
             ax.text(position, y, text, rotation=90 if pairs == 0 else 0, ha="center", va="bottom",
-                    fontsize=FONTSIZE - 2, color="0.4")
-    ax.axhline(50, color="k", ls="--", lw=1)
+                    fontsize=FONTSIZE - 2, color="0.4", zorder=3,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.3})
+    ax.axhline(50, color="k", ls="--", lw=1, zorder=2)
     ax.set_yticks([0, 25, 50, 75])
     ax.set_ylim(0, 108)
     ax.set_ylabel("Percentage\nof experiments", fontsize=FONTSIZE)
