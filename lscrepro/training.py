@@ -38,7 +38,8 @@ class TrainSettings:
     # reference's AdaBelief did with clipnorm (docs/deviations.md)
     clip_mode: str = "per_tensor"
     steps_per_epoch: int | None = None  # at most this many batches per epoch; None: all
-    # wall-clock cap of one job (the reference stops training after 6 h); None: none
+    # wall-clock cap (the reference stops training after 6 h): wall time in total, across
+    # resumes (earlier attempts count up to their last checkpoint); None: none
     max_seconds: float | None = None
     # the learning rate per optimiser step (lscrepro.optim.learning_rate_schedule): "constant",
     # or "cosine_no_restarts" (Table 1's grid: a cosine over epochs x steps per epoch / 6.5
@@ -65,9 +66,10 @@ TIME_CAP_RULES = ("next_epoch", "passed")
 
 
 def past_time_cap(settings: TrainSettings, elapsed: float, epochs_run: int) -> bool:
-    """Whether to stop after an epoch, ``elapsed`` seconds and ``epochs_run`` epochs into this
-    job. "next_epoch" is py-aromatics' TimeStopping.on_epoch_end: stop when now + elapsed /
-    epochs >= start + cap, so no epoch is begun that would, at the mean pace, end past it."""
+    """Whether to stop after an epoch, ``elapsed`` seconds and ``epochs_run`` epochs into the
+    run (both counted across resumes). "next_epoch" is py-aromatics' TimeStopping.on_epoch_end:
+    stop when now + elapsed / epochs >= start + cap, so no epoch is begun that would, at the
+    mean pace, end past it."""
     if settings.max_seconds is None:
         return False
     if settings.time_cap_rule == "passed":
@@ -87,12 +89,24 @@ def clip_gradients(parameters, settings: TrainSettings) -> None:
         nn.utils.clip_grad_norm_([p], settings.clip_norm)
 
 
+class WallClock:
+    """A run's wall time in total, across resumes, as the LSC driver counts it: this attempt's
+    seconds plus ``earlier``, the seconds of the attempts before it up to their last checkpoint
+    (the run's "seconds"; the epoch an interruption cut short is lost with its work)."""
+
+    def __init__(self):
+        self.start, self.earlier = time.perf_counter(), 0.0
+
+    def seconds(self) -> float:
+        return self.earlier + time.perf_counter() - self.start
+
+
 @dataclass
 class TrainResult:
     status: str  # "completed", "early_stopped", "time_limit" or "diverged"
     best_epoch: int  # 1-based; 0 when no epoch finished with a finite validation metric
     epochs_run: int
-    seconds: float
+    seconds: float  # wall time in total, across resumes (WallClock)
     val: dict[str, float] = field(default_factory=dict)  # the best epoch's validation metrics
     test: dict[str, float] = field(default_factory=dict)  # and its test metrics
     resumed_from_epoch: int = 0
@@ -159,6 +173,28 @@ def _epoch(model: nn.Module, task: Task, optimizer, settings: TrainSettings, gen
     return None
 
 
+def _resume(model: nn.Module, optimizer, generator: torch.Generator, device: torch.device,
+            checkpoint: Path | None, fingerprint: str, log) -> dict:
+    """The run's record (history, best epoch, steps, seconds): a fresh one, or the checkpoint's,
+    whose model, optimiser and random states are then loaded too."""
+    fresh = {"history": [], "best": {"epoch": 0, "value": None, "state": None}, "epoch": 0, "steps": 0,
+             "seconds": 0.0, "timed_from_epoch": 0}
+    saved = load_checkpoint(checkpoint, fingerprint, log) if checkpoint else None
+    if saved is None:
+        return fresh
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    generator.set_state(saved["generator"])
+    set_rng_state(saved["rng"], device)
+    run = saved["run"]
+    log(f"resumed from checkpoint after epoch {run['epoch']}")
+    # a checkpoint from before the time record: max_seconds counts from this resume, and the
+    # mean epoch time is taken over the epochs run since
+    run.setdefault("seconds", 0.0)
+    run.setdefault("timed_from_epoch", run["epoch"])
+    return run
+
+
 def train(model: nn.Module, task: Task, settings: TrainSettings, seed: int, device: torch.device,
           checkpoint: Path | None = None, fingerprint: str = "", log=print) -> TrainResult:
     """Train ``model`` on ``task``; it ends holding the best epoch's weights.
@@ -167,21 +203,14 @@ def train(model: nn.Module, task: Task, settings: TrainSettings, seed: int, devi
     ``fingerprint`` (settings and initial weights) matches continues from it and ends
     where an uninterrupted run would. Any other checkpoint is ignored, with a log line.
     """
-    start = time.perf_counter()
+    clock = WallClock()
     torch.manual_seed(seed)
     generator = torch.Generator(device=device).manual_seed(seed)
     optimizer = adabelief_lookahead(model.parameters(), settings.lr, settings.weight_decay,
                                     settings.sync_period, settings.slow_step)
-    run = {"history": [], "best": {"epoch": 0, "value": None, "state": None}, "epoch": 0, "steps": 0}
-    saved = load_checkpoint(checkpoint, fingerprint, log) if checkpoint else None
-    if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        generator.set_state(saved["generator"])
-        set_rng_state(saved["rng"], device)
-        run = saved["run"]
-        log(f"resumed from checkpoint after epoch {run['epoch']}")
+    run = _resume(model, optimizer, generator, device, checkpoint, fingerprint, log)
     first_epoch, status = run["epoch"], "completed"
+    clock.earlier = run["seconds"]  # max_seconds counts the earlier attempts too
     per_epoch = task.batches_per_epoch(settings.batch_size)
     if per_epoch and settings.steps_per_epoch:
         per_epoch = min(per_epoch, settings.steps_per_epoch)
@@ -198,22 +227,25 @@ def train(model: nn.Module, task: Task, settings: TrainSettings, seed: int, devi
             break
         stop = _epoch(model, task, optimizer, settings, generator, progress, run, epoch, log, schedule)
         if stop is None and checkpoint is not None:
+            run["seconds"] = clock.seconds()
             save_checkpoint(checkpoint, fingerprint, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "generator": generator.get_state(), "rng": rng_state(device), "run": run})
-        # as the reference's TimeStopping: checked at the end of an epoch (of this job's run)
-        if stop is None and past_time_cap(settings, time.perf_counter() - start, epoch + 1 - first_epoch):
+        # as the reference's TimeStopping: checked at the end of an epoch, its mean epoch time
+        # over every attempt's (a resumed run stops at the uninterrupted run's total)
+        epochs_timed = epoch + 1 - run["timed_from_epoch"]
+        if stop is None and past_time_cap(settings, clock.seconds(), epochs_timed):
             stop = "time_limit"
             log(f"stopping after epoch {epoch + 1}: max_seconds {settings.max_seconds:g} "
                 f"({settings.time_cap_rule}; status time_limit)")
         if stop is not None:
             status = stop
             break
-    return _finish(model, task, run, status, first_epoch, start)
+    return _finish(model, task, run, status, first_epoch, clock)
 
 
 def _finish(model: nn.Module, task: Task, run: dict, status: str, first_epoch: int,
-            start: float) -> TrainResult:
+            clock: WallClock) -> TrainResult:
     """Like Keras' EarlyStopping(restore_best_weights=True), report the best epoch; we
     restore its weights whether or not the patience ran out (Keras only when it did)."""
     best = run["best"]
@@ -225,5 +257,5 @@ def _finish(model: nn.Module, task: Task, run: dict, status: str, first_epoch: i
     else:  # no epoch finished: the weights as they are
         val, test = evaluate(model, task, "val"), evaluate(model, task, "test")
     return TrainResult(status=status, best_epoch=best["epoch"], epochs_run=len(run["history"]),
-                       seconds=time.perf_counter() - start, val=val, test=test,
+                       seconds=clock.seconds(), val=val, test=test,
                        resumed_from_epoch=first_epoch, history=run["history"])

@@ -148,3 +148,48 @@ def test_the_task_is_told_each_epoch_also_after_a_resume(tmp_path):
     run(TrainSettings(lr=1e-2, epochs=4, batch_size=100), task=task, checkpoint=checkpoint, fingerprint="a")
     # interrupted in epoch 2 (index 1) before its checkpoint: the rerun redoes it
     assert seen == [0, 1, 1, 2, 3]
+
+
+def test_max_seconds_is_wall_time_in_total_across_resumes(tmp_path, monkeypatch):
+    """A fake clock: 10 s per epoch, cap 35 s. Uninterrupted, the reference's rule stops after
+    epoch 3 (30 + 10 >= 35). Killed in epoch 2 and resumed in a new process (its clock elsewhere),
+    the run counts epoch 1's 10 s from its checkpoint and stops after epoch 3 too, reporting
+    30 s; a clock that restarted on resume would run epoch 4 (20 s + 10 s < 35 s after epoch 3)."""
+    import lscrepro.training as training
+
+    class Clock:  # training.py's time module
+        now = 0.0
+
+        @classmethod
+        def perf_counter(cls):
+            return cls.now
+
+    def ticking(then=quiet):
+        def log(line):
+            if line.startswith("epoch "):
+                Clock.now += 10.0
+            then(line)
+        return log
+
+    monkeypatch.setattr(training, "time", Clock)
+    settings = TrainSettings(lr=1e-2, epochs=10, batch_size=200, patience=100, max_seconds=35.0)
+    full = run(settings, log=ticking())
+    assert (full.status, full.epochs_run, full.seconds) == ("time_limit", 3, 30.0)
+
+    ckpt = tmp_path / "checkpoint.pt"
+    with pytest.raises(Interrupt):  # killed in epoch 2, after epoch 1's checkpoint (10 s)
+        run(settings, checkpoint=ckpt, fingerprint="a", log=ticking(interrupt_after(2)))
+    saved = torch.load(ckpt, weights_only=False)
+    assert saved["run"]["seconds"] == 10.0
+    Clock.now = 5000.0
+    resumed = run(settings, checkpoint=ckpt, fingerprint="a", log=ticking())
+    assert resumed.resumed_from_epoch == 1
+    assert (resumed.status, resumed.epochs_run, resumed.seconds) == ("time_limit", 3, 30.0)
+    assert resumed.history == full.history
+
+    # a checkpoint from before the time record: counted from the resume (epochs 2-4: 30 s)
+    for key in ("seconds", "timed_from_epoch"):
+        del saved["run"][key]
+    torch.save(saved, ckpt)
+    legacy = run(settings, checkpoint=ckpt, fingerprint="a", log=ticking())
+    assert (legacy.resumed_from_epoch, legacy.epochs_run, legacy.seconds) == (1, 4, 30.0)
