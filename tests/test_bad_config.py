@@ -3,6 +3,8 @@ learning rate written 1e-3 (a string to YAML 1.1) is accepted as the number."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from lscrepro.workflow.configcheck import check_keys, coerce_numbers
@@ -64,23 +66,24 @@ PLAN_CASES = [
      ["lru.setups: 'tabel1' is not a defined setup; did you mean 'table1'?",
       "Defined: fig4 (entry 1), table1 (entry 2)"]),
     ("when_value_off_the_grid", "smoke", "when: {net: [maLSNN, maLSNNb]}", "when: {net: [maLSNN, maLSNB]}",
-     ["rnn.overrides entry 5 (when {net: [maLSNN, maLSNB]}): net 'maLSNB' is not one of the grid's nets",
+     ["rnn.overrides entry 5 (when {net: [maLSNN, maLSNB]}): net 'maLSNB' is not a valid net",
       "did you mean 'maLSNN'?"]),
     ("override_matching_nothing", "smoke", "when: {task: sl_mnist}", "when: {task: sl_mnsit}",
-     ["rnn.overrides entry 4 (when {task: sl_mnsit}) matches no grid point", "did you mean 'sl_mnist'?"]),
+     ["rnn.overrides entry 4 (when {task: sl_mnsit}): task 'sl_mnsit' is not a valid task",
+      "did you mean 'sl_mnist'?"]),
     ("negative_lr_by_an_override", "smoke", "train.batch_size: 8, train.lr: 3.0e-3",
      "train.batch_size: 8, train.lr: -3.0e-3",
      ["rnn train job task=wordptb net=LSTM depth=2 variant=default seed=0: train.lr = -0.003 must be > 0",
       "It is set by rnn.overrides entry 1 (when {task: wordptb})"]),
-    ("set_key_typo", "smoke", "set: {train.batch_size: 32, train.lr: 1.0e-2}",
-     "set: {train.batch_size: 32, train.lrr: 1.0e-2}",
+    ("set_key_typo", "smoke", "set: {train.batch_size: 32, train.lr: 1.0e-2,",
+     "set: {train.batch_size: 32, train.lrr: 1.0e-2,",
      ["train.lrr (value 0.01) is not a setting of lscrepro.training:TrainSettings; did you mean 'lr'?",
       "It is set by rnn.overrides entry 4 (when {task: sl_mnist})"]),
-    # the demo data may not exist yet at plan time: the paper grid, with the real sizes
-    ("batch_larger_than_its_split", "config", "train.batch_size: 100, train.lr: 1.0e-3",
+    # a fresh clone: the demo data are not written yet, the sizes their generator writes are known
+    ("batch_larger_than_its_split", "smoke", "train.batch_size: 20, train.lr: 1.0e-3",
      "train.batch_size: 100000000, train.lr: 1.0e-3",
-     ["train.batch_size = 100,000,000 is larger than the train split (7,748 samples",
-      "It is set by rnn.overrides entry 9 (when {task: heidelberg})"]),
+     ["train.batch_size = 100,000,000 is larger than the train split (190 samples, the demo data's",
+      "It is set by rnn.overrides entry 3 (when {task: heidelberg})"]),
 ]
 
 
@@ -164,3 +167,19 @@ def test_check_keys_suggests_the_closest_key():
         check_keys({"widht": 3}, SCHEMA)
     with pytest.raises(ValueError, match=r"config key 'zzz' \(value 3\) is not known; known keys: dir, name"):
         check_keys({"zzz": 3}, SCHEMA)
+
+
+def test_an_overlay_of_one_depth_plans_that_part_of_the_paper_grid(workdir):
+    # the config's overrides for depth 5 stay: they are skipped, each named once in the plan
+    path = workdir / "depth2.yaml"
+    path.write_text("rnn: {depths: [2]}\n")
+    out = snakemake(workdir, "--dry-run", "results/rnn/summary.csv", "--configfile", str(path))
+    text = out.stdout + out.stderr
+    skipped = [line for line in text.splitlines() if line.startswith("lscrepro: rnn.overrides entry")]
+    assert skipped == [f"lscrepro: rnn.overrides entry {number} (when {when}) is skipped: depth 5 is not on "
+                       "this run's grid (rnn.depths [2])." for number, when in (
+                           (5, "{task: wordptb, depth: 5}"), (6, "{task: wordptb, depth: 5, net: LSTM}"),
+                           (7, "{task: wordptb, depth: 5, net: GRU}"), (12, "{task: heidelberg, depth: 5}"),
+                           (21, "{task: heidelberg, depth: 5}"))], text
+    # the paper's grid has 2 depths: 3 tasks x 6 nets x 4 seeds x 3 variants per depth, 2 of them pre-trained
+    assert re.search(r"^pretrain_rnn +144$", text, re.M) and re.search(r"^train_rnn +216$", text, re.M), text

@@ -17,9 +17,9 @@ import yaml
 from lscrepro.workflow.configcheck import check_yaml_syntax, load_schema, prepare_config
 from lscrepro.data.preparations import PREPARATIONS
 from lscrepro.workflow.entrypoints import load
-from lscrepro.workflow.gridcheck import GridError, check_grid
+from lscrepro.workflow.gridcheck import GridError, check_grid, flow
 from lscrepro.lsc import PROCEDURES
-from lscrepro.workflow.sizecheck import PTB_DEFAULTS, windows
+from lscrepro.workflow.sizecheck import PTB_DEFAULTS, demo_split_sizes, split_sizes, windows
 from lscrepro.workflow.spec import FAMILIES, pretrain_runs, resolve_spec, train_runs
 from lscrepro.workflow.speccheck import SETTINGS_CLASSES, SpecError, check_specs, resolved
 from lscrepro.workflow.status import load_config
@@ -46,7 +46,7 @@ def check(config):
     """What the Snakefile runs at parse time (rules/common.smk)."""
     names = [name for name in FAMILIES if name in config]
     for name in names:
-        check_grid(name, config[name])
+        check_grid(name, config[name], SCHEMA)
     runs = {name: {"pretrain": pretrain_runs(name, config[name]), "train": train_runs(name, config[name])}
             for name in names}
     check_specs(config, SCHEMA, runs, lambda name, kind, wildcards: resolve_spec(config, name, kind, wildcards))
@@ -96,29 +96,67 @@ def test_a_setup_must_be_defined_by_an_override():
     config = smoke()
     config["lru"]["setups"] = ["fig4", "tabel1"]
     with pytest.raises(GridError, match=r"lru.setups: 'tabel1' is not a defined setup; did you mean 'table1'\?"):
-        check_grid("lru", config["lru"])
+        check_grid("lru", config["lru"], SCHEMA)
 
 
-def test_when_values_must_be_on_the_grid():
+def test_when_values_must_be_valid():
     config = smoke()
     entry = next(e for e in config["rnn"]["overrides"] if e["when"] == {"net": ["maLSNN", "maLSNNb"]})
     entry["when"] = {"net": ["maLSNN", "maLSNB"]}
     with pytest.raises(GridError, match=r"rnn.overrides entry 5 \(when \{net: \[maLSNN, maLSNB\]\}\): "
-                                         r"net 'maLSNB' is not one of the grid's nets .*did you mean 'maLSNN'\?"):
-        check_grid("rnn", config["rnn"])
-    entry["when"] = {"net": "maLSNB"}
-    with pytest.raises(GridError, match="matches no grid point"):
-        check_grid("rnn", config["rnn"])
+                                         r"net 'maLSNB' is not a valid net \(one of \[LSTM, .*\]\); "
+                                         r"did you mean 'maLSNN'\?"):
+        check_grid("rnn", config["rnn"], SCHEMA)
+    entry["when"] = {"net": "lstm"}
+    with pytest.raises(GridError, match=r"net 'lstm' is not a valid net .*did you mean 'LSTM'\?"):
+        check_grid("rnn", config["rnn"], SCHEMA)
     entry["when"] = {"net": []}
-    with pytest.raises(GridError, match="matches no grid point"):
-        check_grid("rnn", config["rnn"])
+    with pytest.raises(GridError, match="matches no grid point: net lists no value"):
+        check_grid("rnn", config["rnn"], SCHEMA)
 
 
-def test_a_depth_off_the_grid_is_named_with_its_type():
+@pytest.mark.parametrize("family, when, message", [
+    ("rnn", {"depth": "2"}, r"depth '2' is not a valid depth \(an integer >= 1\); did you mean 2\?"),
+    ("rnn", {"depth": 0}, r"depth 0 is not a valid depth \(an integer >= 1\)\. It would never apply"),
+    ("rnn", {"task": "ptb"}, r"task 'ptb' is not a valid task \(one of \[wordptb, heidelberg, sl_mnist\]\); "
+                             r"did you mean 'wordptb'\?"),
+    ("lru", {"depth": 1}, r"depth 1 is not a valid depth \(an integer >= 2\)"),
+    # a setup or a variant may have any name: valid are the paper's setups and the grid's variants
+    ("lru", {"setup": "tabel1"}, r"setup 'tabel1' is not a valid setup \(one of \[table1, fig4\]\); "
+                                 r"did you mean 'table1'\?"),
+    ("rnn", {"variant": "lsx"}, r"variant 'lsx' is not a valid variant \(one of \[default, lsc, lsc_half\]\)"),
+])
+def test_a_when_value_valid_nowhere_is_refused_with_a_hint(family, when, message):
     config = smoke()
-    config["rnn"]["overrides"].append({"when": {"depth": "2"}, "set": {"train.lr": 0.1}})
-    with pytest.raises(GridError, match=r"depth '2' is not one of the grid's depths \[2\]; did you mean 2\?"):
-        check_grid("rnn", config["rnn"])
+    config["lru"]["setups"] = ["table1"]  # fig4 stays valid though off the grid
+    config[family]["overrides"].append({"when": when, "set": {"train.lr": 0.1}})
+    with pytest.raises(GridError, match=message):
+        check_grid(family, config[family], SCHEMA)
+
+
+def test_an_override_for_values_off_this_runs_grid_is_skipped_and_named():
+    config = paper()
+    config["rnn"]["depths"] = [2]  # an overlay `rnn: {depths: [2]}`: the overrides stay the paper's
+    skipped = check_grid("rnn", config["rnn"], SCHEMA)
+    depth5 = [number for number, entry in enumerate(config["rnn"]["overrides"], start=1)
+              if entry["when"].get("depth") == 5]
+    assert len(depth5) == 5 and skipped == [
+        f"rnn.overrides entry {number} (when {flow(config['rnn']['overrides'][number - 1]['when'])}) is skipped: "
+        "depth 5 is not on this run's grid (rnn.depths [2])." for number in depth5]
+    config["rnn"]["tasks"] = ["heidelberg"]
+    config["rnn"]["nets"] = ["maLSNN"]  # `when: {net: [maLSNN, maLSNNb]}` still applies: not skipped
+    skipped = check_grid("rnn", config["rnn"], SCHEMA)
+    assert "rnn.overrides entry 1 (when {task: wordptb}) is skipped: task wordptb is not on this run's grid " \
+           "(rnn.tasks [heidelberg])." in skipped
+    assert not [line for line in skipped if "{net: [maLSNN, maLSNNb]}" in line]
+    check(config)  # the resolved specs of the part are in range and fit their data
+    spec = resolve_spec(config, "rnn", "train", {"task": "heidelberg", "net": "maLSNN", "depth": "2",
+                                                 "seed": "0", "variant": "lsc"})
+    assert (spec["model"]["width"], spec["train"]["batch_size"], spec["train"]["lr"]) == (256, 100, 1e-3)
+    config["lru"]["setups"] = ["table1"]
+    assert check_grid("lru", config["lru"], SCHEMA) == [
+        "lru.overrides entry 1 (when {setup: fig4}) is skipped: setup fig4 is not on this run's grid "
+        "(lru.setups [table1])."]
 
 
 @pytest.mark.parametrize("where, value, message", [
@@ -185,17 +223,36 @@ def test_a_ptb_batch_without_a_window_is_refused_even_when_allowed():
         check(config)
 
 
-def test_the_demo_grid_is_size_checked_once_its_cache_exists(tmp_path, monkeypatch):
+def test_the_demo_grid_is_size_checked_before_its_data_exist(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the cache paths are relative to the workflow folder
     config = smoke()
-    _heidelberg_batch(config, 201)
-    check(config)  # the demo data need not exist yet: no sizes, no check
+    _heidelberg_batch(config, 191)
+    # a fresh clone: no demo data yet, so the sizes its generator writes (SHD: 95% of 200)
+    with pytest.raises(SpecError, match=r"191 is larger than the train split \(190 samples, the demo data's; "
+                                        r"no prepared cache yet\).*rnn.overrides entry 3"):
+        check(config)
+    _heidelberg_batch(config, 190)
+    check(config)
+    # once the cache exists, its arrays' shapes
     meta = tmp_path / "results/demo/prepared/shd/meta.json"
     meta.parent.mkdir(parents=True)
-    meta.write_text(json.dumps({"arrays": {"train_labels": {"shape": [190]}, "val_labels": {"shape": [10]}}}))
-    with pytest.raises(SpecError, match=r"201 is larger than the train split \(190 samples, from "
+    meta.write_text(json.dumps({"arrays": {"train_labels": {"shape": [180]}, "val_labels": {"shape": [10]}}}))
+    with pytest.raises(SpecError, match=r"190 is larger than the train split \(180 samples, from "
                                         r"results/demo/prepared/shd/meta.json\)"):
         check(config)
+
+
+def test_the_demo_sizes_are_those_of_the_demo_datas_caches(tmp_path):
+    from lscrepro.data import write_demo_data
+    from lscrepro.data.prepared import prepare
+
+    write_demo_data(tmp_path / "data")
+    for name in PREPARATIONS:
+        cache = prepare(name, tmp_path / "data", tmp_path / "prepared" / name)
+        sizes = split_sizes(name, str(cache), demo=True)[0]
+        expected = demo_split_sizes(name)
+        # images and sl-MNIST leave their test size out (sklearn's digits set it)
+        assert expected == {split: sizes[split] for split in expected} and {"train", "val"} <= set(expected), name
 
 
 def test_the_ptb_windows_are_the_tasks():

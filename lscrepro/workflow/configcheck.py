@@ -45,12 +45,12 @@ def coerce_override_values(config: dict, schema: dict) -> None:
     for family, section in config.items():
         if not isinstance(section, dict) or not isinstance(section.get("overrides"), list):
             continue
-        sections = _resolve(schema.get("properties", {}).get(family, {}), schema).get("properties", {})
+        sections = resolve(schema.get("properties", {}).get(family, {}), schema).get("properties", {})
         for entry in section["overrides"]:
             values = entry.get("set") if isinstance(entry, dict) else None
             for path, value in (values.items() if isinstance(values, dict) else ()):
                 head, _, key = str(path).partition(".")
-                setting = _resolve(sections.get(head, {}), schema).get("properties", {}).get(key, {})
+                setting = resolve(sections.get(head, {}), schema).get("properties", {}).get(key, {})
                 values[path] = coerce_numbers(value, setting, schema)
 
 
@@ -70,7 +70,7 @@ def check_yaml_syntax(path: str | Path) -> None:
         raise ValueError(f"{path}: not valid YAML ({error}).") from None
 
 
-def _resolve(schema: dict, root: dict) -> dict:
+def resolve(schema: dict, root: dict) -> dict:
     # only local "#/$defs/name" references: the schema has no others
     while "$ref" in schema:
         schema = root["$defs"][schema["$ref"].rpartition("/")[2]]
@@ -82,7 +82,7 @@ def coerce_numbers(value, schema: dict, root: dict | None = None):
     integral floats made ints where it types an integer. Names and paths are left as
     they are: only values the schema says are numbers are touched."""
     root = root if root is not None else schema
-    schema = _resolve(schema, root)
+    schema = resolve(schema, root)
     if isinstance(value, dict):
         properties = schema.get("properties", {})
         return {key: coerce_numbers(item, properties.get(key, {}), root) for key, item in value.items()}
@@ -103,7 +103,7 @@ def check_keys(value, schema: dict, root: dict | None = None, path: str = "") ->
     """Raise ValueError on the first key the schema does not allow, naming the closest
     known key; recurse into known keys and list items."""
     root = root if root is not None else schema
-    schema = _resolve(schema, root)
+    schema = resolve(schema, root)
     if isinstance(value, list):
         for index, item in enumerate(value):
             check_keys(item, schema.get("items", {}), root, f"{path}[{index}]")

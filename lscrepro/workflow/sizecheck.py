@@ -6,16 +6,19 @@ cut into B streams, and a B that leaves no window fails only once the job runs. 
 dry run refuses both, with the split's size.
 
 The rule for knowing a split's size: a prepared cache's meta.json where one exists (the
-shapes of its arrays); else the real dataset's sizes (lscrepro.data.preparations); except
-for the demo data (`data.demo: true`), which may not be written yet, so a demo grid is
-checked only once its caches exist. `data.allow_full_batch: true` lets a batch larger
-than its split run as one full batch on purpose; PTB's windows are always checked.
+shapes of its arrays); else, for the demo data (`data.demo: true`), the sizes its
+generator will write (lscrepro.data.demo), so that a fresh clone's demo dry run checks
+them too; else the real dataset's sizes (lscrepro.data.preparations).
+`data.allow_full_batch: true` lets a batch larger than its split run as one full batch
+on purpose; PTB's windows are always checked.
 No torch here: the Snakefile imports this at parse time.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import math
 from pathlib import Path
 
 from ..data.preparations import preparation
@@ -43,8 +46,31 @@ def split_sizes(prepared: str, cache: str, demo: bool) -> tuple[dict[str, int], 
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             return None  # a damaged cache: its job fails with the cache's own message
     if demo:
-        return None
+        return demo_split_sizes(prepared), "the demo data's; no prepared cache yet"
     return preparation(prepared).canonical_sizes, "the real dataset's; no prepared cache yet"
+
+
+def demo_split_sizes(prepared: str) -> dict[str, int]:
+    """{split: size} of the demo data's preparation ``prepared`` before its files exist: the
+    demo generator's own sizes, cut by the preparation's split rule (images and sl-MNIST
+    give no test size: their test split is what sklearn's digits leave over, and no batch
+    of samples is checked against it). Imported here: only a fresh demo grid needs them."""
+    from ..data import demo, latency, ptb, shd, splits
+
+    if prepared == "ptb":  # the generated texts: their length depends on the sentences drawn
+        # tokens as ptb.read_ptb counts them: space-separated, the newline one of them
+        counts = {split: sum(1 for token in text.split(" ") if token) for split, text in ptb.demo_corpus().items()}
+        return {"train": counts["train"], "val": counts["valid"], "test": counts["test"]}
+    if prepared == "shd":
+        ranges = shd.reference_splits(shd.DEMO_SIZES["train"], shd.DEMO_SIZES["test"])
+        return {split: end - begin for split, (_, begin, end) in ranges.items()}
+    if prepared == "sl_mnist":
+        cut = int(latency.TRAIN_SPLIT * demo.N_TRAIN)
+        return {"train": cut, "val": demo.N_TRAIN - cut}
+    # images: sklearn's train_test_split holds out ceil(fraction x n) for validation
+    fraction = inspect.signature(splits.split_images).parameters["val_fraction"].default
+    held_out = math.ceil(fraction * demo.N_TRAIN)
+    return {"train": demo.N_TRAIN - held_out, "val": held_out}
 
 
 def batches(spec: dict) -> list[tuple[str, int, tuple[str, ...]]]:
