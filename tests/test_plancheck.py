@@ -290,3 +290,36 @@ def test_a_yaml_error_names_the_file_line_and_column(tmp_path):
         check_yaml_syntax(path)
     path.write_text("ffn:\n  seeds: [0, 1]\n")
     check_yaml_syntax(path)
+
+
+@pytest.mark.parametrize("text, where, cause", [
+    ("rnn:\n\tdepths: [2]\n", "line 2, column 1", "a tab"),
+    ("rnn:\n  depths:\t[2]\n", "line 2, column 10", "a tab"),  # libyaml takes it; Snakemake's loader does not
+    ("rnn: {depths: [2]\n", "line 2, column 1", "an unclosed bracket"),
+])
+def test_a_configfile_snakemake_refuses_is_named_with_its_line(tmp_path, capsys, text, where, cause):
+    from snakemake.common.configfile import load_configfile
+    from snakemake_interface_common.exceptions import WorkflowError
+
+    from lscrepro.workflow.configcheck import main
+
+    path = tmp_path / "part.yaml"
+    path.write_text(text)
+    with pytest.raises(WorkflowError, match="not valid JSON or YAML"):  # Snakemake's whole message
+        load_configfile(str(path))
+    assert main([str(path)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"{path}, {where}: not valid YAML") and cause in out, out
+
+
+def test_a_missing_configfile_is_named_with_the_fix(tmp_path, capsys, monkeypatch):
+    from lscrepro.workflow.configcheck import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "part.yaml").write_text("rnn: {depths: [2]}\n")
+    assert main(["part.yaml"]) == 0 and capsys.readouterr().out == "part.yaml: valid YAML\n"
+    assert main(["part.yaml", "all"]) == 1
+    assert capsys.readouterr().out == (
+        f"all: no such file (from {tmp_path}). A --configfile path is relative to the folder snakemake runs "
+        "in, and a target written after --configfile is read as one more config file (`--configfile F all` "
+        "reads a file `all`): put the targets first.\n")

@@ -5,7 +5,10 @@ The schema stays the one description of the config; this module reads it to
   reads ``1e-3`` as the string "1e-3", and a learning rate written so should just work;
 - name an unknown key with the closest known one (the schema says only "Additional
   properties are not allowed", which does not point at a typo);
-- name the file, line and column of a YAML syntax error in the Snakefile's own config file.
+- name the file, line and column of a YAML syntax error in the Snakefile's own config file,
+  and, run as ``python -m lscrepro.workflow.configcheck FILE...``, in a ``--configfile``:
+  Snakemake reads those before the workflow, so no workflow code sees their errors, and its
+  own messages name no line (a tab) or bury the file in a traceback (a missing file).
 No torch here: the Snakefile imports this at parse time.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 import difflib
 import re
 import reprlib
+import sys
 from pathlib import Path
 
 import yaml
@@ -57,17 +61,53 @@ def coerce_override_values(config: dict, schema: dict) -> None:
 def check_yaml_syntax(path: str | Path) -> None:
     """Raise ValueError naming the file, line and column of a YAML syntax error: Snakemake's
     own message for one ("Config file is not valid JSON or YAML") names neither."""
+    text = Path(path).read_text()
     try:
-        yaml.load(Path(path).read_text(), Loader=_LOADER)
+        yaml.load(text, Loader=_LOADER)
+        if "\t" in text:  # Snakemake's loader (yte: PyYAML's pure-Python one) refuses tabs libyaml takes
+            yaml.load(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
         problem = " ".join(filter(None, [error.context, error.problem]))
-        raise ValueError(f"{where}: not valid YAML ({problem}). Fix the file at that line (an "
-                         "unclosed bracket or quote, or an indentation that does not line up "
-                         "with the keys above, are the usual causes).") from None
+        lines = text.splitlines()
+        # libyaml's message for a tab leaves the character out: look at the line
+        tab = mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][:mark.column + 1]
+        cause = ("a tab: YAML indents and separates with spaces, replace it by spaces" if tab else
+                 "an unclosed bracket or quote, or an indentation that does not line up with the "
+                 "keys above, are the usual causes")
+        raise ValueError(f"{where}: not valid YAML ({problem}). Fix the file at that line ({cause}).") from None
     except yaml.YAMLError as error:
         raise ValueError(f"{path}: not valid YAML ({error}).") from None
+
+
+def check_config_files(paths: list[str]) -> list[str]:
+    """What is wrong with each of ``paths`` that Snakemake's --configfile loader would
+    refuse: a missing file, a YAML error (file, line, column); empty where nothing is."""
+    problems = []
+    for path in paths:
+        if not Path(path).is_file():
+            problems.append(f"{path}: no such file (from {Path.cwd()}). A --configfile path is "
+                            "relative to the folder snakemake runs in, and a target written after "
+                            "--configfile is read as one more config file (`--configfile F all` "
+                            "reads a file `all`): put the targets first.")
+            continue
+        try:
+            check_yaml_syntax(path)
+        except ValueError as error:
+            problems.append(str(error))
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    paths = sys.argv[1:] if argv is None else argv
+    problems = check_config_files(paths)
+    print("\n".join(problems or [f"{path}: valid YAML" for path in paths]))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
 
 
 def resolve(schema: dict, root: dict) -> dict:
