@@ -51,7 +51,7 @@ class LSCSettings:
     end_blocks: bool = False
     measure_batches: int = 2  # validation batches for the before/after measurement
     check_samples: int = 128  # validation samples a best-weights candidate is checked on
-    max_seconds: float | None = None
+    max_seconds: float | None = None  # wall-clock cap: wall time in total, across resumes; None: none
     mode: Literal["fixed", "reference"] = "fixed"
 
 

@@ -69,7 +69,7 @@ class LRULSCSettings:
     measure_iterations: int = 10  # before/after (the reference re-measures over 10 steps)
     tolerance: float = 0.08  # "converged": both mean radii this close to their targets
     checkpoint_every: int = 50
-    max_seconds: float | None = None
+    max_seconds: float | None = None  # wall-clock cap: wall time in total, across resumes; None: none
 
     def __post_init__(self):
         if self.unbalanced and self.target != 0.5:
