@@ -216,6 +216,14 @@ class TestSmokeRun:
                 converged = jobs[(jobs["variant"] == row["comparison"]) & (jobs["state"] == "converged")]
                 assert row["wins"] == len(converged), (family, row["comparison"])
 
+    def test_the_docs_show_this_runs_numbers(self, smoke):
+        # README.md and docs/*.md show the demo's Table 1, RNN table, claims and status output in
+        # blocks that workflow_scripts/docs_numbers.py writes from a run; this run must agree
+        from lscrepro.docs_numbers import Run, check_blocks
+
+        problems = check_blocks(Run(smoke, "results/demo", "config/smoke.yaml"))
+        assert not problems, "\n".join(problems)
+
     def test_a_finished_run_plans_nothing(self, smoke):
         assert planned_jobs(smoke, *SMOKE) == {}
 
