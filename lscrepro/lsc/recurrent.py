@@ -49,7 +49,9 @@ Differences from the reference (docs/deviations.md):
  3. The Jacobians are taken at detached evaluation points (states and layer inputs
     computed without gradient): the loss reaches a layer's weights through its own local
     Jacobians only (and, via an LSTM's c columns, the lower layer's output gate). The
-    reference's tape also differentiated through the points (lower layers' outputs).
+    reference's tape also differentiated through the points of the step (the embedded
+    input x_{t+1}, the lower layers' outputs and s_{t+1}; not s_t, which came from the
+    previous step's rebuilt model): ``jacobian_points: graph``.
  4. A non-finite loss stops the run (``diverged``; ``on_nonfinite: skip`` is the
     reference: no update and no edit that step, the state carried on, the best weights
     reloaded if it falls on the 2 * patience check; a NaN radius then keeps the variance
@@ -85,6 +87,7 @@ REPORTED_KINDS = ("rec", "depth", "enc")  # dec is left out of the reported mean
 SELECTIONS = ("reference", "rms")
 RELOADS = ("nan", "stuck")
 ON_NONFINITE = ("stop", "skip")
+POINTS = ("detached", "graph")  # where the Jacobians' evaluation points keep their graph
 # The reference's variance gate (recLSC.py std_thr): 0.5, then 0.1 from the 2nd save on
 GATE_START, GATE_TIGHT, GATE_TIGHT_AFTER = 0.5, 0.1, 2
 
@@ -115,10 +118,11 @@ class RecurrentLSCSettings:
     selection: str = "reference"  # best weights and stop rule: "reference" (gated) or "rms"
     reload: str = "nan"  # best weights reloaded: "nan" (the reference) or "stuck" (2 * patience)
     on_nonfinite: str = "stop"  # a non-finite loss: "stop" (diverged) or "skip" (the reference)
+    jacobian_points: str = "detached"  # "graph": the loss also differentiates the points (the reference)
 
     def __post_init__(self):
         for name, allowed in (("selection", SELECTIONS), ("reload", RELOADS),
-                              ("on_nonfinite", ON_NONFINITE)):
+                              ("on_nonfinite", ON_NONFINITE), ("jacobian_points", POINTS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"lsc.{name}: {getattr(self, name)!r} is not one of {allowed}")
 
@@ -174,15 +178,17 @@ def wants_dec(model, settings: RecurrentLSCSettings) -> bool:
     return model.num_classes <= settings.dec_max_outputs
 
 
-@torch.no_grad()
-def advance(views: list[RecurrentLSCView], x: torch.Tensor, states: list[torch.Tensor]):
-    """One step of the stack without gradient: (each layer's input, next states)."""
+def advance(views: list[RecurrentLSCView], x: torch.Tensor, states: list[torch.Tensor],
+            graph: bool = False):
+    """One step of the stack: (each layer's input, next states). Without ``graph`` no
+    gradient; with it the points keep their graph to this step's weights (and x's)."""
     inputs, new_states = [], []
-    for view, s in zip(views, states):
-        inputs.append(x)
-        s_next = view.step(x, s)
-        new_states.append(s_next)
-        x = view.output(s_next)
+    with torch.set_grad_enabled(graph and torch.is_grad_enabled()):
+        for view, s in zip(views, states):
+            inputs.append(x)
+            s_next = view.step(x, s)
+            new_states.append(s_next)
+            x = view.output(s_next)
     return inputs, new_states
 
 
@@ -222,11 +228,18 @@ def _depth(below: RecurrentLSCView, outer: torch.Tensor, s_below: torch.Tensor,
 
 
 def local_jacobians(model, views: list[RecurrentLSCView], x: torch.Tensor, states: list[torch.Tensor],
-                    with_dec: bool, lstm_c_path: bool = True, compact_depth: bool = False):
-    """The step's local Jacobians {(kind, layer index): (B, out, in)} at detached points
-    (x: layer 1's input at t+1, states: s_t), and the states s_{t+1}. With ``compact_depth``
-    a square depth Jacobian comes as its smaller equivalent for the radius (``_depth``)."""
-    inputs, new_states = advance(views, x.detach(), states)
+                    with_dec: bool, lstm_c_path: bool = True, compact_depth: bool = False,
+                    points: str = "detached"):
+    """The step's local Jacobians {(kind, layer index): (B, out, in)} and the states s_{t+1}
+    (detached, to carry). x: layer 1's input at t+1, states: s_t (carried, no graph). With
+    ``compact_depth`` a square depth Jacobian comes as its smaller equivalent for the
+    radius (``_depth``). ``points``: "detached" evaluates at points without gradient;
+    "graph" (the reference's one-step tape) lets the loss also differentiate through the
+    points x_{t+1} (the embedding) and s_{t+1} (this step's weights)."""
+    if points not in POINTS:
+        raise ValueError(f"points: {points!r} is not one of {POINTS}")
+    graph = points == "graph"
+    inputs, new_states = advance(views, x if graph else x.detach(), states, graph=graph)
     c_scale = _c_path_scales(views, inputs, states, new_states, with_dec, lstm_c_path)
     jacobians = {}
     for l, view in enumerate(views):
@@ -240,13 +253,14 @@ def local_jacobians(model, views: list[RecurrentLSCView], x: torch.Tensor, state
         last = views[-1]
         dec = _jacobian(lambda s: model.readout(last.output(s)), new_states[-1])
         jacobians["dec", len(views) - 1] = dec if c_scale[-1] is None else _with_c_path(dec, c_scale[-1])
-    return jacobians, new_states
+    return jacobians, [s.detach() for s in new_states]
 
 
 def local_radii(model, views, x, states, settings: RecurrentLSCSettings, generator):
     """Per-sample spectral radii {(kind, layer index): (B,)} of the step, and s_{t+1}."""
     jacobians, new_states = local_jacobians(model, views, x, states, wants_dec(model, settings),
-                                            settings.lstm_c_path, compact_depth=True)
+                                            settings.lstm_c_path, compact_depth=True,
+                                            points=settings.jacobian_points)
     radii = {key: _radius(jac, settings.radius_method, generator) for key, jac in jacobians.items()}
     return radii, new_states
 
@@ -306,8 +320,9 @@ def rescale_weights(model, views: list[RecurrentLSCView], means: dict, target: f
                 p.mul_(factor)
     matrices = [model.embedding, getattr(model.dense_readout, "weight", None)]
     for w in (m for m in matrices if m is not None):
-        # embedding (vocab, D): fan D; readout weight (classes, width): fan width
-        w.mul_(float(np.clip(1.0 / max(w.std().item() * math.sqrt(w.shape[1]), 1e-12), 0.85, 1.15)))
+        # embedding (vocab, D): fan D; readout weight (classes, width): fan width. np.std, as
+        # the reference: the population std (torch's default is the sample std)
+        w.mul_(float(np.clip(1.0 / max(w.std(correction=0).item() * math.sqrt(w.shape[1]), 1e-12), 0.85, 1.15)))
 
 
 @torch.no_grad()
