@@ -35,8 +35,9 @@ from typing import Callable
 from lscrepro.io import write_text
 from lscrepro.verdicts import verdict_counts
 
-BLOCK_RE = re.compile(r"<!-- generated: (?P<name>[\w-]+) -->(?P<body>.*?)<!-- end generated -->", re.S)
-BLOCK_START_RE = re.compile(r"<!-- generated: [\w-]+ -->")
+# a marker in backticks is text about markers (docs/operating.md), not a block
+BLOCK_RE = re.compile(r"(?<!`)<!-- generated: (?P<name>[\w-]+) -->(?P<body>.*?)<!-- end generated -->", re.S)
+BLOCK_START_RE = re.compile(r"(?<!`)<!-- generated: [\w-]+ -->")
 # a number as the tables print it: sign, thousands commas, decimals, exponent; not inside a
 # word or a path (table1, lr0.01, depth2)
 NUMBER_RE = re.compile(r"(?<![\w.])(?P<sign>[+\-−]?)(?P<digits>\d{1,3}(?:,\d{3})+|\d+)(?P<fraction>\.\d+)?"
