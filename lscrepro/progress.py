@@ -21,6 +21,8 @@ class Progress:
         if now - self.last < self.every:
             return
         self.last = now
+        # a value may be a 0-dim tensor on a device: read here, not at every step
+        values = {k: v.item() if hasattr(v, "item") else v for k, v in values.items()}
         shown = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items())
         self.log(f"{self.what} step {self.done}{self._of()} {shown}{self._eta(now)}")
 

@@ -19,7 +19,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .device import rng_state, set_rng_state
 from .optim import LR_SCHEDULES, adabelief_lookahead, learning_rate_schedule, set_learning_rate
 from .progress import Progress
-from .tasks.base import Task, add_totals, detach_state, evaluate, forward
+from .tasks.base import Task, add_totals, detach_state, evaluate, forward, host_totals
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,12 @@ def _better(task: Task, value: float, best: float | None) -> bool:
     return value < best if task.metrics[task.selection] == "min" else value > best
 
 
+def loss_is_finite(loss: torch.Tensor) -> bool:
+    """Whether the step's loss is finite: the one host sync of a training step (a
+    non-finite loss stops the run before it reaches the weights; lscrepro.device_audit)."""
+    return bool(torch.isfinite(loss))
+
+
 def _train_epoch(model: nn.Module, task: Task, optimizer, settings: TrainSettings,
                  generator: torch.Generator, progress: Progress, run: dict,
                  schedule: Callable[[int], float]) -> dict[str, float] | None:
@@ -134,7 +140,7 @@ def _train_epoch(model: nn.Module, task: Task, optimizer, settings: TrainSetting
     for x, y in itertools.islice(batches, settings.steps_per_epoch):
         output, state = forward(model, x, state, task.carries_state)
         loss = task.loss(output, y)
-        if not torch.isfinite(loss):
+        if not loss_is_finite(loss):
             return None
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -145,8 +151,8 @@ def _train_epoch(model: nn.Module, task: Task, optimizer, settings: TrainSetting
         if state is not None:  # carried across batches, without gradient
             state = detach_state(state)
         add_totals(totals, task.totals(output.detach(), y))
-        progress.step(loss=loss.item())
-    return task.summarize(totals)
+        progress.step(loss=loss.detach())  # read only when a progress line is written
+    return task.summarize(host_totals(totals))
 
 
 def _epoch(model: nn.Module, task: Task, optimizer, settings: TrainSettings, generator: torch.Generator,

@@ -77,9 +77,9 @@ def latency_batch(latencies, steps: int = STEPS, encoding: str = "transpose"):
     if encoding not in ENCODINGS:
         raise ValueError(f"unknown sl_mnist encoding {encoding!r}; valid: {', '.join(ENCODINGS)}")
     batch, pixels = latencies.shape
-    onehot = torch.zeros(batch, pixels, steps, dtype=torch.float32, device=latencies.device)
-    b, j = torch.nonzero(latencies.long() < steps, as_tuple=True)
-    onehot[b, j, latencies[b, j].long()] = 1.0
+    # a comparison, not an index from nonzero: no host sync per batch on a GPU
+    spike_times = torch.arange(steps, device=latencies.device)
+    onehot = (latencies.long().unsqueeze(-1) == spike_times).to(torch.float32)
     if encoding == "reshape":
         return onehot.reshape(batch, steps, pixels)
     return onehot.transpose(1, 2).contiguous()

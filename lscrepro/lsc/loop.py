@@ -12,6 +12,7 @@ choices where this port departs from them (reference.py); docs/deviations.md lis
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -215,7 +216,9 @@ class LSCRun(LSCProcedure):
             h = site.inputs(x)
         radii = site_radii(site, h, self.settings.radius_method, self.generator)
         loss = ((radii - target) ** 2).mean()
-        if not torch.isfinite(loss):
+        # the step's one host read: the stop, the moving average and the estimate need them
+        loss_value, radius = torch.stack([loss.detach(), radii.detach().mean()]).tolist()
+        if not math.isfinite(loss_value):
             self.log(f"LSC step {self.result.steps}: radius of {site.name} is not finite; "
                      "stopping (status diverged)")
             self.result.status = "diverged"
@@ -224,10 +227,9 @@ class LSCRun(LSCProcedure):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        radius = radii.mean().item()
         self.ma_radius += (radius - self.ma_radius) / self.window()
         self.result.moving_average_curve.append(self.ma_radius)
-        self.record_step(loss.item(), radius, site=site.name, radius=radius, moving_average=self.ma_radius)
+        self.record_step(loss_value, radius, site=site.name, radius=radius, moving_average=self.ma_radius)
         with torch.no_grad():
             radius = self.heuristics(index, h, radius)
         self.estimate[index] = radius

@@ -258,10 +258,12 @@ class LRULSC(LSCProcedure):
         s = self.settings
         pair = tuple(int(i) for i in self.rng.choice(len(self.model.layers), 2, replace=False))
         a_t, a_l = pair_radii(self.model, pair, s.batch_size, s.radius_method, self.generator)
-        if not (torch.isfinite(a_t).all() and torch.isfinite(a_l).all()):
+        finite = torch.isfinite(a_t).all() & torch.isfinite(a_l).all()
+        loss = ((a_t - self.goals["time"]) ** 2).mean() + ((a_l - self.goals["depth"]) ** 2).mean()
+        # the iteration's one host read (besides rescale's factors): the stop and the record
+        finite, loss, radius = torch.stack([finite.to(loss.dtype), loss, ((a_t + a_l) / 2).mean()]).tolist()
+        if not finite:
             return False
-        loss = (((a_t - self.goals["time"]) ** 2).mean() + ((a_l - self.goals["depth"]) ** 2).mean()).item()
-        radius = ((a_t + a_l) / 2).mean().item()
         if s.rescale:
             rescale(self.model, pair, a_t, a_l, self.goals, s.max_change)
         if s.shuffle or s.swap_halves:

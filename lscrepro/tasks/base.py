@@ -52,13 +52,16 @@ class Task:
         """Mean loss of a batch; what the optimiser minimises."""
         raise NotImplementedError
 
-    def totals(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    def totals(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float | torch.Tensor]:
         """Additive sums over a batch (e.g. summed loss, correct count, sample count; a
-        per-batch statistic and a batch count for a metric averaged over batches)."""
+        per-batch statistic and a batch count for a metric averaged over batches). Values
+        computed from the output stay 0-dim tensors on its device (float64 for float sums,
+        as a host sum would be), so that no step waits for the device; ``host_totals``
+        reads a split's sums once, at its end."""
         raise NotImplementedError
 
     def summarize(self, totals: dict[str, float]) -> dict[str, float]:
-        """The metrics of a split from its summed ``totals``."""
+        """The metrics of a split from its summed ``totals`` (numbers: see host_totals)."""
         raise NotImplementedError
 
     def lsc_inputs(self, batch_size: int, generator: torch.Generator,
@@ -67,9 +70,19 @@ class Task:
         raise NotImplementedError
 
 
-def add_totals(into: dict[str, float], more: dict[str, float]) -> None:
+def add_totals(into: dict, more: dict) -> None:
     for key, value in more.items():
         into[key] = into.get(key, 0.0) + value
+
+
+def host_totals(totals: dict) -> dict[str, float]:
+    """``totals`` as numbers: the sums kept on the device read in one transfer (one host
+    sync per split, not one per batch)."""
+    keys = [key for key, value in totals.items() if isinstance(value, torch.Tensor)]
+    if not keys:
+        return dict(totals)
+    values = torch.stack([totals[key].double() for key in keys]).tolist()
+    return {**totals, **dict(zip(keys, values))}
 
 
 def forward(model: torch.nn.Module, x: torch.Tensor, state, carries_state: bool):
@@ -99,4 +112,4 @@ def evaluate(model: torch.nn.Module, task: Task, split: str) -> dict[str, float]
     for x, y in task.eval_batches(split):
         output, state = forward(model, x, state, task.carries_state)
         add_totals(totals, task.totals(output, y))
-    return task.summarize(totals)
+    return task.summarize(host_totals(totals))

@@ -63,9 +63,9 @@ class ImageTask(Task):
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(output, target)
 
-    def totals(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-        return {"loss": F.cross_entropy(output, target, reduction="sum").item(),
-                "correct": (output.argmax(dim=1) == target).sum().item(), "count": len(target)}
+    def totals(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor | int]:
+        return {"loss": F.cross_entropy(output, target, reduction="sum").double(),
+                "correct": (output.argmax(dim=1) == target).sum(), "count": len(target)}
 
     def summarize(self, totals: dict[str, float]) -> dict[str, float]:
         return {"loss": totals["loss"] / totals["count"], "accuracy": totals["correct"] / totals["count"]}

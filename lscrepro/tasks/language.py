@@ -140,12 +140,12 @@ class WordPTB(Task):
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return step_loss(output, target)
 
-    def totals(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    def totals(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor | int]:
         """Summed cross-entropy, correct steps and steps, and for the reference's perplexity
-        exp(this batch's mean cross-entropy) and one batch."""
+        exp(this batch's mean cross-entropy) and one batch (on the device, in float64)."""
         totals = step_totals(output, target)
         batch_loss = totals["loss"] / totals["steps"]
-        return {**totals, "batch_perplexity": math.exp(min(batch_loss, MAX_EXPONENT)), "batches": 1}
+        return {**totals, "batch_perplexity": batch_loss.clamp(max=MAX_EXPONENT).exp(), "batches": 1}
 
     def summarize(self, totals: dict[str, float]) -> dict[str, float]:
         loss = totals["loss"] / totals["steps"]

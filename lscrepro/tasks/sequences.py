@@ -32,7 +32,8 @@ def step_loss(output: torch.Tensor, target: torch.Tensor, reduction: str = "mean
     return F.cross_entropy(output.flatten(0, 1), target.flatten(), reduction=reduction)
 
 
-def step_totals(output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-    """Summed cross-entropy and correct predictions over every step of a batch."""
-    return {"loss": step_loss(output, target, "sum").item(),
-            "correct": (output.argmax(dim=-1) == target).sum().item(), "steps": target.numel()}
+def step_totals(output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor | int]:
+    """Summed cross-entropy and correct predictions over every step of a batch, on the
+    output's device (tasks.base.Task.totals)."""
+    return {"loss": step_loss(output, target, "sum").double(),
+            "correct": (output.argmax(dim=-1) == target).sum(), "steps": target.numel()}

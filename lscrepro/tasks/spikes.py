@@ -79,9 +79,9 @@ class SpikeClassification(Task):
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return step_loss(output, target)
 
-    def totals(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    def totals(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor | int]:
         mode = output.mean(dim=1).argmax(dim=-1) == target[:, 0]
-        return {**step_totals(output, target), "mode_correct": mode.sum().item(), "samples": len(target)}
+        return {**step_totals(output, target), "mode_correct": mode.sum(), "samples": len(target)}
 
     def summarize(self, totals: dict[str, float]) -> dict[str, float]:
         return {"loss": totals["loss"] / totals["steps"], "accuracy": totals["correct"] / totals["steps"],
