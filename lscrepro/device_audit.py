@@ -6,52 +6,60 @@ How. The code under audit is handed ``AUDIT_DEVICE`` (``meta``) wherever it take
 Pure meta tensors carry no values, so a step whose control flow reads one (a finiteness
 check, the LSC's heuristics) cannot run on them; instead a dispatch mode (``DeviceAudit``)
 runs every aten op on CPU data held inside ``OnDevice`` tensors, wrappers that report the
-meta device. A factory op asked for the meta device gives an ``OnDevice``; one asked for
-nothing (``torch.zeros(n)``) gives a plain CPU tensor, as on a GPU machine. Generators:
-``torch.Generator(device=meta)`` is not possible, so during the audit ``torch.Generator`` is
-a subclass that marks generators asked for the audited device; a random op handed any other
-generator is named.
+meta device (autograd and torch.func see them as meta tensors). A factory op asked for the
+meta device gives an ``OnDevice``; one asked for nothing (``torch.zeros(n)``) gives a plain
+CPU tensor, as on a GPU machine. ``torch.Generator(device=meta)`` is not possible, so during
+the audit ``torch.Generator`` is a subclass that marks generators made for the audited
+device, and a function mode checks the generator each random call is handed.
 
 Findings (``Finding.kind``), each a violation unless said otherwise:
 - ``cpu operand``: an op on device tensors that is also handed a CPU tensor (of one or more
-  dimensions: CUDA takes 0-dim CPU tensors as host scalars, so those pass), anywhere in
-  the audited run: on a GPU it raises, or (indexing, ``copy_``) copies on every call.
-- ``cpu generator``: a random op writing a device tensor with a CPU generator (CUDA
-  raises), anywhere; or any random op with a CPU generator inside a step loop.
-- ``cpu tensor``: lscrepro code inside a step loop creating a tensor on the CPU (a
-  factory without ``device=``) or copying a CPU tensor to the device (an upload per step).
-  Outside the step loops both are allowed: models are initialised on the CPU from CPU
-  generators on purpose (the same weights on every device), then moved.
+  dimensions: CUDA takes 0-dim CPU tensors as host scalars, so those pass), or a random op
+  writing a device tensor with a CPU generator, anywhere in the audited run: on a GPU it
+  raises, or (indexing, ``copy_``) copies on every call.
+- ``error``: the run raised (torch checks some devices itself, e.g. an RNN's state), named
+  at the innermost lscrepro frame.
+- ``cpu tensor``, ``cpu generator``: code other than a library's (torch, site-packages)
+  making a tensor on the CPU (a factory without ``device=``), uploading a CPU tensor, or
+  drawing from a CPU generator inside a step loop. Outside the step loops they are allowed:
+  models are initialised on the CPU from CPU generators on purpose (the same weights on
+  every device), then moved.
 - ``host sync``: the host waiting for the device inside a step loop: ``.item()``,
   ``float()``/``bool()``/``int()`` of a tensor (aten ``_local_scalar_dense``), ``.cpu()`` or
   any device-to-host copy, ``.tolist()``, ``.numpy()`` (which raises on CUDA), and ops whose
   CUDA kernels synchronise (``SYNCING_OPS``: data-dependent output sizes such as
-  ``nonzero`` and boolean-mask indexing, and the eigensolvers, which run on the host).
+  ``nonzero`` and boolean-mask indexing, the eigensolvers, which run on the host, and the
+  error checks of linalg).
 
 Which syncs are allowed. A step loop (``STEP_LOOPS``: training's epoch loop, the FFN LSC's
 epoch, the deep RNN LSC's batch, the LRU LSC's iteration) may synchronise only where the
-host must decide from a device value before it can go on, at the sites of ``ALLOWED_SYNCS``
-(file and function of the innermost lscrepro frame, each with its reason): training's loss
-check (a non-finite loss stops the run before it reaches the weights), its epoch totals
-read once at the epoch's end, and the LSC procedures' per-step decisions (their stop on a
-non-finite radius, moving averages, best-weights selection and the shuffle/rescale
-heuristics of the reference are host logic by design), and the radius estimator's checks.
-Everything else (metric totals per batch, a loss for a progress line, a copy for logging)
-must stay on the device. Syncs outside the step loops (measurements before and after,
-evaluation's end, checkpoints) are counted but allowed.
+host must decide from a device value before it can go on: the entries of ``ALLOWED_SYNCS``,
+(file, function of the innermost lscrepro frame, what waits), each with its reason.
+Training: one sync per step, the loss's finiteness (a non-finite loss stops the run before
+it reaches the weights), and the epoch's totals read once at its end. LSC: the procedures'
+per-step decisions (the stop on a non-finite radius, moving averages, best-weights selection,
+and the reference's shuffle/rescale heuristics are host logic by design) and the radius
+estimator's checks and eigensolvers. Everything else (metric totals per batch, a loss for a
+progress line, a copy for logging) stays on the device. Syncs outside the step loops
+(measurements before and after, evaluation's end, checkpoints) are counted but allowed.
+
+What it cannot see: code paths taken only on CUDA (cuDNN's fused LSTM/GRU, ``device.type ==
+"cuda"`` branches), syncs inside kernels not listed in SYNCING_OPS, memory and numerics.
+``benchmarks/gpu_check.py`` covers those on a GPU.
 
 ``audit_family(name)`` runs one family on small synthetic data; ``python -m
-lscrepro.device_audit`` runs them all and prints the findings.
+lscrepro.device_audit [FAMILY...] [--all]`` runs them and prints the findings (exit status
+1 on a violation).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import linecache
 import site
 import sys
 import sysconfig
-import types
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +69,7 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode, return_and_correct_aliasing
-from torch.utils._pytree import tree_map
+from torch.utils._pytree import tree_leaves, tree_map
 
 AUDIT_DEVICE = torch.device("meta")
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -159,7 +167,7 @@ class OnDevice(torch.Tensor):
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # "cpu operand", "cpu generator", "cpu tensor" or "host sync"
+    kind: str  # "cpu operand", "cpu generator", "cpu tensor", "host sync" or "error" (raised)
     op: str  # the aten op (or Tensor method)
     what: str  # of a host sync: "read" or the op that synchronises (ALLOWED_SYNCS); else ""
     where: str  # innermost lscrepro frame: "lscrepro/x.py:123 in f: the line"
@@ -171,7 +179,7 @@ class Finding:
     def line(self) -> str:
         origin = f" (via {self.origin})" if self.origin else ""
         status = f"allowed: {self.allowed}" if self.allowed else "VIOLATION"
-        loop = "step loop" if self.in_step else "outside the step loops"
+        loop = "raised" if self.kind == "error" else "step loop" if self.in_step else "outside the step loops"
         return f"{self.kind} [{self.op}] at {self.where}{origin}; {loop}; {status}"
 
 
@@ -339,7 +347,6 @@ def _is_library(path: Path) -> bool:
 
 
 def _flat(args, kwargs) -> list:
-    from torch.utils._pytree import tree_leaves
     return tree_leaves((args, kwargs))
 
 
@@ -353,7 +360,6 @@ def _bool_index(args) -> bool:
 
 
 def _source_line(frame) -> str:
-    import linecache
     return linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
 
 
@@ -493,12 +499,37 @@ def audit_family(family: str, seed: int = 0) -> AuditReport:
     lsc_settings = settings_from(settings_class, {**_LSC_COMMON[procedure_name], **lsc_options}, "lsc")
     train_settings = TrainSettings(lr=1e-3, epochs=1, batch_size=2, steps_per_epoch=1, clip_norm=1.0)
     quiet = lambda *args, **kwargs: None  # noqa: E731
+    error = None
     with audited() as audit:
-        task = make_task(AUDIT_DEVICE)
-        model = build_model(model_config, task.dims, seed).to(AUDIT_DEVICE)
-        procedure(model, task, lsc_settings, seed=seed, device=AUDIT_DEVICE, log=quiet)
-        train(model, task, train_settings, seed=seed, device=AUDIT_DEVICE, log=quiet)
-    return AuditReport(family, audit.findings)
+        try:
+            task = make_task(AUDIT_DEVICE)
+            model = build_model(model_config, task.dims, seed).to(AUDIT_DEVICE)
+            procedure(model, task, lsc_settings, seed=seed, device=AUDIT_DEVICE, log=quiet)
+            train(model, task, train_settings, seed=seed, device=AUDIT_DEVICE, log=quiet)
+        except Exception as raised:  # torch's own device checks (e.g. an RNN's state) raise
+            error = _error_finding(raised)
+    return AuditReport(family, audit.findings + ([error] if error else []))
+
+
+def _error_finding(error: Exception) -> Finding:
+    """An error the audited run raised, at its innermost lscrepro frame."""
+    frames = [(tb.tb_frame, tb.tb_lineno) for tb in _traceback(error.__traceback__)]
+    ours = [(f, line) for f, line in frames if _relative(Path(f.f_code.co_filename).resolve(), PACKAGE_DIR)
+            and Path(f.f_code.co_filename).resolve() != THIS_FILE]
+    message = " ".join(str(error).split())[:300]
+    if not ours:
+        return Finding("error", f"{type(error).__name__}: {message}", "", "outside lscrepro", ("", ""), False)
+    frame, line = ours[-1]
+    path = _relative(Path(frame.f_code.co_filename).resolve(), PACKAGE_DIR)
+    code = linecache.getline(frame.f_code.co_filename, line).strip()
+    return Finding("error", f"{type(error).__name__}: {message}", "", f"lscrepro/{path}:{line} in "
+                   f"{_qualname(frame)}: {code}", (path, _qualname(frame)), False)
+
+
+def _traceback(tb):
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
 
 
 def main(argv: list[str] | None = None) -> int:

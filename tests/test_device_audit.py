@@ -45,6 +45,17 @@ def test_a_planted_cpu_tensor_is_named(monkeypatch):
     assert "test_device_audit.py" in planted[0].origin and "loss_with_a_cpu_tensor" in planted[0].origin
 
 
+def test_a_recurrent_state_left_on_the_cpu_is_named(monkeypatch):
+    """torch's fused GRU checks devices itself: the audit reports its error at our line."""
+    import lscrepro.models.rnn as rnn
+    original = rnn._zeros_state
+    monkeypatch.setattr(rnn, "_zeros_state", lambda batch, n, count, device, dtype: original(batch, n, count, None, dtype))
+    report = audit_family("GRU")
+    kinds = {f.kind: f for f in report.violations}
+    assert "models/rnn.py" in kinds["cpu tensor"].where and "_zeros_state" in kinds["cpu tensor"].where
+    assert "not at the same device" in kinds["error"].op and "GRULayer.forward" in kinds["error"].where
+
+
 def test_a_cpu_tensor_made_in_a_step_loop_is_named(monkeypatch):
     """Code (not a library's) making a tensor without device= inside a step loop, even one
     only used on the host, is a violation; outside the step loops (model init) it is not."""
