@@ -68,7 +68,7 @@ from typing import Callable
 import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
-from torch.utils._python_dispatch import TorchDispatchMode, return_and_correct_aliasing
+from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes, return_and_correct_aliasing
 from torch.utils._pytree import tree_leaves, tree_map
 
 AUDIT_DEVICE = torch.device("meta")
@@ -272,7 +272,8 @@ class DeviceAudit(TorchDispatchMode):
         self._check_operands(name, args, tensors, on_device, to_device, leaves_device)
         if on_device:
             self._check_sync(name, args, kwargs, leaves_device)
-        if not tensors and not to_device and name in FACTORY_OUTPUT_OPS:
+        made_on_cpu = not tensors and not to_device and name in FACTORY_OUTPUT_OPS
+        if made_on_cpu or name == "lift_fresh" and not on_device:  # lift_fresh: torch.tensor(data)
             self._record("cpu tensor", f"{name} without device", unless_library=True)
         unwrapped_args, unwrapped_kwargs = tree_map(_unwrap, (args, kwargs))
         if to_device:
@@ -314,7 +315,6 @@ class DeviceAudit(TorchDispatchMode):
         elif cpu:
             shapes = ", ".join(str(tuple(t.shape)) for t in cpu)
             self._record("cpu operand", f"{name} with CPU tensor(s) {shapes}")
-
 
 
 class _GeneratorCheck(TorchFunctionMode):
@@ -389,7 +389,8 @@ def audited():
     def factory(original):
         def build(data, *args, device=None, **kwargs):
             if device is not None and torch.device(device) == AUDIT_DEVICE:
-                return OnDevice(original(data, *args, **kwargs))
+                with _disable_current_modes():  # made for the device: not a CPU tensor
+                    return OnDevice(original(data, *args, **kwargs))
             return original(data, *args, device=device, **kwargs)
         return build
 

@@ -89,11 +89,14 @@ def test_cpu_generators_copies_and_reads_are_findings():
         host = x.cpu()
         values = (x * 2).tolist()
         picked = x[x > 0]
+        made = torch.tensor([1.0, 2.0], device=AUDIT_DEVICE) + torch.tensor([3.0, 4.0])
     assert values == [2.0] * 4 and type(host) is torch.Tensor and isinstance(picked, OnDevice)
+    assert isinstance(made, OnDevice) and made.elem.tolist() == [4.0, 6.0]
     ops = [(f.kind, f.op) for f in audit.findings]
     assert ops == [("cpu operand", "randperm on the device with a CPU generator"),
                    ("host sync", "_to_copy"), ("host sync", "Tensor.tolist"),
-                   ("host sync", "index with a boolean mask")]
+                   ("host sync", "index with a boolean mask"),
+                   ("cpu tensor", "lift_fresh without device"), ("cpu operand", "add with CPU tensor(s) (2,)")]
     assert torch.Generator is not device_audit._AuditGenerator  # restored
 
 
