@@ -32,13 +32,14 @@ def test_every_family_steps_on_the_device_without_violations(family):
 
 
 def test_a_planted_cpu_tensor_is_named(monkeypatch):
-    from lscrepro.tasks.images import ImageTask
+    from lscrepro.tasks.language import WordPTB
 
     def loss_with_a_cpu_tensor(self, output, target):
-        return (F.cross_entropy(output, target, reduction="none") + torch.zeros(len(target))).mean()
+        return (F.cross_entropy(output.flatten(0, 1), target.flatten(), reduction="none")
+                + torch.zeros(target.numel())).mean()
 
-    monkeypatch.setattr(ImageTask, "loss", loss_with_a_cpu_tensor)
-    report = audit_family("ffn")
+    monkeypatch.setattr(WordPTB, "loss", loss_with_a_cpu_tensor)
+    report = audit_family("lru")
     planted = [f for f in report.violations if f.kind == "cpu operand"]
     assert planted, report.summary()
     assert "training.py" in planted[0].where and "task.loss(output, y)" in planted[0].where
@@ -62,19 +63,20 @@ def test_a_cpu_tensor_made_in_a_step_loop_is_named(monkeypatch):
     import lscrepro.training as training
     original = training.loss_is_finite
     monkeypatch.setattr(training, "loss_is_finite", lambda loss: original(loss) and bool(torch.ones(2).all()))
-    report = audit_family("ffn")
+    report = audit_family("lru")
     made = [f for f in report.violations if f.kind == "cpu tensor"]
     assert made and made[0].op == "ones without device" and "test_device_audit.py" in made[0].origin, report.summary()
 
 
 def test_a_planted_host_sync_in_the_step_loop_is_named(monkeypatch):
-    from lscrepro.tasks.images import ImageTask
+    from lscrepro.tasks.language import WordPTB
 
     def totals_read_at_every_step(self, output, target):
-        return {"loss": float(F.cross_entropy(output, target, reduction="sum")), "correct": 0, "count": len(target)}
+        return {"loss": float(output.sum()), "correct": 0, "steps": target.numel(), "batch_perplexity": 1.0,
+                "batches": 1}
 
-    monkeypatch.setattr(ImageTask, "totals", totals_read_at_every_step)
-    report = audit_family("ffn")
+    monkeypatch.setattr(WordPTB, "totals", totals_read_at_every_step)
+    report = audit_family("lru")
     syncs = [f for f in report.violations if f.kind == "host sync"]
     assert syncs and all(f.in_step for f in syncs), report.summary()
     assert "training.py" in syncs[0].where and "totals_read_at_every_step" in syncs[0].origin
