@@ -110,7 +110,7 @@ class RecurrentLSCSettings:
     radius_method: RadiusMethod = "ritz"
     measure_batches: int = 2
     measure_steps: int = 10  # the reference re-measures over 10 steps ('onlyloadpretrained')
-    max_seconds: float | None = 19800.0  # the reference: stop_time 6 h - 30 min, of the LSC loop
+    max_seconds: float | None = 19800.0  # the reference: stop_time 6 h - 30 min; wall time in total, across resumes
     max_steps: int | None = None
     dec_max_outputs: int = 100  # the reference skips dec for wider readouts (PTB)
     rescale_biases: bool = True  # wmultiplier scales the cell biases with the input side
