@@ -19,7 +19,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .device import rng_state, set_rng_state
 from .optim import LR_SCHEDULES, adabelief_lookahead, learning_rate_schedule, set_learning_rate
 from .progress import Progress
-from .tasks.base import Task, add_totals, detach_state, evaluate, forward, host_totals
+from .tasks.base import Task, add_totals, detach_state, evaluate, host_totals
 
 
 @dataclass(frozen=True)
@@ -138,8 +138,7 @@ def _train_epoch(model: nn.Module, task: Task, optimizer, settings: TrainSetting
     state = None
     batches = task.train_batches(settings.batch_size, generator)
     for x, y in itertools.islice(batches, settings.steps_per_epoch):
-        output, state = forward(model, x, state, task.carries_state)
-        loss = task.loss(output, y)
+        loss, batch_totals, state = task.batch_step(model, x, y, state)
         if not loss_is_finite(loss):
             return None
         optimizer.zero_grad(set_to_none=True)
@@ -150,7 +149,7 @@ def _train_epoch(model: nn.Module, task: Task, optimizer, settings: TrainSetting
         run["steps"] += 1
         if state is not None:  # carried across batches, without gradient
             state = detach_state(state)
-        add_totals(totals, task.totals(output.detach(), y))
+        add_totals(totals, batch_totals)
         progress.step(loss=loss.detach())  # read only when a progress line is written
     return task.summarize(host_totals(totals))
 

@@ -32,17 +32,18 @@ def test_every_family_steps_on_the_device_without_violations(family):
 
 
 def test_a_planted_cpu_tensor_is_named(monkeypatch):
-    from lscrepro.tasks.language import WordPTB
+    import lscrepro.tasks.language as language
+    fused = language.readout_cross_entropy  # what the PTB training step computes its loss with
 
-    def loss_with_a_cpu_tensor(self, output, target):
-        return (F.cross_entropy(output.flatten(0, 1), target.flatten(), reduction="none")
-                + torch.zeros(target.numel())).mean()
+    def loss_with_a_cpu_tensor(h, weight, bias, target):
+        loss, loss_sum, correct = fused(h, weight, bias, target)
+        return (loss + torch.zeros(target.numel())).mean(), loss_sum, correct
 
-    monkeypatch.setattr(WordPTB, "loss", loss_with_a_cpu_tensor)
+    monkeypatch.setattr(language, "readout_cross_entropy", loss_with_a_cpu_tensor)
     report = audit_family("lru")
     planted = [f for f in report.violations if f.kind == "cpu operand"]
     assert planted, report.summary()
-    assert "training.py" in planted[0].where and "task.loss(output, y)" in planted[0].where
+    assert "tasks/language.py" in planted[0].where and "readout_cross_entropy(h, weight" in planted[0].where
     assert "test_device_audit.py" in planted[0].origin and "loss_with_a_cpu_tensor" in planted[0].origin
 
 
@@ -69,17 +70,16 @@ def test_a_cpu_tensor_made_in_a_step_loop_is_named(monkeypatch):
 
 
 def test_a_planted_host_sync_in_the_step_loop_is_named(monkeypatch):
-    from lscrepro.tasks.language import WordPTB
+    import lscrepro.tasks.language as language
 
-    def totals_read_at_every_step(self, output, target):
-        return {"loss": float(output.sum()), "correct": 0, "steps": target.numel(), "batch_perplexity": 1.0,
-                "batches": 1}
+    def totals_read_at_every_step(totals):
+        return {**totals, "loss": float(totals["loss"]), "batch_perplexity": 1.0, "batches": 1}
 
-    monkeypatch.setattr(WordPTB, "totals", totals_read_at_every_step)
+    monkeypatch.setattr(language, "with_batch_perplexity", totals_read_at_every_step)
     report = audit_family("lru")
     syncs = [f for f in report.violations if f.kind == "host sync"]
     assert syncs and all(f.in_step for f in syncs), report.summary()
-    assert "training.py" in syncs[0].where and "totals_read_at_every_step" in syncs[0].origin
+    assert "tasks/language.py" in syncs[0].where and "totals_read_at_every_step" in syncs[0].origin
 
 
 def test_cpu_generators_copies_and_reads_are_findings():

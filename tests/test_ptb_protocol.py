@@ -134,20 +134,19 @@ def test_from_config_reads_carry_state_and_evaluation(monkeypatch):
 
 # --- carry_state with the LRU --------------------------------------------------------------------
 def _record_against_fresh_starts(model) -> list[tuple[bool, bool]]:
-    """Per call of ``model``: (in training mode, output == the model run on that window
-    alone from a zero state), computed inside the call so the weights are the same."""
-    calls, busy = [], []
+    """Per pass of ``model`` (its ``features``, which the fused PTB loss calls without the
+    readout): (in training mode, output == the model run on that window alone from a zero
+    state), computed inside the call so the weights are the same."""
+    calls, features = [], model.features
 
-    def hook(module, args, output):
-        if busy:
-            return
-        busy.append(True)
+    def recorded(x, state=None):
+        output = features(x, state)
         with torch.no_grad():
-            alone = module(args[0])[0]
-        busy.clear()
-        calls.append((module.training, torch.allclose(output[0], alone, rtol=1e-6, atol=1e-6)))
+            alone = features(x)[0]
+        calls.append((model.training, torch.allclose(output[0], alone, rtol=1e-6, atol=1e-6)))
+        return output
 
-    model.register_forward_hook(hook)
+    model.features = recorded
     return calls
 
 

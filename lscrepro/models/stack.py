@@ -33,15 +33,29 @@ class SequenceStack(nn.Module):
             return h @ self.embedding.T
         return self.dense_readout(h)
 
+    def readout_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(weight (classes, width), bias or None) of ``readout``: the logits are
+        h @ weight.T + bias, which a task may compute fused with its loss
+        (lscrepro.models.readout) from ``features``."""
+        if self.dense_readout is None:
+            return self.embedding, None
+        return self.dense_readout.weight, self.dense_readout.bias
+
     def initial_state(self, batch: int, device=None, dtype=torch.float32) -> tuple:
         return tuple(layer.initial_state(batch, device, dtype) for layer in self.layers)
 
     def forward(self, x: torch.Tensor, state: tuple | None = None):
         """(logits at every step, the final state: one tuple of tensors per layer)."""
+        h, final = self.features(x, state)
+        return self.readout(h), final
+
+    def features(self, x: torch.Tensor, state: tuple | None = None):
+        """(the last layer's output at every step, the final state): ``forward`` without
+        the readout."""
         h = self.embed(x)
         states = [None] * self.depth if state is None else list(state)
         final = []
         for layer, layer_state in zip(self.layers, states):
             h, layer_state = layer(self.layer_input(h), layer_state)
             final.append(tuple(layer_state))
-        return self.readout(h), tuple(final)
+        return h, tuple(final)

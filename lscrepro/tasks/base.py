@@ -60,6 +60,15 @@ class Task:
         reads a split's sums once, at its end."""
         raise NotImplementedError
 
+    def batch_step(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, state,
+                   with_loss: bool = True) -> tuple[torch.Tensor | None, dict, object]:
+        """(mean loss, or None without ``with_loss``; ``totals``; next state) of one batch:
+        ``loss`` and ``totals`` of the model's output. A task may compute them without
+        the output (wordptb: the readout fused with the cross-entropy)."""
+        output, state = forward(model, x, state, self.carries_state)
+        loss = self.loss(output, y) if with_loss else None
+        return loss, self.totals(output.detach(), y), state
+
     def summarize(self, totals: dict[str, float]) -> dict[str, float]:
         """The metrics of a split from its summed ``totals`` (numbers: see host_totals)."""
         raise NotImplementedError
@@ -110,6 +119,6 @@ def evaluate(model: torch.nn.Module, task: Task, split: str) -> dict[str, float]
     totals: dict[str, float] = {}
     state = None
     for x, y in task.eval_batches(split):
-        output, state = forward(model, x, state, task.carries_state)
-        add_totals(totals, task.totals(output, y))
+        _, batch_totals, state = task.batch_step(model, x, y, state, with_loss=False)
+        add_totals(totals, batch_totals)
     return task.summarize(host_totals(totals))

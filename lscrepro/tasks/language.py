@@ -35,6 +35,7 @@ from typing import Iterator
 
 import torch
 
+from ..models.readout import readout_cross_entropy
 from .base import Batch, Task
 from .sequences import load_task_data, on_device, repeat_steps, step_loss, step_totals
 
@@ -143,9 +144,21 @@ class WordPTB(Task):
     def totals(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor | int]:
         """Summed cross-entropy, correct steps and steps, and for the reference's perplexity
         exp(this batch's mean cross-entropy) and one batch (on the device, in float64)."""
-        totals = step_totals(output, target)
-        batch_loss = totals["loss"] / totals["steps"]
-        return {**totals, "batch_perplexity": batch_loss.clamp(max=MAX_EXPONENT).exp(), "batches": 1}
+        return with_batch_perplexity(step_totals(output, target))
+
+    def batch_step(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, state,
+                   with_loss: bool = True) -> tuple[torch.Tensor, dict, object]:
+        """As ``Task.batch_step``, but for a model with ``features`` and ``readout_weights``
+        (lscrepro.models.stack.SequenceStack) the readout and the cross-entropy run fused,
+        in row chunks (lscrepro.models.readout): the same loss, gradients and totals
+        without a (steps x vocabulary) logits tensor."""
+        if not hasattr(model, "readout_weights"):
+            return super().batch_step(model, x, y, state, with_loss)
+        h, state = model.features(x, state) if self.carries_state else model.features(x)
+        weight, bias = model.readout_weights()
+        loss, loss_sum, correct = readout_cross_entropy(h, weight, bias, y)
+        totals = with_batch_perplexity({"loss": loss_sum, "correct": correct, "steps": y.numel()})
+        return loss, totals, (state if self.carries_state else None)
 
     def summarize(self, totals: dict[str, float]) -> dict[str, float]:
         loss = totals["loss"] / totals["steps"]
@@ -154,3 +167,10 @@ class WordPTB(Task):
         else:
             perplexity = math.exp(min(loss, MAX_EXPONENT))
         return {"loss": loss, "perplexity": perplexity, "accuracy": totals["correct"] / totals["steps"]}
+
+
+def with_batch_perplexity(totals: dict) -> dict:
+    """A batch's totals (summed cross-entropy in float64, correct steps, steps) with
+    exp(its mean cross-entropy) and one batch, for the reference's perplexity."""
+    batch_loss = totals["loss"] / totals["steps"]
+    return {**totals, "batch_perplexity": batch_loss.clamp(max=MAX_EXPONENT).exp(), "batches": 1}
