@@ -44,14 +44,61 @@ def test_sequence_equals_stepwise_values_and_gradients(method, with_x0):
         torch.testing.assert_close(grad, grad_ref, atol=1e-4, rtol=1e-4)
 
 
+def _as_complex(z: torch.Tensor) -> torch.Tensor:
+    n = z.shape[-1] // 2
+    return torch.complex(z[..., :n], z[..., n:])
+
+
 @pytest.mark.parametrize("method", ["scan", "loop"])
-def test_linear_recurrence_gradcheck(method):
+@pytest.mark.parametrize("in_place", [False, True])
+def test_linear_recurrence_gradcheck(method, in_place):
+    """The real-layout recurrence and its written-out backward, in float64; in place it
+    overwrites its input and the incoming gradient, so both are fresh tensors here."""
     generator = torch.Generator().manual_seed(2)
-    lam = (0.6 * torch.randn(5, dtype=torch.complex128, generator=generator)).requires_grad_(True)
-    drive = torch.randn(2, 11, 5, dtype=torch.complex128, generator=generator, requires_grad=True)
-    x0 = torch.randn(2, 5, dtype=torch.complex128, generator=generator, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda l, d, x: LinearRecurrence.apply(l, d, x, method), (lam, drive, x0))
-    torch.testing.assert_close(LinearRecurrence.apply(lam, drive, x0, method), diagonal_linear_scan(lam, drive, x0))
+    lam = 0.6 * torch.randn(5, dtype=torch.complex128, generator=generator)
+    lam_re, lam_im = (p.clone().requires_grad_(True) for p in (lam.real, lam.imag))
+    drive = torch.randn(2, 11, 10, dtype=torch.float64, generator=generator, requires_grad=True)
+    x0 = torch.randn(2, 10, dtype=torch.float64, generator=generator, requires_grad=True)
+
+    def recurrence(l_re, l_im, d, x):
+        d = d * 1 if in_place else d
+        return LinearRecurrence.apply(l_re, l_im, d, x, method, in_place) * 1
+    assert torch.autograd.gradcheck(recurrence, (lam_re, lam_im, drive, x0))
+    expected = diagonal_linear_scan(lam, _as_complex(drive.detach()), _as_complex(x0.detach()))
+    torch.testing.assert_close(_as_complex(recurrence(lam_re, lam_im, drive, x0)), expected)
+
+
+def complex_forward(lru: LRU, u: torch.Tensor, x0: torch.Tensor | None):
+    """The LRU's sequence forward as it was before issue 26 (complex states, strided
+    .real/.imag operands), by autograd through the reference doubling scan."""
+    d = lru.d_hidden
+    lam = torch.complex(*lru.lambda_parts())
+    gamma = torch.exp(lru.gamma_log)
+    drive = torch.complex(gamma * (u @ lru.B_re), gamma * (u @ lru.B_im))
+    start = None if x0 is None else torch.complex(x0[..., :d], x0[..., d:])
+    states = diagonal_linear_scan(lam, drive, start)
+    y = states.real @ lru.C_re - states.imag @ lru.C_im + lru.D * u
+    return y, torch.cat([states[:, -1].real, states[:, -1].imag], dim=-1)
+
+
+@pytest.mark.parametrize("method", ["scan", "loop"])
+@pytest.mark.parametrize("with_x0", [False, True])
+def test_real_layout_equals_the_complex_forward_in_float64(method, with_x0):
+    """The same maths as before: outputs, final state and every gradient to 1e-10."""
+    lru = make_lru(method).double()
+    generator = torch.Generator().manual_seed(4)
+    u = torch.randn(3, 37, H, dtype=torch.float64, generator=generator, requires_grad=True)
+    x0 = (torch.randn(3, 4 * H, dtype=torch.float64, generator=generator, requires_grad=True)
+          if with_x0 else None)
+    weights = torch.randn(3, 37, H, dtype=torch.float64, generator=generator)
+    inputs = [u, *lru.parameters()] + ([x0] if with_x0 else [])
+    results = []
+    for forward in (lru.forward, lambda u_, x_: complex_forward(lru, u_, x_)):
+        y, x_last = forward(u, x0)
+        loss = (y * weights).sum() + x_last.square().sum()
+        results.append((loss.detach(), y.detach(), x_last.detach(), *torch.autograd.grad(loss, inputs)))
+    for new, old in zip(*results):
+        torch.testing.assert_close(new, old, rtol=1e-10, atol=1e-10 * old.abs().max().item())
 
 
 def test_init_ranges():

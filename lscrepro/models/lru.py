@@ -24,9 +24,12 @@ then the diagonal recurrence in one autograd node (``LinearRecurrence``, backwar
 out) by a log-depth parallel scan (Hillis-Steele doubling; lambda is the same at every
 step so the "a" half of the scan pair is just lambda^(2^k)) on accelerators, or by an
 in-place loop over time on the CPU, where it is faster; then the readout of all steps.
-``LRU.step`` is the one-step cell on real tensors, the state stored as the
-reference stores it, ``[Re x, Im x]`` (2N real entries), so that torch.func can
-differentiate it. States at every API boundary use that real layout.
+It holds the complex states as real tensors, ``[Re x | Im x]`` along the last axis, so
+both projections are single GEMMs on contiguous operands (complex tensors made them GEMMs
+on strided ``.real``/``.imag`` views, copied first, and a complex loop's copies; issue 26,
+benchmarks/lru_train_step.py). ``LRU.step`` is the one-step cell on real tensors, the
+state stored as the reference stores it, ``[Re x, Im x]`` (2N real entries), so that
+torch.func can differentiate it. States at every API boundary use that real layout.
 
 Initialisation draws from one torch.Generator seeded with the model seed, so the same
 seed gives bit-identical weights on CPU.
@@ -79,66 +82,136 @@ def diagonal_linear_scan(lam: torch.Tensor, drive: torch.Tensor,
     return drive
 
 
-def _recur_inplace(lam: torch.Tensor, x: torch.Tensor, method: str, reverse: bool = False) -> torch.Tensor:
-    """x (B, T, N) <- the states of x_t = lam x_{t-1} + x_t (x_{t+1} when ``reverse``),
-    in place, no autograd. ``"scan"``: the Hillis-Steele doubling (ceil(log2 T) rounds
-    over the whole tensor: the parallel form, for accelerators and long sequences);
-    ``"loop"``: T small in-place steps (fewer passes over memory: faster on a CPU)."""
-    steps = x.shape[1]
+def _loop(lam_re: torch.Tensor, lam_im: torch.Tensor, x: torch.Tensor, reverse: bool) -> None:
+    """x (B, T, 2N) = [Re | Im] <- the states of x_t = lam x_{t-1} + x_t (x_{t+1} when
+    ``reverse``), in place: four multiply-adds on (B, N) slices per step, no temporaries."""
+    n, steps = lam_re.shape[0], x.shape[1]
+    re, im = x[..., :n], x[..., n:]
+    neg_lam_im = -lam_im
+    order = range(steps - 2, -1, -1) if reverse else range(1, steps)
+    offset = 1 if reverse else -1
+    for t in order:
+        s = t + offset
+        re[:, t].addcmul_(re[:, s], lam_re).addcmul_(im[:, s], neg_lam_im)
+        im[:, t].addcmul_(im[:, s], lam_re).addcmul_(re[:, s], lam_im)
+
+
+def _scan(lam_re: torch.Tensor, lam_im: torch.Tensor, x: torch.Tensor, reverse: bool) -> None:
+    """As ``_loop``, by the Hillis-Steele doubling (ceil(log2 T) rounds over the whole
+    tensor: the parallel form, for accelerators and long sequences)."""
+    n, steps = lam_re.shape[0], x.shape[1]
+    re, im = x[..., :n], x[..., n:]
+    # lam^(2^k) below sqrt(tiny) is set to 0: those terms are below the float's resolution
+    # of the sum, and products with them would be (slow) subnormals
+    negligible = torch.finfo(x.dtype).tiny ** 0.5
+    power_re, power_im, shift = lam_re, lam_im, 1
+    while shift < steps:
+        target, source = (slice(None, -shift), slice(shift, None)) if reverse else \
+            (slice(shift, None), slice(None, -shift))
+        src_re, src_im = re[:, source], im[:, source]
+        add_re = power_re * src_re - power_im * src_im  # from the old values: the slices overlap
+        add_im = power_re * src_im + power_im * src_re
+        re[:, target] += add_re
+        im[:, target] += add_im
+        power_re, power_im = power_re * power_re - power_im * power_im, 2 * power_re * power_im
+        small = power_re.square() + power_im.square() < negligible ** 2
+        power_re, power_im = (torch.where(small, torch.zeros_like(p), p) for p in (power_re, power_im))
+        shift *= 2
+
+
+def _recur_inplace(lam_re: torch.Tensor, lam_im: torch.Tensor, x: torch.Tensor, method: str,
+                   reverse: bool = False) -> torch.Tensor:
+    """x (B, T, 2N) = [Re x | Im x] <- the states of x_t = lam x_{t-1} + x_t (x_{t+1} when
+    ``reverse``), in place, no autograd. ``"scan"``: the doubling (``_scan``); ``"loop"``:
+    T small in-place steps (fewer passes over memory: faster on a CPU)."""
     if method == "scan":
-        # lam^(2^k) below sqrt(tiny) is set to 0: those terms are below the float's
-        # resolution of the sum, and products with them would be (slow) subnormals
-        negligible = torch.finfo(x.real.dtype).tiny ** 0.5
-        power, shift = lam, 1
-        while shift < steps:
-            if reverse:
-                x[:, :-shift] += power * x[:, shift:]
-            else:
-                x[:, shift:] += power * x[:, :-shift]
-            power = power * power
-            power = torch.where(power.abs() < negligible, torch.zeros_like(power), power)
-            shift *= 2
+        _scan(lam_re, lam_im, x, reverse)
     elif method == "loop":
-        order = range(steps - 2, -1, -1) if reverse else range(1, steps)
-        offset = 1 if reverse else -1
-        for t in order:
-            x[:, t] += lam * x[:, t + offset]
+        _loop(lam_re, lam_im, x, reverse)
     else:
         raise ValueError(f"unknown recurrence method {method!r}; valid: 'scan', 'loop'")
     return x
 
 
+def _reverse_loop_with_lambda_grad(lam_re, lam_im, grad, x):
+    """``_loop(conj lam, grad, reverse)`` in place, summing the lambda gradient
+    sum_{t>=1} g_t conj(x_{t-1}) (real and imaginary parts, per channel) on the way, while
+    each g_t is in cache: (grad_lam_re (N,), grad_lam_im (N,))."""
+    n, steps = lam_re.shape[0], x.shape[1]
+    re, im = grad[..., :n], grad[..., n:]
+    x_re, x_im = x[..., :n], x[..., n:]
+    same = grad.new_zeros(grad.shape[0], 2 * n)  # [g_re x_re | g_im x_im]
+    cross = grad.new_zeros(grad.shape[0], n)  # g_im x_re - g_re x_im
+    neg_lam_im = -lam_im
+    for t in range(steps - 1, 0, -1):  # g_t is final here
+        same.addcmul_(grad[:, t], x[:, t - 1])
+        cross.addcmul_(im[:, t], x_re[:, t - 1]).addcmul_(re[:, t], x_im[:, t - 1], value=-1)
+        re[:, t - 1].addcmul_(re[:, t], lam_re).addcmul_(im[:, t], lam_im)
+        im[:, t - 1].addcmul_(im[:, t], lam_re).addcmul_(re[:, t], neg_lam_im)
+    same = same.sum(dim=0)
+    return same[:n] + same[n:], cross.sum(dim=0)
+
+
+def _conj_product_sum(g: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """sum of g conj(x) over all but the last axis, for g, x (..., 2N) = [Re | Im]: its
+    (real, imaginary) parts, each (N,)."""
+    n = x.shape[-1] // 2
+    dims = tuple(range(x.dim() - 1))
+    same = (g * x).sum(dim=dims)
+    cross = (g[..., n:] * x[..., :n] - g[..., :n] * x[..., n:]).sum(dim=dims)
+    return same[:n] + same[n:], cross
+
+
+def _times_lambda(lam_re, lam_im, z: torch.Tensor) -> torch.Tensor:
+    """lam * z for z (..., 2N) = [Re | Im], in the same layout."""
+    n = lam_re.shape[0]
+    z_re, z_im = z[..., :n], z[..., n:]
+    return torch.cat([lam_re * z_re - lam_im * z_im, lam_re * z_im + lam_im * z_re], dim=-1)
+
+
 class LinearRecurrence(torch.autograd.Function):
-    """x_t = lam * x_{t-1} + drive_t over a sequence, with the backward written out as the
-    reverse recurrence g_t <- g_t + conj(lam) g_{t+1} (PyTorch's conjugate-Wirtinger
-    convention), grad lam = sum_t g_t conj(x_{t-1}) and grad x0 = conj(lam) g_0. Both
-    passes update one buffer in place, instead of an autograd graph of every round."""
+    """x_t = lam * x_{t-1} + drive_t (x_{-1} = x0 or 0) over a sequence, on real tensors in
+    the ``[Re | Im]`` layout (drive (B, T, 2N), lam as (Re, Im), each (N,)): contiguous
+    operands for the matmuls before and after. The backward is written out: the reverse
+    recurrence g_t <- g_t + conj(lam) g_{t+1}, grad lam = sum_t g_t conj(x_{t-1}) (PyTorch's
+    conjugate-Wirtinger convention, as real and imaginary parts) and grad x0 = conj(lam) g_0.
+    Both passes update one buffer in place, instead of an autograd graph of every round.
+
+    ``in_place``: the recurrence overwrites ``drive`` and its backward the incoming
+    gradient (``LRU.forward``, whose drive and state gradient are its own fresh tensors:
+    two (B, T, 2N) allocations fewer per layer and step); otherwise both are copied."""
 
     @staticmethod
-    def forward(ctx, lam, drive, x0, method):
-        x = drive.clone()
+    def forward(ctx, lam_re, lam_im, drive, x0, method, in_place=False):
+        if in_place:
+            ctx.mark_dirty(drive)
+            x = drive
+        else:
+            x = drive.clone()
         if x0 is not None:
-            x[:, 0] += lam * x0
-        _recur_inplace(lam, x, method)
-        ctx.method = method
-        ctx.has_x0 = x0 is not None
-        ctx.save_for_backward(lam, x, x0)
+            x[:, 0] += _times_lambda(lam_re, lam_im, x0)
+        _recur_inplace(lam_re, lam_im, x, method)
+        ctx.method, ctx.in_place = method, in_place
+        ctx.save_for_backward(lam_re, lam_im, x, x0)
         return x
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_x):
-        lam, x, x0 = ctx.saved_tensors
-        lam_conj = lam.conj()
-        grad_drive = _recur_inplace(lam_conj, grad_x.clone(), ctx.method, reverse=True)
-        grad_lam = grad_x0 = None
-        if ctx.needs_input_grad[0]:
-            grad_lam = (grad_drive[:, 1:] * x[:, :-1].conj()).sum(dim=(0, 1))
-            if ctx.has_x0:
-                grad_lam = grad_lam + (grad_drive[:, 0] * x0.conj()).sum(dim=0)
-        if ctx.has_x0 and ctx.needs_input_grad[2]:
-            grad_x0 = grad_drive[:, 0] * lam_conj
-        return grad_lam, grad_drive, grad_x0, None
+        lam_re, lam_im, x, x0 = ctx.saved_tensors
+        own = ctx.in_place and grad_x.is_contiguous()
+        grad = grad_x if own else grad_x.clone(memory_format=torch.contiguous_format)
+        if ctx.method == "loop":
+            grad_re, grad_im = _reverse_loop_with_lambda_grad(lam_re, lam_im, grad, x)
+        else:
+            _recur_inplace(lam_re, -lam_im, grad, ctx.method, reverse=True)
+            grad_re, grad_im = _conj_product_sum(grad[:, 1:], x[:, :-1])
+        grad_x0 = None
+        if x0 is not None:  # the first step's lam * x0: g_0 conj(x0) and conj(lam) g_0
+            more_re, more_im = _conj_product_sum(grad[:, 0], x0)
+            grad_re, grad_im = grad_re + more_re, grad_im + more_im
+            grad_x0 = _times_lambda(lam_re, -lam_im, grad[:, 0]) if ctx.needs_input_grad[3] else None
+        return grad_re, grad_im, grad, grad_x0, None, None
 
 
 def default_method(device: torch.device) -> str:
@@ -193,17 +266,19 @@ class LRU(nn.Module):
 
     def forward(self, u: torch.Tensor, x0: torch.Tensor | None = None):
         """u (B, T, H), x0 (B, 2N) or None (zeros) -> (y (B, T, H), x_T (B, 2N)), the
-        recurrence over the whole sequence at once (``LinearRecurrence``)."""
-        d = self.d_hidden
-        lam = torch.complex(*self.lambda_parts())
+        recurrence over the whole sequence at once (``LinearRecurrence``), on real tensors
+        in the ``[Re | Im]`` layout: one GEMM gives the drive's both parts (gamma folded into
+        [B_re | B_im]), one reads out Re(x C) = [Re x | Im x] @ [C_re; -C_im]."""
+        lam_re, lam_im = self.lambda_parts()
         gamma = torch.exp(self.gamma_log)
-        drive = torch.complex(gamma * (u @ self.B_re), gamma * (u @ self.B_im))
-        start = None if x0 is None else torch.complex(x0[..., :d], x0[..., d:])
+        w_in = torch.cat([self.B_re * gamma, self.B_im * gamma], dim=1)  # (H, 2N)
+        w_out = torch.cat([self.C_re, -self.C_im], dim=0)  # (2N, H)
         method = self.method or default_method(u.device)
-        states = LinearRecurrence.apply(lam, drive, start, method)
-        y = states.real @ self.C_re - states.imag @ self.C_im + self.D * u
-        last = states[:, -1]
-        return y, torch.cat([last.real, last.imag], dim=-1)
+        # in place: the drive is this call's own tensor, and so is its gradient (from the
+        # readout's GEMM and the final state's copy); so is the readout, which D u joins
+        states = LinearRecurrence.apply(lam_re, lam_im, u @ w_in, x0, method, True)
+        y = (states @ w_out).addcmul_(u, self.D)
+        return y, states[:, -1].clone()
 
     def forward_stepwise(self, u: torch.Tensor, x0: torch.Tensor | None = None):
         """``forward`` by a Python loop over ``step`` (reference for tests/benchmarks)."""
