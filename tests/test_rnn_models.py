@@ -247,3 +247,19 @@ def test_state_carry_equals_one_run(cell, dims):
     assert torch.allclose(torch.cat([first, second], 1), whole, atol=1e-5)
     for layer_a, layer_b in zip(whole_state, final_state):
         assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(layer_a, layer_b))
+
+
+def test_uniform_dropout_keeps_each_element_with_probability_1_minus_p_reproducibly():
+    from lscrepro.models.stack import UniformDropout
+    dropout = UniformDropout(0.3)
+    x = torch.ones(400, 500)
+    torch.manual_seed(0)
+    first = dropout(x)
+    torch.manual_seed(0)
+    assert torch.equal(first, dropout(x))  # the global seed fixes the mask, as for nn.Dropout
+    assert set(first.unique().tolist()) == {0.0, pytest.approx(1 / 0.7)}
+    assert abs((first > 0).float().mean().item() - 0.7) < 0.005  # 200,000 draws: sd 0.001
+    assert torch.equal(dropout.eval()(x), x)
+    model = build({"cell": "GRU", "depth": 1, "width": 4, "dropout": 0.3}, {"in_features": 3, "num_classes": 2,
+                                                                           "steps": 5}, seed=0)
+    assert isinstance(model.dropout, UniformDropout) and model.dropout.p == 0.3

@@ -30,7 +30,7 @@ from torch import nn
 
 from .lscview import RecurrentLSCView, diagonal_rows
 from .spiking import ALIFLayer, glorot_uniform
-from .stack import SequenceStack
+from .stack import SequenceStack, UniformDropout
 
 CELLS = ("LSTM", "GRU", "rsimplernn", "ssimplernn", "maLSNN", "maLSNNb")
 CONFIG_KEYS = ("name", "cell", "depth", "width", "widths", "embedding", "dropout", "activation")
@@ -393,7 +393,7 @@ class DeepRNN(SequenceStack):
         self.language = "vocab_size" in dims
         self.num_classes = dims["num_classes"]
         n_in = self._make_input(dims, embedding, generator)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = UniformDropout(dropout)
         self.layers = nn.ModuleList()
         for width in widths:
             self.layers.append(make_layer(cell, n_in, width, generator,

@@ -9,6 +9,20 @@ import torch.nn.functional as F
 from torch import nn
 
 
+class UniformDropout(nn.Dropout):
+    """nn.Dropout with the mask drawn as uniform(0, 1) >= p on the CPU: the same law (each
+    element kept with probability 1 - p, scaled by 1 / (1 - p)) from torch's vectorised
+    uniform sampler, where the CPU's Bernoulli sampler, which F.dropout uses, draws one
+    element at a time (0.46 s against 0.15 s for sl-MNIST's 256 x 200 x 784 inputs on this
+    machine). Other devices keep F.dropout (one fused kernel)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0 or x.device.type != "cpu":
+            return super().forward(x)
+        mask = torch.rand_like(x).ge_(self.p).mul_(1 / (1 - self.p))  # in place: one buffer
+        return x * mask
+
+
 class SequenceStack(nn.Module):
     """Subclasses set ``language``, ``embedding`` (language), ``dense_readout`` (None: tied),
     ``layers`` and ``depth``; ``layer_input`` is what enters each layer (e.g. dropout)."""
