@@ -218,6 +218,12 @@ def write_csv(path: Path, rows: list[dict], fields) -> None:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 
 
+def step_means(rows: list[dict]) -> list[float]:
+    """Each step's mean of the rec, depth and enc radii: what both selection rules rank."""
+    steps = sorted({r["step"] for r in rows})
+    return [float(np.mean([r["radius"] for r in rows if r["step"] == t and r["kind"] != "dec"])) for t in steps]
+
+
 def summary(rows: list[dict]) -> list[dict]:
     """Each curve's first radius, the mean of its last 10 steps and the direction between."""
     out = []
@@ -303,16 +309,17 @@ def report(cells, steps: int) -> None:
         ref_rows, ref_selected, seconds = reference_rows(cell, steps)
         rows += ref_rows + port["rows"]
         common = dict(cell=cell, widths=":".join(map(str, port["widths"])), batch=port["batch"])
-        selection.append(dict(common, implementation="reference", selected_step=ref_selected,
-                              steps=1 + max(r["step"] for r in ref_rows)))
-        for impl, step in port["selected"].items():
-            selection.append(dict(common, implementation=impl, selected_step=step,
-                                  steps=1 + max(r["step"] for r in port["rows"] if r["implementation"] == impl)))
+        for impl, step in [("reference", ref_selected), *port["selected"].items()]:
+            means = step_means([r for r in ref_rows + port["rows"] if r["implementation"] == impl])
+            selection.append(dict(common, implementation=impl, steps=len(means), selected_step=step,
+                                  first_mean=means[0], selected_mean=means[step] if step < len(means) else "",
+                                  closest_step=int(np.argmin(np.abs(np.array(means) - TARGET)))))
     write_csv(OUT / "lsc_trajectories.csv", rows, FIELDS)
     write_csv(OUT / "lsc_trajectories_summary.csv", summary(rows),
               ("cell", "implementation", "kind", "layer", "first", "last10", "direction"))
     write_csv(OUT / "lsc_trajectories_selection.csv", selection,
-              ("cell", "implementation", "widths", "batch", "steps", "selected_step"))
+              ("cell", "implementation", "widths", "batch", "steps", "selected_step", "first_mean",
+               "selected_mean", "closest_step"))
     plot(rows, selection, OUT / "lsc_trajectories.png")
 
 
