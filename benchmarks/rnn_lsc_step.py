@@ -1,10 +1,17 @@
-"""Time one RNN LSC step (LSTM, PTB sizes) two ways, side by side, and where its time goes:
+"""Time one RNN LSC step of a PTB net, the former radius path and the new one side by side,
+and where its time goes:
 
-batched  what lscrepro.lsc.recurrent does: every local Jacobian of the step (rec and depth
+new      what lscrepro.lsc.recurrent does: every local Jacobian of the step (rec and depth
          per layer, enc; dec is skipped for PTB's 10000-way readout, as the reference
-         does) for the whole batch, in closed form (the LSTM view's diagonally scaled
-         weight blocks), radii by the configured method, the loss, its backward and one
-         optimiser update;
+         does) for the whole batch, in closed form, radii by the configured method, the
+         loss, its backward and one optimiser update. The Ritz radius's exact path takes
+         eigenvalues only, the gradient from the dominant eigenvectors; with
+         ``--early-exit`` it also gives up after 3 squarings on a spectrum that the early
+         check expects not to separate;
+old      the same step with the former Ritz radius (12 squarings for every sample, the
+         exact path's gradient from the backward of a full eig), on a copy of the same
+         model; old and new alternate, ``--repeats`` times each, and the medians are
+         compared ("speed-up");
 naive    a per-sample autograd loop: torch.autograd.functional.jacobian (create_graph)
          of one sample's step, torch.linalg.eigvals, the loss's backward. It is far too
          slow to run in full, so it runs ``--naive-samples`` (sample, Jacobian) pairs of
@@ -15,15 +22,20 @@ dominant-subspace phase, counted as its 2 B n^3 flops per squaring) as a share o
 batched GEMM of the same (B, n, n) shape, and the closed-form Jacobians against
 torch.func's (vmap of jacrev) on the same layers.
 
-    python benchmarks/rnn_lsc_step.py [--width 512] [--depth 5] [--batch 8] [--repeats 3]
+    python benchmarks/rnn_lsc_step.py [--cell LSTM] [--widths 500,300] [--batch 8] [--repeats 3]
+    python benchmarks/rnn_lsc_step.py --cell ssimplernn --widths 1300,300 --batch 16
 
-The paper's PTB width is 1300; on 2 CPU cores one batched step at that width takes
-minutes, so the default is 512.
+Widths: the paper's PTB nets are 1300:300 (simple RNNs, ALIFs), 500:300 (LSTM), 625:300
+(GRU) at depth 2 (config/config.yaml); the default is a smaller LSTM. The LSC batch is 16
+for the simple RNNs, 3 for the ALIFs and 8 otherwise. Threads: 1 by default, as the jobs
+(rules/jobs.smk).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import functools
 import statistics
 import time
 from contextlib import contextmanager
@@ -31,6 +43,7 @@ from contextlib import contextmanager
 import torch
 
 from lscrepro.lsc import jacobians as radius_module
+from lscrepro.lsc import recurrent
 from lscrepro.lsc.recurrent import RecurrentLSCSettings, cell_views, local_radii, lsc_loss
 from lscrepro.models import build_model
 from lscrepro.models.lscview import RecurrentLSCView
@@ -39,9 +52,22 @@ from lscrepro.optim import adabelief_lookahead
 VOCAB = 10000
 
 
-def build(width: int, depth: int):
+def build(cell: str, widths: list[int]):
     dims = {"vocab_size": VOCAB, "num_classes": VOCAB, "steps": 200}
-    return build_model({"name": "rnn", "cell": "LSTM", "depth": depth, "width": width}, dims, 0)
+    config = {"name": "rnn", "cell": cell, "depth": len(widths), "widths": widths,
+              "embedding": widths[-1]}  # the tied readout: the embedding is the last width
+    return build_model(config, dims, 0)
+
+
+@contextmanager
+def former_radius():
+    """The recurrent LSC's radii by the former Ritz path (no early check, eig backward)."""
+    original = recurrent.spectral_radius
+    recurrent.spectral_radius = functools.partial(original, early_exit=False, exact_gradient="eig")
+    try:
+        yield
+    finally:
+        recurrent.spectral_radius = original
 
 
 def batched_step(model, optimizer, tokens, states, settings, generator) -> float:
@@ -72,11 +98,13 @@ def timed_squarings(record: list):
     """Record (seconds, flops) of every dominant-subspace phase run inside the block."""
     original = radius_module._dominant_subspaces
 
-    def wrapper(jac, jac64, squarings, *args):
+    def wrapper(jac, squarings, rank, generator, check=True):
         start = time.perf_counter()
-        out = original(jac, jac64, squarings, *args)
-        batch, n = jac.shape[0], jac.shape[-1]
-        record.append((time.perf_counter() - start, squarings * 2 * batch * n ** 3, batch, n))
+        out = original(jac, squarings, rank, generator, check)
+        batch, n, kept = jac.shape[0], jac.shape[-1], len(out[3])
+        early = min(squarings, radius_module._CHECK_AFTER) if check else squarings
+        count = batch * early + kept * (squarings - early)  # squarings done, over samples
+        record.append((time.perf_counter() - start, count * 2 * n ** 3, batch, n))
         return out
 
     radius_module._dominant_subspaces = wrapper
@@ -126,46 +154,91 @@ def jacobian_seconds(model, tokens, states) -> tuple[float, float]:
     return seconds[0], seconds[1]
 
 
+def warm_states(model, batch: int, generator) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Tokens and the states after 5 steps on random tokens from zero (zero states make
+    easy Jacobians; random ones are not states the cell can reach)."""
+    views = cell_views(model)
+    states = [view.zeros(batch, None) for view in views]
+    with torch.no_grad():
+        for _ in range(5):
+            tokens = torch.randint(VOCAB, (batch,), generator=generator)
+            _, states = recurrent.advance(views, model.embed(tokens), states)
+    return torch.randint(VOCAB, (batch,), generator=generator), states
+
+
+@contextmanager
+def new_radius(early_exit: bool):
+    """The recurrent LSC's radii by today's Ritz path, with or without the early check."""
+    original = recurrent.spectral_radius
+    recurrent.spectral_radius = functools.partial(original, early_exit=early_exit)
+    try:
+        yield
+    finally:
+        recurrent.spectral_radius = original
+
+
+def timed_paths(model, tokens, states, settings, repeats: int,
+                early_exit: bool) -> dict[str, list[float]]:
+    """Old and new steps, alternating, each on its own copy of the model and optimiser."""
+    runs = {}
+    for name in ("old", "new"):
+        copied = copy.deepcopy(model)
+        optimizer = adabelief_lookahead(copied.parameters(), settings.lr, settings.weight_decay)
+        runs[name] = (copied, optimizer, torch.Generator().manual_seed(1), [])
+    for _ in range(repeats):
+        for name, (copied, optimizer, generator, seconds) in runs.items():
+            with former_radius() if name == "old" else new_radius(early_exit):
+                seconds.append(batched_step(copied, optimizer, tokens, states, settings, generator))
+    return {name: run[3] for name, run in runs.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--width", type=int, default=512)
-    parser.add_argument("--depth", type=int, default=5)
+    parser.add_argument("--cell", default="LSTM")
+    parser.add_argument("--widths", default="500,100,500,100,300",
+                        help="comma-separated layer widths (the last is also the embedding's)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--naive-samples", type=int, default=3)
     parser.add_argument("--radius-method", default="ritz", choices=["ritz", "eig"])
+    parser.add_argument("--early-exit", action="store_true",
+                        help="the new path also gives up after 3 squarings on ring spectra")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    widths = [int(w) for w in args.widths.split(",")]
     settings = RecurrentLSCSettings(radius_method=args.radius_method)
-    model = build(args.width, args.depth)
+    model = build(args.cell, widths)
     generator = torch.Generator().manual_seed(0)
-    tokens = torch.randint(VOCAB, (args.batch,), generator=generator)
-    # a state from a few steps of real running, not zeros (zero states make easy Jacobians)
-    states = [torch.randn(args.batch, 2 * args.width, generator=generator) * 0.3
-              for _ in range(args.depth)]
-    jacobians = 2 * args.depth  # rec per layer, depth per layer but the first, enc
-    print(f"LSTM depth {args.depth}, width {args.width} (state {2 * args.width}), batch {args.batch}, "
-          f"{jacobians} Jacobians per sample, radius {args.radius_method}, "
-          f"{torch.get_num_threads()} threads")
-    optimizer = adabelief_lookahead(model.parameters(), settings.lr, settings.weight_decay)
+    tokens, states = warm_states(model, args.batch, generator)
+    shapes = {key: tuple(jac.shape[1:]) for key, jac in
+              recurrent.local_jacobians(model, cell_views(model), model.embed(tokens), states, False,
+                                        compact_depth=True)[0].items()}
+    jacobians = len(shapes)
+    print(f"{args.cell} widths {widths}, batch {args.batch}, Jacobians per sample "
+          f"{', '.join(f'{k}{l + 1} {s[0]}x{s[1]}' for (k, l), s in shapes.items())}, "
+          f"radius {args.radius_method}, early exit {'on' if args.early_exit else 'off'}, "
+          f"{torch.get_num_threads()} thread(s)")
     squarings: list = []
     with timed_squarings(squarings):
-        batched = [batched_step(model, optimizer, tokens, states, settings, generator)
-                   for _ in range(args.repeats)]
-    batched_median = statistics.median(batched)
-    print(f"batched: {batched_median:.2f} s/step (median of {args.repeats}: "
-          f"{', '.join(f'{t:.2f}' for t in batched)})")
+        seconds = timed_paths(model, tokens, states, settings, args.repeats, args.early_exit)
+    medians = {name: statistics.median(values) for name, values in seconds.items()}
+    for name, values in seconds.items():
+        print(f"{name}: {medians[name]:.2f} s/step (median of {args.repeats}: "
+              f"{', '.join(f'{t:.2f}' for t in values)})")
+    print(f"speed-up: {medians['old'] / medians['new']:.1f}x")
     if squarings:
-        report_squarings(squarings, sum(batched))
+        report_squarings(squarings, sum(map(sum, seconds.values())))
     closed, autograd = jacobian_seconds(model, tokens, states)
     print(f"rec + input Jacobians of all layers: closed form {closed:.2f} s, torch.func "
           f"{autograd:.2f} s ({autograd / closed:.1f}x)")
-    pairs = [naive_pair(model, tokens, states, i % args.batch) for i in range(args.naive_samples)]
-    pair_median = statistics.median(pairs)
-    naive_step = pair_median * args.batch * jacobians
-    print(f"naive (per-sample autograd + eigvals): {pair_median:.2f} s per (sample, Jacobian), "
-          f"measured on {args.naive_samples} pair(s) of layer 1's rec Jacobian and scaled by "
-          f"{args.batch} samples x {jacobians} Jacobians = {naive_step:.1f} s/step (estimate)")
-    print(f"speed-up: {naive_step / batched_median:.1f}x")
+    if args.naive_samples:
+        pairs = [naive_pair(model, tokens, states, i % args.batch) for i in range(args.naive_samples)]
+        naive_step = statistics.median(pairs) * args.batch * jacobians
+        print(f"naive (per-sample autograd + eigvals): {statistics.median(pairs):.2f} s per "
+              f"(sample, Jacobian), measured on {args.naive_samples} pair(s) of layer 1's rec "
+              f"Jacobian and scaled by {args.batch} samples x {jacobians} Jacobians = "
+              f"{naive_step:.1f} s/step (estimate); new vs naive: {naive_step / medians['new']:.1f}x")
 
 
 if __name__ == "__main__":

@@ -123,6 +123,16 @@ ALLOWED_SYNCS = {
     ("lsc/jacobians.py", "spectral_radius", "nonzero"):
         "samples the Ritz estimate cannot trust go to the exact solver",
     ("lsc/jacobians.py", "spectral_radius", "boolean mask"): "the same",
+    ("lsc/jacobians.py", "_ritz_radius", "linalg_eig"):
+        "the Ritz projection's p x p eigenvalues are computed on the host (MAGMA's geev)",
+    ("lsc/jacobians.py", "_dominant_subspaces", "boolean mask"):
+        "the early check drops the samples whose squarings it skips",
+    ("lsc/jacobians.py", "exact_radius", "linalg_eig"): "the exact path's eigenvalues (geev)",
+    ("lsc/jacobians.py", "exact_radius", "boolean mask"):
+        "LAPACK must not see a non-finite Jacobian: those samples get NaN",
+    ("lsc/jacobians.py", "_eigenvector_radius", "linalg_eig"): "the exact path's eigenvalues (geev)",
+    ("lsc/jacobians.py", "_eigenvector_radius", "nonzero"):
+        "rows whose moduli tie exactly keep eigvals' own backward",
     ("lsc/lru.py", "LRULSC.iterate", "read"):
         "a non-finite radius stops the run; the step's loss and radius are recorded (one read)",
     ("lsc/lru.py", "rescale", "read"):

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from lscrepro.lsc.jacobians import _dominant_subspaces, batched_jacobian, spectral_radius, square_block
+from lscrepro.lsc.jacobians import (_dominant_subspaces, batched_jacobian, exact_radius, spectral_radius,
+                                    square_block)
 from lscrepro.models.dense import DenseStack
 
 
@@ -118,7 +119,81 @@ def test_the_squarings_rescale_before_float32_underflows():
     generator = torch.Generator().manual_seed(0)
     orthogonal = torch.linalg.qr(torch.randn(64, 64, generator=generator)).Q
     jac = torch.stack([orthogonal, orthogonal * 0.5])
-    _, _, gelfand = _dominant_subspaces(jac, jac.double(), 12, 4, 4, generator)
+    _, _, gelfand, _ = _dominant_subspaces(jac, 12, 4, generator, check=False)
     # ||J^m||_F^(1/m) = rho * 64^(1/(2m)): 1.0005 rho at m = 4096
     torch.testing.assert_close(gelfand, torch.tensor([1.0, 0.5]), rtol=1e-3, atol=0)
     assert torch.allclose(spectral_radius(jac), torch.tensor([1.0, 0.5]), rtol=1e-4)
+
+
+def _radius_and_gradient(jac: torch.Tensor, **options):
+    jac = jac.clone().requires_grad_()
+    radius = spectral_radius(jac, generator=torch.Generator().manual_seed(0), **options)
+    weights = torch.linspace(0.5, 1.5, len(jac), dtype=jac.dtype)
+    ((radius - 0.3) ** 2 * weights).sum().backward()
+    return radius.detach(), jac.grad
+
+
+def _ring(batch: int, n: int, seed: int) -> torch.Tensor:
+    """The PTB ssimplernn's rec Jacobians at width 1300 in small: sigmoid slopes near 1/4
+    times an orthogonal matrix, so the eigenvalues form a ring with no gap to separate."""
+    g = torch.Generator().manual_seed(seed)
+    orthogonal = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64)).Q
+    slopes = 0.25 * (1 + 0.02 * torch.randn(batch, n, generator=g, dtype=torch.float64))
+    return slopes[:, :, None] * orthogonal.T
+
+
+def test_ring_spectra_match_the_exact_path_with_and_without_the_early_check(one_thread):
+    """Ring samples go to the exact path (with the early check after 3 squarings, which
+    keeps the separating ones); radii and gradients equal the former path's (12
+    squarings, eig backward) and plain eigvals' to 1e-6 in float64."""
+    g = torch.Generator().manual_seed(1)
+    separating = torch.randn(4, 128, 128, generator=g, dtype=torch.float64) / 128**0.5
+    jac = torch.cat([_ring(4, 128, 0), separating])
+    _, _, _, kept = _dominant_subspaces(jac, 12, 4, torch.Generator().manual_seed(0), check=True)
+    assert kept.tolist() == [4, 5, 6, 7]
+    former = _radius_and_gradient(jac, early_exit=False, exact_gradient="eig")
+    exact = _radius_and_gradient(jac, method="eig")
+    for new in (_radius_and_gradient(jac, early_exit=True), _radius_and_gradient(jac)):
+        for reference in (former, exact):
+            torch.testing.assert_close(new[0], reference[0], rtol=1e-6, atol=0)
+            scale = reference[1].abs().amax(dim=(-2, -1), keepdim=True)
+            torch.testing.assert_close(new[1] / scale, reference[1] / scale, rtol=0, atol=1e-6)
+
+
+def _with_spectrum(blocks: list[torch.Tensor], n: int, seed: int) -> torch.Tensor:
+    """A non-normal real n x n matrix with the given leading 1x1/2x2 blocks, the rest of its
+    spectrum below 0.5 in modulus."""
+    g = torch.Generator().manual_seed(seed)
+    d = torch.diag(0.5 * torch.rand(n, generator=g, dtype=torch.float64))
+    at = 0
+    for block in blocks:
+        d[at:at + len(block), at:at + len(block)] = block
+        at += len(block)
+    basis = torch.eye(n, dtype=torch.float64) + torch.randn(n, n, generator=g, dtype=torch.float64) / (2 * n**0.5)
+    return basis @ d @ torch.linalg.inv(basis)
+
+
+def test_exact_radius_gradient_of_pairs_and_ties():
+    """A complex pair leads (either member gives the gradient); +0.9 and -0.9 tie exactly
+    (the radius is not differentiable: amax's backward averages, and so does the exact path
+    there); a single real eigenvalue leads."""
+    pair = 0.9 * torch.tensor([[0.6, -0.8], [0.8, 0.6]], dtype=torch.float64)
+    tie = torch.diag(torch.tensor([0.9, -0.9] + [0.1 * k for k in range(1, 5)] * 5 + [0.0, 0.0],
+                                  dtype=torch.float64))
+    jac = torch.stack([_with_spectrum([pair], 24, 0), tie,
+                       _with_spectrum([torch.tensor([[0.95]], dtype=torch.float64)], 24, 1)])
+    results = []
+    for gradient in ("eigenvectors", "eig"):
+        leaf = jac.clone().requires_grad_()
+        radius = exact_radius(leaf, gradient)
+        radius.sum().backward()
+        results.append((radius.detach(), leaf.grad))
+    torch.testing.assert_close(results[0][0], torch.tensor([0.9, 0.9, 0.95], dtype=torch.float64))
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-6, atol=1e-9)
+
+
+def test_exact_radius_of_non_finite_matrices_is_nan():
+    jac = torch.randn(3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    jac[1, 2, 3] = float("inf")
+    radius = exact_radius(jac.requires_grad_())
+    assert radius.isnan().tolist() == [False, True, False]
