@@ -166,10 +166,9 @@ def reference_cell(cell: str) -> None:
     recorder, results = rec_lsc.run_reference(
         cell, learn=True, steps=ids.shape[1], initial_weights=lambda names: port_to_lsc(cell, port, names),
         batches=batches, sizes=spec)
-    per_step = len(recorder.calls) // max(len(recorder.received), 1)
     losses = [float(x) for x in re.findall(r"[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?", results["LSC_losses"])]
     out = {"calls": [[float(c["radius"].mean()), float(c["loss"])] for c in recorder.calls],
-           "per_step": per_step, "losses": losses[:len(recorder.received)],
+           "losses": losses[:-1],  # apply_LSC appends the best step's loss last
            "selected": selected_reference_step(recorder), "seconds": time.perf_counter() - start,
            "fail_rate": results["fail_rate"]}
     (scratch() / f"{cell}_reference.json").write_text(json.dumps(out))
@@ -187,7 +186,11 @@ def selected_reference_step(recorder) -> int:
 
 def reference_rows(cell: str, steps: int) -> tuple[list[dict], int | None, float]:
     data = json.loads((scratch() / f"{cell}_reference.json").read_text())
-    order = [("rec", 1), ("enc", 1), ("rec", 2), ("depth", 2)] + ([("dec", 2)] if data["per_step"] == 5 else [])
+    spec = json.loads((scratch() / f"{cell}_sizes.json").read_text())
+    # apply_LSC's calls per step (dec only for readouts of at most 100 outputs); a step that
+    # raised (caught by apply_LSC, no update) made none, and apply_LSC stops logging losses
+    # for it, so the rows below are its successful steps, which come first here
+    order = [("rec", 1), ("enc", 1), ("rec", 2), ("depth", 2)] + ([("dec", 2)] if spec["vocab"] <= 100 else [])
     rows = []
     for t in range(min(steps, len(data["calls"]) // len(order))):
         for n, (kind, layer) in enumerate(order):
