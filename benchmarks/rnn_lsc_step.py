@@ -177,19 +177,37 @@ def new_radius(early_exit: bool):
         recurrent.spectral_radius = original
 
 
+@contextmanager
+def counted_exact(counts: list):
+    """Append the number of samples each step sends to the exact eigensolver."""
+    original = radius_module.exact_radius
+
+    def wrapper(jac, *args, **kwargs):
+        counts[-1] += len(jac)
+        return original(jac, *args, **kwargs)
+
+    radius_module.exact_radius = wrapper
+    try:
+        yield
+    finally:
+        radius_module.exact_radius = original
+
+
 def timed_paths(model, tokens, states, settings, repeats: int,
-                early_exit: bool) -> dict[str, list[float]]:
-    """Old and new steps, alternating, each on its own copy of the model and optimiser."""
+                early_exit: bool) -> tuple[dict[str, list[float]], dict[str, list[int]]]:
+    """Old and new steps, alternating, each on its own copy of the model and optimiser;
+    their seconds and how many samples each sent to the exact eigensolver."""
     runs = {}
     for name in ("old", "new"):
         copied = copy.deepcopy(model)
         optimizer = adabelief_lookahead(copied.parameters(), settings.lr, settings.weight_decay)
-        runs[name] = (copied, optimizer, torch.Generator().manual_seed(1), [])
+        runs[name] = (copied, optimizer, torch.Generator().manual_seed(1), [], [])
     for _ in range(repeats):
-        for name, (copied, optimizer, generator, seconds) in runs.items():
-            with former_radius() if name == "old" else new_radius(early_exit):
+        for name, (copied, optimizer, generator, seconds, exact) in runs.items():
+            exact.append(0)
+            with former_radius() if name == "old" else new_radius(early_exit), counted_exact(exact):
                 seconds.append(batched_step(copied, optimizer, tokens, states, settings, generator))
-    return {name: run[3] for name, run in runs.items()}
+    return {name: run[3] for name, run in runs.items()}, {name: run[4] for name, run in runs.items()}
 
 
 def main() -> None:
@@ -221,11 +239,12 @@ def main() -> None:
           f"{torch.get_num_threads()} thread(s)")
     squarings: list = []
     with timed_squarings(squarings):
-        seconds = timed_paths(model, tokens, states, settings, args.repeats, args.early_exit)
+        seconds, exact = timed_paths(model, tokens, states, settings, args.repeats, args.early_exit)
     medians = {name: statistics.median(values) for name, values in seconds.items()}
     for name, values in seconds.items():
         print(f"{name}: {medians[name]:.2f} s/step (median of {args.repeats}: "
-              f"{', '.join(f'{t:.2f}' for t in values)})")
+              f"{', '.join(f'{t:.2f}' for t in values)}; samples to the exact eigensolver per "
+              f"step: {', '.join(map(str, exact[name]))})")
     print(f"speed-up: {medians['old'] / medians['new']:.1f}x")
     if squarings:
         report_squarings(squarings, sum(map(sum, seconds.values())))

@@ -15,7 +15,10 @@ with respect to the weights. Two ways to get it:
           blocks and p x p eigensolves, so it is several times faster than ``eig``.
           The radius is the largest converged Ritz value not above the Gelfand bound;
           where that falls short of the bound (near-equal moduli the rank cannot
-          separate, about 0.1% of samples of fresh nets) the sample goes to ``eig``.
+          separate, about 0.1% of samples of fresh nets) the sample goes to the exact
+          path (``exact_radius``): eigenvalues only, the gradient from the dominant
+          eigenvalue's left and right eigenvectors by inverse iteration, not from the
+          backward of a full eig.
 """
 
 from __future__ import annotations
