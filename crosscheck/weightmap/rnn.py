@@ -127,11 +127,11 @@ def port_to_keras(cell: str, port: Mapping[str, np.ndarray]) -> dict[str, np.nda
 def port_grads_to_keras(cell: str, grads: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Gradients of the port layer's parameters -> gradients of the Keras variables. As
     :func:`port_to_keras` but for the LSTM's bias: Keras' b = bias_ih + bias_hh, so dL/db is
-    dL/dbias_ih (equal to dL/dbias_hh), not their sum."""
+    dL/dbias_ih, not their sum (the port's bias_hh is frozen at zero and has no gradient)."""
     if cell != "LSTM":
         return port_to_keras(cell, grads)
     grads = dict(grads)
-    grads["fused.bias_hh_l0"] = np.zeros_like(np.asarray(grads["fused.bias_hh_l0"]))
+    grads["fused.bias_hh_l0"] = np.zeros_like(np.asarray(grads["fused.bias_ih_l0"]))
     return port_to_keras(cell, grads)
 
 

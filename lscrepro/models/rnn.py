@@ -82,6 +82,10 @@ class LSTMLayer(nn.Module):
             self.fused.bias_ih_l0.zero_()
             self.fused.bias_ih_l0[n:2 * n] = 1.0
             self.fused.bias_hh_l0.zero_()
+        # ... and only that one learns: two trained biases would get the same gradient, so
+        # each optimiser step would move their sum twice as far as Keras moves its one
+        # (the reference's rec_lsc_update_LSTM golden, tests/test_golden_rec_lsc.py)
+        self.fused.bias_hh_l0.requires_grad_(False)
 
     def initial_state(self, batch: int, device=None, dtype=torch.float32) -> State:
         return _zeros_state(batch, self.n, 2, device, dtype)
