@@ -153,8 +153,9 @@ def run_reference(cell: str, learn: bool, steps: int, seed: int = 0, initial_wei
 
     recLSC = importlib.reload(importlib.import_module("alif_sg.neural_models.recLSC"))
     tf.keras.backend.clear_session()
-    tf.random.set_seed(seed)
-    np.random.seed(seed)
+    # Python's random too: Keras' unseeded initialisers draw their seeds from it, so without
+    # it every regeneration started from other initial weights
+    tf.keras.utils.set_random_seed(seed)
     batches = batches or [token_batch(seed)]
     recorder = Recorder(recLSC, batches, initial_weights)
     comments = "_wmultiplier" if learn else ""
