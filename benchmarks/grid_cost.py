@@ -1,6 +1,7 @@
 """What the paper grid costs on this machine, measured: CPU-hours per rule (per-job range
 and total) and peak memory per job, from one timing of every distinct job shape at the
-paper's sizes (lscrepro/cost/). On a GPU, ``--device cuda`` gives GPU-hours.
+paper's sizes (lscrepro/cost/), and each shape's step as a share of the same run's GEMM rate
+(``step_mfu``: counted FLOPs / step seconds / GEMM FLOP/s, lscrepro/cost/flops.py). On a GPU, ``--device cuda`` gives GPU-hours.
 
     python benchmarks/grid_cost.py [--config config/config.yaml] [--device cpu] [--threads 1]
                                    [--rules pretrain_rnn train_rnn ...] [--json results/grid_cost.json]
@@ -26,18 +27,31 @@ from lscrepro.io import write_json
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def print_shares(rows: list[dict], device: str) -> None:
+    """Each shape's step: seconds, counted GFLOP and their share of the run's GEMM rate."""
+    print(f"\nGEMM rate of this run: {rows[0]['gemm_flops_per_s'] / 1e9:.1f} GFLOP/s (float32, {device}); "
+          "GFLOP/step counted by torch.utils.flop_counter (matmuls and convolutions, forward and backward)")
+    print("\n| rule | shape | s/step | GFLOP/step | share of GEMM rate (step_mfu) |")
+    print("|---|---|---:|---:|---:|")
+    for row in rows:
+        step_s = row.get("lsc_step_s", row.get("train_step_s"))
+        print(f"| {row['rule']} | {row['shape']} | {step_s:.3g} | {row['step_flops'] / 1e9:,.3g} "
+              f"| {row['step_mfu']:.0%} |")
+
+
 def print_table(table: list[dict], device: str) -> None:
     unit = "GPU" if device.startswith("cuda") else "CPU"
     print(f"\n| rule | jobs | {unit}-h per job (min / median / max) | {unit}-h total | without the time caps "
-          f"| peak memory per job |")
-    print("|---|---:|---|---:|---:|---:|")
+          f"| peak memory per job | share of GEMM rate (min / median / max) |")
+    print("|---|---:|---|---:|---:|---:|---|")
     for row in table:
         print(f"| {row['rule']} | {row['jobs']} | {row['job_hours_min']:.2f} / {row['job_hours_median']:.2f} / "
               f"{row['job_hours_max']:.2f} | {row['total_hours']:,.1f} | {row['uncapped_total_hours']:,.1f} "
-              f"| {row['peak_mb'] / 1024:.1f} GiB |")
+              f"| {row['peak_mb'] / 1024:.1f} GiB | {row['step_mfu_min']:.0%} / {row['step_mfu_median']:.0%} / "
+              f"{row['step_mfu_max']:.0%} |")
     total = sum(row["total_hours"] for row in table)
     uncapped = sum(row["uncapped_total_hours"] for row in table)
-    print(f"| all | {sum(row['jobs'] for row in table)} | | {total:,.1f} | {uncapped:,.1f} | |")
+    print(f"| all | {sum(row['jobs'] for row in table)} | | {total:,.1f} | {uncapped:,.1f} | | |")
 
 
 def main() -> None:
@@ -58,6 +72,7 @@ def main() -> None:
     workers = args.workers or (1 if args.device != "cpu" else max(os.cpu_count() // args.threads, 1))
     rows = measure_all(shapes, args.device, args.threads, workers)
     table = per_rule(rows)
+    print_shares(rows, args.device)
     print_table(table, args.device)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lscrepro.cost.grid import grid_shapes, job_seconds, measure_all, per_rule, profile_resources
+from lscrepro.cost.flops import batch_extended, count_flops
+from lscrepro.cost.grid import Shape, grid_shapes, job_seconds, measure_all, per_rule, profile_resources
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,6 +65,13 @@ def test_a_recurrent_pre_training_is_its_steps_capped_plus_two_measurements():
     assert job_seconds(shape, {"lsc_step_s": 1e3}) == pytest.approx(19800 + 2 * 2 * 10 * 1e3)
 
 
+def test_flops_are_counted_forward_and_backward_and_extended_in_the_batch():
+    import torch
+    a, b = torch.randn(4, 8, requires_grad=True), torch.randn(8, 16)
+    assert count_flops(lambda: (a @ b).sum().backward()) == 2 * 2 * 4 * 8 * 16  # forward + grad of a
+    assert batch_extended(lambda size: 10 + 3 * size, 64) == 10 + 3 * 64
+
+
 def test_one_shape_per_rule_is_measured_in_a_child_process():
     firsts = {}
     for shape in grid_shapes(_config("smoke.yaml")):
@@ -73,6 +81,8 @@ def test_one_shape_per_rule_is_measured_in_a_child_process():
     for row in rows:
         assert row["job_hours"] > 0 and 100 < row["peak_mb"] < 8000, row
         assert all(v > 0 for k, v in row.items() if k.endswith("_s")), row
+        # the step's counted FLOPs as a share of the run's GEMM rate
+        assert row["step_flops"] > 0 and 0 < row["step_mfu"] <= 1.5, row
     table = per_rule(rows)
     assert [t["jobs"] for t in table] == [s.jobs for s in firsts.values()]
 

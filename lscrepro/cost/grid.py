@@ -12,7 +12,9 @@ change the time of its dense arithmetic. One job costs at most
     train     epochs x (training steps per epoch + a validation pass), capped by
               train.max_seconds, plus the test pass;
 
-early stopping can only make it shorter. Each shape runs in a forked child process of its own, so
+early stopping can only make it shorter. Each shape's step is also counted in FLOPs
+(``torch.utils.flop_counter``: the matmuls and convolutions of forward and backward) and set
+against the same run's single-thread GEMM rate (``step_mfu``, lscrepro/cost/flops.py). Each shape runs in a forked child process of its own, so
 its peak resident memory (ru_maxrss: the interpreter, torch, the model, one batch and the LSC
 Jacobians; not the dataset's arrays) is its own.
 """
@@ -30,9 +32,11 @@ import torch
 import torch.nn.functional as F
 
 from ..models import build_model
+from ..models.readout import readout_cross_entropy
 from ..optim import adabelief_lookahead
 from ..workflow.spec import FAMILIES, pretrain_runs, resolve_spec, train_runs
-from .lsc import lsc_job_seconds, lsc_seconds
+from .flops import measure_gemm_rate, train_step_flops
+from .lsc import lsc_job_seconds, lsc_seconds, lsc_step_flops
 from .sizes import batches_per_epoch, random_batch, seconds_per_call, task_sizes
 
 # spec entries that do not change what a job computes, only the values it computes with
@@ -71,6 +75,17 @@ def grid_shapes(config: dict) -> list[Shape]:
     return list(shapes.values())
 
 
+# --- timing ---
+def training_loss(model, x: torch.Tensor, y: torch.Tensor, dims: dict) -> torch.Tensor:
+    """The mean loss of one training batch as the task's batch_step computes it: a language
+    task's readout fused with the cross-entropy (tasks/language.py), else the logits'."""
+    if "vocab_size" in dims and hasattr(model, "readout_weights"):
+        return readout_cross_entropy(model.features(x)[0], *model.readout_weights(), y)[0]
+    out = model(x)
+    out = out[0] if isinstance(out, tuple) else out
+    return F.cross_entropy(out.reshape(-1, dims["num_classes"]), y.reshape(-1))
+
+
 # --- timing ---------------------------------------------------------------------------------------
 def training_seconds(model, spec: dict, dims: dict, generator) -> tuple[float, float]:
     """Seconds of one training step at the spec's batch size and of one evaluation batch."""
@@ -83,7 +98,7 @@ def training_seconds(model, spec: dict, dims: dict, generator) -> tuple[float, f
 
     def step():
         model.train()
-        loss = F.cross_entropy(logits(), y.reshape(-1))
+        loss = training_loss(model, x, y, dims)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -103,9 +118,11 @@ def measure_shape(shape: Shape, device: str = "cpu") -> dict:
     model = build_model(spec["model"], dims, 0).to(device)
     if shape.rule.startswith("pretrain"):
         timed = lsc_seconds(model, spec, dims, sizes, generator)
+        timed.update(lsc_step_flops(model, spec, dims, sizes, generator))
     else:
         step, evaluation = training_seconds(model, spec, dims, generator)
-        timed = {"train_step_s": step, "eval_batch_s": evaluation}
+        timed = {"train_step_s": step, "eval_batch_s": evaluation,
+                 **train_step_flops(spec, dims, lambda m, x, y: training_loss(m, x, y, dims))}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {**timed, "peak_mb": peak_mb}
 
@@ -139,17 +156,23 @@ def measure_all(shapes: list[Shape], device: str = "cpu", threads: int = 1, work
     """Each shape measured in a fresh forked process (its own peak memory), ``workers`` at a
     time (one thread each is what a job uses, so two workers on two cores time the same)."""
     rows = []
+    gemm_flops_per_s = measure_gemm_rate(device, threads)
+    log(f"GEMM rate: {gemm_flops_per_s / 1e9:.1f} GFLOP/s ({threads} thread(s), float32)")
     # fork: the children inherit the imports (a spawned child would spend ~2 s importing
     # torch per shape); the parent has run no torch kernel, so no thread pool is forked
     with get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
         timings = pool.imap(_measure_in_child, [(shape, device, threads) for shape in shapes])
         for index, (shape, timed) in enumerate(zip(shapes, timings), 1):
             seconds = job_seconds(shape, timed)
+            step_s = timed["lsc_step_s" if shape.rule.startswith("pretrain") else "train_step_s"]
+            timed["gemm_flops_per_s"] = gemm_flops_per_s
+            timed["step_mfu"] = timed["step_flops"] / step_s / gemm_flops_per_s
             rows.append({"rule": shape.rule, "jobs": shape.jobs, "shape": describe_shape(shape),
                          "job_hours": seconds / 3600,
                          "uncapped_job_hours": job_seconds(shape, timed, capped=False) / 3600, **timed})
             log(f"[{index}/{len(shapes)}] {shape.rule} {rows[-1]['shape']}: {seconds / 3600:.2f} h per "
-                f"job x {shape.jobs}, peak {timed['peak_mb']:.0f} MB")
+                f"job x {shape.jobs}, peak {timed['peak_mb']:.0f} MB, "
+                f"{timed['step_flops'] / 1e9:.2f} GFLOP/step = {timed['step_mfu']:.0%} of the GEMM rate")
     return rows
 
 
@@ -170,7 +193,10 @@ def per_rule(rows: list[dict]) -> list[dict]:
                       "job_hours_max": max(hours),
                       "total_hours": sum(r["job_hours"] * r["jobs"] for r in mine),
                       "uncapped_total_hours": sum(r["uncapped_job_hours"] * r["jobs"] for r in mine),
-                      "peak_mb": max(r["peak_mb"] for r in mine)})
+                      "peak_mb": max(r["peak_mb"] for r in mine),
+                      "step_mfu_min": min(r["step_mfu"] for r in mine),
+                      "step_mfu_median": statistics.median(r["step_mfu"] for r in mine),
+                      "step_mfu_max": max(r["step_mfu"] for r in mine)})
     return table
 
 

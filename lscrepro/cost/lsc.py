@@ -10,6 +10,8 @@ at a probability) are not counted.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from ..workflow.entrypoints import load
@@ -19,6 +21,7 @@ from ..lsc.loop import site_radii
 from ..lsc.lru import pair_radii, rescale, shuffle_and_swap
 from ..lsc.recurrent import cell_views, local_radii, lsc_loss
 from ..optim import adabelief_lookahead
+from .flops import batch_extended, count_flops
 from .sizes import random_batch, seconds_per_call
 
 
@@ -33,7 +36,7 @@ def _update(optimizer, loss: torch.Tensor) -> None:
     optimizer.step()
 
 
-def _sites(model, settings, dims, generator) -> dict:
+def _sites(model, settings, dims, generator, timer=seconds_per_call) -> dict:
     sites = [s for s in model.lsc_sites() if s.core or settings.end_blocks]
     site = sites[len(sites) // 2]
     optimizer = adabelief_lookahead(site.params, settings.lr, settings.weight_decay)
@@ -49,11 +52,11 @@ def _sites(model, settings, dims, generator) -> dict:
     # reference mode's sites of a dense stack are its 2L + 1 (reference.ReferenceRules)
     reference = settings.mode == "reference" and hasattr(model, "reference_lsc_sites")
     measure = len(model.reference_lsc_sites() if reference else model.lsc_sites()) * settings.measure_batches
-    return {"lsc_step_s": seconds_per_call(lambda: _update(optimizer, ((radii() - settings.target) ** 2).mean())),
-            "measure_s": measure * seconds_per_call(radii_only)}
+    return {"lsc_step_s": timer(lambda: _update(optimizer, ((radii() - settings.target) ** 2).mean())),
+            "measure_s": measure * timer(radii_only)}
 
 
-def _recurrent(model, settings, dims, generator) -> dict:
+def _recurrent(model, settings, dims, generator, timer=seconds_per_call) -> dict:
     views = cell_views(model)
     optimizer = adabelief_lookahead(model.parameters(), settings.lr, settings.weight_decay)
     x_t = random_batch(dims, settings.batch_size, generator)[0][:, 0]
@@ -64,10 +67,10 @@ def _recurrent(model, settings, dims, generator) -> dict:
         _update(optimizer, lsc_loss(radii, settings.target))
     # a measurement step (radii only) is bounded by a whole step: timing it apart would
     # double the time this takes for under 2% of a job's bound
-    return {"lsc_step_s": seconds_per_call(step)}
+    return {"lsc_step_s": timer(step)}
 
 
-def _lru(model, settings, dims, generator) -> dict:
+def _lru(model, settings, dims, generator, timer=seconds_per_call) -> dict:
     goals = {"time": settings.target, "depth": settings.target}
     model.eval()  # as pretrain_lru: no dropout inside the Jacobians
 
@@ -80,8 +83,8 @@ def _lru(model, settings, dims, generator) -> dict:
         rescale(model, (0, 1), a_t, a_l, goals, settings.max_change)
         shuffle_and_swap(model, (0, 1), settings.shuffle, settings.swap_halves, generator, settings.halves)
     with torch.no_grad():
-        pair_s = seconds_per_call(pair)
-    return {"lsc_step_s": seconds_per_call(iteration), "pair_s": pair_s}
+        pair_s = timer(pair)
+    return {"lsc_step_s": timer(iteration), "pair_s": pair_s}
 
 
 STEPS = {"sites": _sites, "recurrent": _recurrent, "lru": _lru}
@@ -90,6 +93,18 @@ STEPS = {"sites": _sites, "recurrent": _recurrent, "lru": _lru}
 def lsc_seconds(model, spec: dict, dims: dict, sizes: dict, generator) -> dict:
     """Seconds of the spec's LSC step (and of its measurement pieces)."""
     return STEPS[spec["lsc_procedure"]](model, _settings(spec), dims, generator)
+
+
+def lsc_step_flops(model, spec: dict, dims: dict, sizes: dict, generator) -> dict:
+    """{step_flops, flops_counted} of the spec's LSC step: counted on real tensors at batch
+    sizes 1 and 2 and extended to the spec's (lscrepro/cost/flops.py)."""
+    settings = _settings(spec)
+
+    def count_at(size: int) -> int:
+        return STEPS[spec["lsc_procedure"]](model, replace(settings, batch_size=size), dims, generator,
+                                            timer=count_flops)["lsc_step_s"]
+    return {"step_flops": batch_extended(count_at, settings.batch_size),
+            "flops_counted": "cpu, batches 1 and 2, extended"}
 
 
 def lsc_job_seconds(spec: dict, timed: dict, task_sizes: tuple[dict, dict], capped: bool = True) -> float:
