@@ -58,13 +58,13 @@ def main(argv=None) -> int:
     if claims.is_file():  # once the claims rule has run
         counts = verdict_counts(claims)
         print(f"claims ({claims}): " + ", ".join(f"{verdict} {n}" for verdict, n in counts.items()))
-    return report_verification(config, root) if args.verify else 0
+    return report_verification(config, root, jobs) if args.verify else 0
 
 
-def report_verification(config: dict, root: Path) -> int:
+def report_verification(config: dict, root: Path, jobs: pd.DataFrame) -> int:
     """Print the data and weights mismatches and the jobs that read them, and write every
     output of those jobs to a file to delete; 1 if there is a mismatch."""
-    data, weights = verify_data(config, root), verify_weights(config, root)
+    data, weights = verify_data(config, root, jobs), verify_weights(config, root, jobs)  # one status read
     if data.empty and weights.empty:
         print("\n--verify: every dataset file and prepared cache the jobs read (those fetched or prepared "
               "so far) matches its pin and stamp, and every pre-trained weights file its SHA-256")

@@ -34,11 +34,12 @@ FINISHED = ("done", "converged", "not_converged", "diverged")  # a job whose out
 COLUMNS = ["path", "problem", "jobs", "used_by"]
 
 
-def verify_data(config: dict, root: str | os.PathLike = ".") -> pd.DataFrame:
+def verify_data(config: dict, root: str | os.PathLike = ".", status: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per mismatch: the file or cache, what is wrong, how many finished jobs read
-    it, and their output paths (';'-separated)."""
+    it, and their output paths (';'-separated). ``status``: run_status's table, if the
+    caller has it already."""
     root = Path(root)
-    users = data_users(config, root)
+    users = data_users(config, root, status)
     data_dir = root / config["data"]["dir"]
     rows = []
     for dataset, stamp in sorted({(key[1], key[2]) for key in users if key[0] == "dataset"}):
@@ -52,11 +53,11 @@ def verify_data(config: dict, root: str | os.PathLike = ".") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def verify_weights(config: dict, root: str | os.PathLike = ".") -> pd.DataFrame:
+def verify_weights(config: dict, root: str | os.PathLike = ".", status: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per finished pre-training whose weights.pt differs from the SHA-256 in its
     pretrain.json; its users are that pre-training and the finished runs that loaded it."""
     root, rows = Path(root), []
-    status = run_status(config, root)
+    status = run_status(config, root) if status is None else status
     for name in [n for n in FAMILIES if n in config]:
         keys = FAMILIES[name].pretrain_keys
         jobs = status[status["family"] == name]
@@ -96,11 +97,11 @@ def _row(path: Path, problem: str, jobs: list[str]) -> dict:
     return {"path": str(path), "problem": problem, "jobs": len(jobs), "used_by": ";".join(jobs)}
 
 
-def data_users(config: dict, root: Path) -> dict[tuple, list[str]]:
+def data_users(config: dict, root: Path, status: pd.DataFrame | None = None) -> dict[tuple, list[str]]:
     """{("dataset", name, stamp) or ("cache", name, folder): the finished jobs' report
     paths}, for every dataset and cache a job of the config reads (finished or not)."""
     users: dict[tuple, list[str]] = {}
-    status = run_status(config, root)
+    status = run_status(config, root) if status is None else status
     for name in [n for n in FAMILIES if n in config]:
         for kind in KINDS:
             rows = status[(status["family"] == name) & (status["kind"] == kind)]
