@@ -46,7 +46,7 @@ from lscrepro.lsc import jacobians as radius_module
 from lscrepro.lsc import recurrent
 from lscrepro.lsc.recurrent import RecurrentLSCSettings, cell_views, local_radii, lsc_loss
 from lscrepro.models import build_model
-from lscrepro.models.lscview import RecurrentLSCView
+from lscrepro.lsc.views import RecurrentLSCView
 from lscrepro.optim import adabelief_lookahead
 
 VOCAB = 10000

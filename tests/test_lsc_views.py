@@ -1,4 +1,4 @@
-"""The recurrent layers' LSC views (lscrepro/models/lscview.py): the closed-form Jacobians
+"""The recurrent layers' LSC views (lscrepro/lsc/views.py): the closed-form Jacobians
 of the gated and simple cells against torch.func on the same step, gradients to the
 weights included, and a cell that exists only in this test, LSC-pre-trained without any
 edit to lscrepro/lsc/."""
@@ -12,7 +12,7 @@ from torch import nn
 from lscrepro.lsc.recurrent import (RecurrentLSCSettings, cell_views, local_jacobians,
                                     pretrain_recurrent)
 from lscrepro.models import build_model
-from lscrepro.models.lscview import RecurrentLSCView
+from lscrepro.lsc.views import RecurrentLSCView
 from lscrepro.models.rnn import CELL_BUILDERS, make_layer
 from lscrepro.models.spiking import glorot_uniform
 

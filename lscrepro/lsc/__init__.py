@@ -2,7 +2,8 @@
 and their spectral radii, and the loop that drives them to a target.
 
 Import from the submodules (``lscrepro.lsc.loop``, ``.jacobians``, ``.sites``): models
-import ``sites`` only, and must not pull in (and rerun on edits of) the loop.
+import ``sites`` and ``views`` only (the interfaces they implement), and must not pull in (and
+rerun on edits of) the loop.
 """
 
 # A family's LSC procedure -> its settings class and pre-training function, as

@@ -77,10 +77,10 @@ import numpy as np
 import torch
 from torch.func import jacrev, vmap
 
-from ..models.lscview import RecurrentLSCView
 from ..optim import adabelief_lookahead, resync_slow_weights
 from .driver import LSCProcedure, copy_state, drive, permute_entries, validation_batches
 from .jacobians import RadiusMethod, spectral_radius, square_block
+from .views import RecurrentLSCView
 
 KINDS = ("rec", "depth", "enc", "dec")
 REPORTED_KINDS = ("rec", "depth", "enc")  # dec is left out of the reported mean
@@ -147,7 +147,7 @@ class RecurrentLSCResult:
 
 
 def cell_views(model) -> list[RecurrentLSCView]:
-    """Each recurrent layer's LSC view (``layer.lsc_view()``, lscrepro/models/lscview.py)."""
+    """Each recurrent layer's LSC view (``layer.lsc_view()``, lscrepro/lsc/views.py)."""
     return [layer.lsc_view() for layer in model.cells()]
 
 

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .lscview import RecurrentLSCView, diagonal_rows
+from ..lsc.views import RecurrentLSCView, diagonal_rows
 from .spiking import ALIFLayer, glorot_uniform
 from .stack import SequenceStack, UniformDropout
 

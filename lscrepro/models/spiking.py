@@ -23,7 +23,7 @@ import math
 import torch
 from torch import nn
 
-from .lscview import RecurrentLSCView
+from ..lsc.views import RecurrentLSCView
 
 DAMPENING = 0.5
 SHARPNESS = 1.0

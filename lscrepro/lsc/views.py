@@ -1,5 +1,6 @@
-"""The recurrent LSC's view of one recurrent layer (``layer.lsc_view()``), as
-``DenseStack.lsc_sites()`` is the feed-forward LSC's view of a dense net.
+"""The recurrent LSC's view of one recurrent layer (``layer.lsc_view()``), as an LSC site
+(sites.py, ``DenseStack.lsc_sites()``) is the feed-forward LSC's view of a dense net: the
+interface a model implements and the LSC drives (recurrent.py), so it lives here, below models.
 
 A view flattens the layer's state into one tensor s (the LSC's state: LSTM (h, c), ALIF
 (v, a), others h) and gives, for one sample or a batch:
