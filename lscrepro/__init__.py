@@ -2,9 +2,11 @@
 
 Modules and packages, one concern each:
     io          atomic file writes (temp file + rename)
+    catalog     one torch-free entry per plug-in (cells, tasks, datasets, models, families) and
+                "module:attribute" entry points: load them, name their files
     data        dataset files: registry with pinned hashes, canonical readers/writers, demo, splits, prepared caches
-    tasks       TASKS registry: what a network learns from (batches, loss, metrics); images
-    models      MODELS registry: the networks and their LSC sites; dense
+    tasks       build_task: what a network learns from (batches, loss, metrics); images
+    models      build_model: the networks and their LSC sites; dense
     lsc         LSC pre-training: sites, Jacobians and spectral radii, the loop, the reference's mode
     training    one supervised training loop for every family
     checkpoint  fingerprinted per-epoch checkpoints
@@ -18,7 +20,6 @@ Modules and packages, one concern each:
       spec        job families, run tables and run specs
       outputs     the final outputs per paper item (rule all, status)
       codedeps    the code a job runs, from the import graph; digests that ignore comments and docstrings
-      entrypoints "module:attribute" registry entries: load them, name their files
       configcheck config checks before schema validation
       gridcheck   grid values and overrides that name nothing on the grid
       speccheck   every resolved job spec against the jobs' settings

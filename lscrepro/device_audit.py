@@ -502,7 +502,7 @@ def audit_family(family: str, seed: int = 0) -> AuditReport:
     from .models import build_model
     from .settings import settings_from
     from .training import TrainSettings, train
-    from .workflow.entrypoints import load
+    from .catalog.entrypoints import load
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; audited families: {', '.join(FAMILIES)}")
     make_task, model_config, procedure_name, lsc_options = FAMILIES[family]

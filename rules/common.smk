@@ -8,7 +8,8 @@ from snakemake.logging import logger as snakemake_logger
 
 from lscrepro.workflow.codedeps import code_digest, use_source_cache
 from lscrepro.workflow.codedeps import code_inputs as imported_files
-from lscrepro.workflow.entrypoints import entry_file
+from lscrepro.catalog.cells import cell_files
+from lscrepro.catalog.entrypoints import entry_file
 from lscrepro.workflow.gridcheck import check_grid
 from lscrepro.lsc import PROCEDURES
 from lscrepro.models import model_files
@@ -30,14 +31,15 @@ from lscrepro.workflow.speccheck import check_specs
 from lscrepro.tasks import task_files
 
 # before validate(): 1e-3 (a string in YAML 1.1) becomes a number, a misspelled key is named
-from lscrepro.workflow.configcheck import load_schema, prepare_config
+from lscrepro.workflow.configcheck import load_schema, prepare_config, schema_file
 
 if workflow.resource_settings.cores == 0:
     raise ValueError(ZERO_CORES)
 
+# the schema with its plug-in enums filled from lscrepro.catalog: validate() reads a file
 SCHEMA = load_schema(workflow.source_path("../schemas/config.schema.yaml"))
 prepare_config(config, SCHEMA)
-validate(config, schema="../schemas/config.schema.yaml")
+validate(config, schema=schema_file(SCHEMA, ".snakemake/lscrepro"))
 
 DATA_DIR = config["data"]["dir"]
 # parse results of the code files by content, so that a dry run parses only edited ones
@@ -84,6 +86,7 @@ snakemake_logger.addFilter(
 def family_code(name, kind):
     modules = task_files(registered_names(name, config[name], "task"))
     modules += model_files(registered_names(name, config[name], "model"))
+    modules += cell_files(registered_names(name, config[name], "model", "cell"))
     if kind == "pretrain":
         for entry in PROCEDURES[FAMILIES[name].lsc_procedure]:
             modules += entry_file(entry)

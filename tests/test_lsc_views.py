@@ -13,9 +13,11 @@ from lscrepro.lsc.recurrent import (RecurrentLSCSettings, cell_views, local_jaco
                                     pretrain_recurrent)
 from lscrepro.models import build_model
 from lscrepro.lsc.views import RecurrentLSCView
-from lscrepro.models.rnn import CELL_BUILDERS, make_layer
+from lscrepro.catalog.cells import CELLS, CellEntry
+from lscrepro.models.rnn import make_layer
 from lscrepro.models.spiking import glorot_uniform
 
+from test_catalog import demo_config, validated
 from test_recurrent_lsc import NoiseSpikes, _quiet, one_thread  # noqa: F401 (fixture)
 
 CLOSED_FORM = ("LSTM", "GRU", "rsimplernn", "ssimplernn")
@@ -92,8 +94,10 @@ class ToyView(RecurrentLSCView):
         return [self.layer.w], [self.layer.u]
 
 
-def test_a_cell_registered_in_a_test_is_lsc_pre_trained(monkeypatch):
-    monkeypatch.setitem(CELL_BUILDERS, "toy", lambda n_in, n, g, **_: ToyTanhLayer(n_in, n, g))
+def test_a_cell_registered_in_a_test_is_lsc_pre_trained(monkeypatch, tmp_path):
+    # one catalog entry: the config validation accepts it, as the model builds it
+    monkeypatch.setitem(CELLS, "toy", CellEntry("toy", lambda n_in, n, g, **_: ToyTanhLayer(n_in, n, g)))
+    assert validated(demo_config(nets=["LSTM", "toy"]), tmp_path)["rnn"]["nets"] == ["LSTM", "toy"]
     task = NoiseSpikes(steps=15)
     model = build_model({"name": "rnn", "cell": "toy", "depth": 2, "width": 16}, task.dims, 0)
     assert all(isinstance(v, ToyView) for v in cell_views(model))

@@ -16,7 +16,7 @@ import yaml
 
 from lscrepro.workflow.configcheck import check_yaml_syntax, load_schema, prepare_config
 from lscrepro.data.preparations import PREPARATIONS
-from lscrepro.workflow.entrypoints import load
+from lscrepro.catalog.entrypoints import load
 from lscrepro.workflow.gridcheck import GridError, check_grid, flow
 from lscrepro.lsc import PROCEDURES
 from lscrepro.workflow.sizecheck import PTB_DEFAULTS, demo_split_sizes, split_sizes, windows
@@ -118,7 +118,7 @@ def test_when_values_must_be_valid():
 @pytest.mark.parametrize("family, when, message", [
     ("rnn", {"depth": "2"}, r"depth '2' is not a valid depth \(an integer >= 1\); did you mean 2\?"),
     ("rnn", {"depth": 0}, r"depth 0 is not a valid depth \(an integer >= 1\)\. It would never apply"),
-    ("rnn", {"task": "ptb"}, r"task 'ptb' is not a valid task \(one of \[wordptb, heidelberg, sl_mnist\]\); "
+    ("rnn", {"task": "ptb"}, r"task 'ptb' is not a valid task \(one of \[heidelberg, sl_mnist, wordptb\]\); "
                              r"did you mean 'wordptb'\?"),
     ("lru", {"depth": 1}, r"depth 1 is not a valid depth \(an integer >= 2\)"),
     # a setup or a variant may have any name: valid are the paper's setups and the grid's variants

@@ -8,7 +8,8 @@ import torch
 from torch.func import jacrev, vmap
 
 from lscrepro.models import MODELS, build_model
-from lscrepro.models.rnn import CELLS, DeepRNN, build, make_layer
+from lscrepro.catalog.cells import CELLS
+from lscrepro.models.rnn import DeepRNN, build, make_layer
 from lscrepro.models.spiking import ALIFLayer, spike
 
 LANGUAGE_DIMS = {"vocab_size": 11, "num_classes": 11, "steps": 6}
@@ -39,9 +40,9 @@ def flat_step(layer):
 
 
 def test_registered():
-    from lscrepro.workflow.entrypoints import load
+    from lscrepro.catalog.entrypoints import load
 
-    assert load(MODELS["rnn"]) is build
+    assert load(MODELS["rnn"].builder) is build
 
 
 @pytest.mark.parametrize("cell", CELLS)

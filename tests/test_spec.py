@@ -103,12 +103,15 @@ def test_an_override_naming_no_axis_is_refused(config):
 
 def test_a_task_without_its_own_dataset_takes_the_registry_one(monkeypatch):
     from lscrepro import tasks
+    from lscrepro.catalog.tasks import TaskEntry
 
     # sl_mnist reads its own preparation, made from the mnist files
     assert (tasks.prepared_of({"name": "sl_mnist"}), tasks.dataset_of({"name": "sl_mnist"})) == ("sl_mnist", "mnist")
     assert tasks.dataset_of({"name": "wordptb"}) == "ptb"
     assert tasks.dataset_of({"name": "images", "dataset": "cifar10"}) == "cifar10"
-    monkeypatch.setitem(tasks.TASK_DATA, "toy_task", "shd")
+    monkeypatch.setitem(tasks.TASKS, "toy_task", TaskEntry("toy_task", "toy:Toy", datasets=("shd",)))
     assert tasks.dataset_of({"name": "toy_task"}) == "shd"
-    with pytest.raises(ValueError, match="names no dataset"):
+    with pytest.raises(ValueError, match=r"task 'images' names no dataset: give it `dataset:` \(one of mnist"):
+        tasks.dataset_of({"name": "images"})
+    with pytest.raises(ValueError, match="unknown task 'unknown_task'; registered tasks: heidelberg, images"):
         tasks.dataset_of({"name": "unknown_task"})

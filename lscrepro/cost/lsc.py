@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import torch
 
-from ..workflow.entrypoints import load
+from ..catalog.entrypoints import load
 from ..settings import settings_from
 from ..lsc import PROCEDURES
 from ..lsc.loop import site_radii

@@ -11,12 +11,14 @@ Output is byte-deterministic.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 import numpy as np
 
-from lscrepro.data import ptb, shd
+from lscrepro.catalog.datasets import demo_makers
+from lscrepro.catalog.entrypoints import load
 from lscrepro.data.formats import write_cifar, write_idx
 from lscrepro.data.registry import DATASETS, REGISTRY_FILENAME, sha256_file
 from lscrepro.io import atomic_path
@@ -25,6 +27,7 @@ N_TRAIN = 1500  # of 1797 digits; the remaining 297 are the test split
 CIFAR_CHANNEL_SCALE = (1.0, 0.85, 0.7)  # distinct channels, so RGB is not three copies
 
 
+@functools.lru_cache(maxsize=1)
 def demo_arrays() -> dict[str, np.ndarray]:
     """The digits as MNIST-like and CIFAR-like uint8 images plus 10- and 100-class labels."""
     # imported here: the Snakefile imports this package, and sklearn takes a second to load
@@ -46,31 +49,43 @@ def demo_arrays() -> dict[str, np.ndarray]:
 
 
 def write_demo_data(data_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write every dataset's canonical files and ``registry.txt`` into ``data_dir``.
-
-    Returns {filename: path} of everything written.
-    """
+    """Write every dataset's canonical files (each by its maker in lscrepro.catalog.datasets)
+    and ``registry.txt`` into ``data_dir``. Returns {filename: path} of everything written."""
     data_dir = Path(data_dir)
-    arrays = demo_arrays()
-    tr, te = slice(0, N_TRAIN), slice(N_TRAIN, None)
-    names = {spec.name: spec.filename for spec in DATASETS["mnist"]}
-
-    for split, part in (("train", tr), ("test", te)):
-        write_idx(data_dir / names[f"{split}_images"], arrays["mnist"][part])
-        write_idx(data_dir / names[f"{split}_labels"], arrays["labels10"][part].astype(np.uint8))
-    for kind, labels in (("cifar10", arrays["labels10"]), ("cifar100", arrays["labels100"])):
-        (archive,) = DATASETS[kind]
-        write_cifar(data_dir / archive.filename, kind, arrays["cifar"][tr], labels[tr], arrays["cifar"][te], labels[te])
-    ptb.write_demo(data_dir)
-    shd.write_demo(data_dir)
-
-    written = {spec.filename: data_dir / spec.filename for specs in DATASETS.values() for spec in specs}
+    makers = demo_makers()
+    for maker in makers.values():
+        load(maker)(data_dir)
+    written = {spec.filename: data_dir / spec.filename for dataset in makers for spec in DATASETS[dataset]}
     lines = ["# demo data from lscrepro.data.demo (sklearn digits; synthetic PTB and SHD), not the real datasets"]
     lines += [f"{name} {sha256_file(path)}" for name, path in sorted(written.items())]
     with atomic_path(data_dir / REGISTRY_FILENAME) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
     written[REGISTRY_FILENAME] = data_dir / REGISTRY_FILENAME
     return written
+
+
+def write_mnist(data_dir: str | os.PathLike) -> None:
+    """MNIST's four IDX files from the digits: the first N_TRAIN for training."""
+    arrays, names = demo_arrays(), {spec.name: spec.filename for spec in DATASETS["mnist"]}
+    for split, part in (("train", slice(0, N_TRAIN)), ("test", slice(N_TRAIN, None))):
+        write_idx(Path(data_dir) / names[f"{split}_images"], arrays["mnist"][part])
+        write_idx(Path(data_dir) / names[f"{split}_labels"], arrays["labels10"][part].astype(np.uint8))
+
+
+def write_cifar10(data_dir: str | os.PathLike) -> None:
+    _write_cifar(data_dir, "cifar10", "labels10")
+
+
+def write_cifar100(data_dir: str | os.PathLike) -> None:
+    _write_cifar(data_dir, "cifar100", "labels100")
+
+
+def _write_cifar(data_dir: str | os.PathLike, kind: str, labels: str) -> None:
+    """The CIFAR archive ``kind`` from the digits (10 or 100 classes: ``labels``)."""
+    arrays, tr, te = demo_arrays(), slice(0, N_TRAIN), slice(N_TRAIN, None)
+    (archive,) = DATASETS[kind]
+    write_cifar(Path(data_dir) / archive.filename, kind, arrays["cifar"][tr], arrays[labels][tr],
+                arrays["cifar"][te], arrays[labels][te])
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:

@@ -10,7 +10,6 @@ array file, which ``lscrepro.workflow.verify`` (status.py --verify) checks.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lscrepro.catalog.entrypoints import load
 from lscrepro.data.preparations import preparation
 from lscrepro.data.registry import DatasetError, ensure_files, pinned_sources, sha256_file
 
@@ -58,8 +58,7 @@ def prepare(name: str, data_dir: str | os.PathLike, out_dir: str | os.PathLike, 
     """
     out, recipe = Path(out_dir), preparation(name)
     files = ensure_files(recipe.dataset, data_dir, offline=offline)  # verifies every pinned hash
-    module, _, function = recipe.function.partition(":")
-    arrays, info = getattr(importlib.import_module(module), function)(files, **recipe.options)
+    arrays, info = load(recipe.function)(files, **recipe.options)
     # ensure_files checked the files against exactly these hashes.
     sources = pinned_sources(recipe.dataset, data_dir)
     out.parent.mkdir(parents=True, exist_ok=True)

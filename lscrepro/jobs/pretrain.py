@@ -10,7 +10,7 @@ import torch
 
 from ..checkpoint import fingerprint
 from ..io import atomic_path, write_json
-from ..workflow.entrypoints import load
+from ..catalog.entrypoints import load
 from ..lsc import PROCEDURES
 from ..settings import settings_from
 from ..data.registry import file_digest

@@ -7,7 +7,7 @@ rerun on edits of) the loop.
 """
 
 # A family's LSC procedure -> its settings class and pre-training function, as
-# "module:attribute" (lscrepro.workflow.entrypoints): "sites" drives the LSC sites a model exposes
+# "module:attribute" (lscrepro.catalog.entrypoints): "sites" drives the LSC sites a model exposes
 # (the dense stack), "recurrent" unrolls a deep RNN over time, "lru" is the ResLRU's
 # gradient-free lruLSC.
 PROCEDURES = {

@@ -28,11 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..catalog.cells import cell_entry
+from ..catalog.entrypoints import load
 from ..lsc.views import RecurrentLSCView, diagonal_rows
 from .spiking import ALIFLayer, glorot_uniform
 from .stack import SequenceStack, UniformDropout
 
-CELLS = ("LSTM", "GRU", "rsimplernn", "ssimplernn", "maLSNN", "maLSNNb")
 CONFIG_KEYS = ("name", "cell", "depth", "width", "widths", "embedding", "dropout", "activation")
 SIMPLE_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu,
@@ -356,29 +357,38 @@ def _alif(n_in: int, n: int, generator: torch.Generator, *, activation: str, ste
     return ALIFLayer(n_in, n, float(int(steps / 2)), generator, gauss_beta=gauss_beta)
 
 
-# cell name -> builder(n_in, n, generator, *, activation, steps) of one layer. A new cell is
-# a layer class with ``step``, ``forward``, ``initial_state`` and ``lsc_view()`` plus one
-# entry here (``register_cell``).
-CELL_BUILDERS: dict[str, Callable[..., nn.Module]] = {
-    "LSTM": lambda n_in, n, g, **_: LSTMLayer(n_in, n, g),
-    "GRU": lambda n_in, n, g, **_: GRULayer(n_in, n, g),
-    "rsimplernn": lambda n_in, n, g, *, activation, **_: SimpleRNNLayer(n_in, n, activation, g),
-    "ssimplernn": lambda n_in, n, g, **_: SimpleRNNLayer(n_in, n, "sigmoid", g),
-    "maLSNN": _alif,
-    "maLSNNb": lambda *args, **kwargs: _alif(*args, **kwargs, gauss_beta=True),
-}
+# The cells' builders, builder(n_in, n, generator, *, activation, steps) -> one layer, named by
+# their entries in lscrepro.catalog.cells. A new cell is a layer class with ``step``,
+# ``forward``, ``initial_state`` and ``lsc_view()``, its builder, and one entry there.
+def lstm_layer(n_in: int, n: int, generator: torch.Generator, **_) -> LSTMLayer:
+    return LSTMLayer(n_in, n, generator)
 
 
-def register_cell(name: str, builder: Callable[..., nn.Module]) -> None:
-    CELL_BUILDERS[name] = builder
+def gru_layer(n_in: int, n: int, generator: torch.Generator, **_) -> GRULayer:
+    return GRULayer(n_in, n, generator)
+
+
+def relu_rnn_layer(n_in: int, n: int, generator: torch.Generator, *, activation: str, **_) -> SimpleRNNLayer:
+    return SimpleRNNLayer(n_in, n, activation, generator)
+
+
+def sigmoid_rnn_layer(n_in: int, n: int, generator: torch.Generator, **_) -> SimpleRNNLayer:
+    return SimpleRNNLayer(n_in, n, "sigmoid", generator)
+
+
+def alif_layer(n_in: int, n: int, generator: torch.Generator, *, activation: str, steps: int) -> ALIFLayer:
+    return _alif(n_in, n, generator, activation=activation, steps=steps)
+
+
+def alif_gauss_beta_layer(n_in: int, n: int, generator: torch.Generator, *, activation: str,
+                          steps: int) -> ALIFLayer:
+    return _alif(n_in, n, generator, activation=activation, steps=steps, gauss_beta=True)
 
 
 def make_layer(cell: str, n_in: int, n: int, generator: torch.Generator, *, activation: str,
                steps: int) -> nn.Module:
-    """One recurrent layer of type ``cell`` (see CELL_BUILDERS)."""
-    if cell not in CELL_BUILDERS:
-        raise ValueError(f"unknown cell {cell!r}; valid cells: {', '.join(CELL_BUILDERS)}")
-    return CELL_BUILDERS[cell](n_in, n, generator, activation=activation, steps=steps)
+    """One recurrent layer of type ``cell`` (an entry of lscrepro.catalog.cells)."""
+    return load(cell_entry(cell).builder)(n_in, n, generator, activation=activation, steps=steps)
 
 
 class DeepRNN(SequenceStack):
@@ -389,8 +399,7 @@ class DeepRNN(SequenceStack):
     def __init__(self, cell: str, widths: list[int], dims: dict, seed: int, dropout: float = 0.3,
                  activation: str = "relu", embedding: int | None = None):
         super().__init__()
-        if cell not in CELL_BUILDERS:
-            raise ValueError(f"unknown cell {cell!r}; valid cells: {', '.join(CELL_BUILDERS)}")
+        cell_entry(cell)  # an unknown cell fails here, naming the valid ones
         generator = torch.Generator().manual_seed(seed)
         self.cell_name, self.depth, self.widths = cell, len(widths), list(widths)
         self.width = widths[-1]

@@ -17,14 +17,15 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from lscrepro.catalog.datasets import PREPARATIONS
+from lscrepro.catalog.names import entry_title
 from lscrepro.results.saving import save_figure
 from lscrepro.results.tables import ordered_present
 
 PathLike = str | os.PathLike
 
-DATASET_ORDER = ["mnist", "cifar10", "cifar100"]
+# the datasets' order and titles: their entries in lscrepro.catalog.datasets
 ACTIVATION_ORDER = ["cos", "relu", "sin"]
-DATASET_TITLES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 ACTIVATION_TITLES = {"relu": "ReLU", "sin": "Sin", "cos": "Cos"}  # one case: capitalised
 # the paper's colours and legend labels (lsc_colors and the July 2023 lsc_clean_comments)
 VARIANT_COLOURS = {"glorot": (0.25, 0.50, 0.36), "he": (0.97, 0.28, 0.26), "lsc": (0.43, 0.83, 0.59)}
@@ -68,7 +69,7 @@ def make_figure(table: pd.DataFrame) -> Figure:
         raise ValueError("no runs to plot")
     if (table["lr"] <= 0).any():
         raise ValueError("learning rates must be positive for the log axis")
-    datasets = ordered_present(table["dataset"], DATASET_ORDER)
+    datasets = ordered_present(table["dataset"], list(PREPARATIONS))
     activations = ordered_present(table["activation"], ACTIVATION_ORDER)
     styles = variant_styles(ordered_present(table["variant"], list(VARIANT_COLOURS)))
     with sns.axes_style("ticks"):
@@ -76,7 +77,7 @@ def make_figure(table: pd.DataFrame) -> Figure:
                      layout="constrained")
         rows = fig.subfigures(len(datasets), 1, squeeze=False)[:, 0]
         for row, dataset in zip(rows, datasets):
-            row.suptitle(DATASET_TITLES.get(dataset, dataset), fontweight="bold", fontsize=FONTSIZE + 1)
+            row.suptitle(entry_title(PREPARATIONS, dataset), fontweight="bold", fontsize=FONTSIZE + 1)
             row.supylabel("Accuracy", fontsize=FONTSIZE)
             axes = row.subplots(1, len(activations), sharey=True, squeeze=False)[0]
             drawn = []

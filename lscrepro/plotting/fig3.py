@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from lscrepro.results.fig3 import FIG3_COMPARISONS, FIG3_PANELS
-from lscrepro.results.rnn_table import NET_ORDER, NET_TITLES, TASK_ORDER, TASK_TITLES, VARIANT_ORDER
+from lscrepro.results.rnn_table import VARIANT_ORDER, net_order, net_title, task_order, task_title
 from lscrepro.results.saving import save_figure
 from lscrepro.results.tables import ordered_present
 
@@ -124,7 +124,7 @@ def draw_runs(ax, panel: pd.DataFrame, nets: list, variants: list) -> None:
     spread = 0.8 * (len(variants) - 1) / len(variants)
     sns.pointplot(**common, dodge=spread if len(variants) > 1 else False, errorbar="sd",
                   markers="_", markersize=8, linestyle="none", err_kws={"linewidth": 1.2})
-    ax.set_xticks(range(len(nets)), [NET_TITLES.get(n, n) for n in nets], rotation=30,
+    ax.set_xticks(range(len(nets)), [net_title(n) for n in nets], rotation=30,
                   fontsize=FONTSIZE - 1)
     ax.set_xlabel("")
     sns.despine(ax=ax)
@@ -139,16 +139,16 @@ def _plot_values(runs: pd.DataFrame) -> pd.DataFrame:
 
 def draw_effects(subfig, runs: pd.DataFrame) -> list:
     """Panels (c): a row per task, a column per depth; "no runs" where a pair has none."""
-    tasks = ordered_present(runs["task"], TASK_ORDER)
+    tasks = ordered_present(runs["task"], task_order())
     depths = sorted(runs["depth"].unique())
-    nets, variants = ordered_present(runs["net"], NET_ORDER), ordered_present(runs["variant"], VARIANT_ORDER)
+    nets, variants = ordered_present(runs["net"], net_order()), ordered_present(runs["variant"], VARIANT_ORDER)
     values = _plot_values(runs)
     axes = subfig.subplots(len(tasks), len(depths), squeeze=False)
     for row, task in zip(axes, tasks):
         metric = runs.loc[runs["task"] == task, "metric_name"].iloc[0]
         for ax, depth in zip(row, depths):
             panel = values[(values["task"] == task) & (values["depth"] == depth)]
-            ax.set_title(f"{TASK_TITLES.get(task, task)}, {depth} layers", fontsize=FONTSIZE)
+            ax.set_title(f"{task_title(task)}, {depth} layers", fontsize=FONTSIZE)
             if panel.empty:
                 ax.set_axis_off()
                 ax.text(0.5, 0.5, "no runs", transform=ax.transAxes, ha="center", va="center",

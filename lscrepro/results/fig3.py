@@ -13,15 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from lscrepro.catalog.tasks import TASKS
 from lscrepro.io import write_csv, write_text
 from lscrepro.results.rnn_table import rnn_table, table_latex, table_markdown
 from lscrepro.results.summary import read_histories
-from lscrepro.results.tables import higher_is_better, whole_numbers
+from lscrepro.results.tables import whole_numbers
 
 log = logging.getLogger("fig3_data")
 
-# task -> the metric Figure 3 compares and the table reports; its direction: the task class's
-FIG3_METRICS = {"wordptb": "perplexity", "heidelberg": "mode_accuracy", "sl_mnist": "mode_accuracy"}
 RNN_KEYS = ["task", "net", "depth", "variant", "seed"]
 ALIF_NETS = {"maLSNN", "maLSNNb"}
 EXCLUDED_NETS = {"rsimplernn"}  # the paper drops RNN-ReLU from the bars
@@ -67,10 +66,14 @@ FIG3_COMPARISONS = list(FIG3_PANELS["all"].comparisons)  # the bars' names, in o
 
 
 def _metric_spec(task: str) -> tuple[str, bool]:
-    if task not in FIG3_METRICS:
-        raise ValueError(f"no Figure 3 metric for task {task!r}; known: {sorted(FIG3_METRICS)}")
-    name = FIG3_METRICS[task]
-    return name, higher_is_better(task, name)
+    """The metric Figure 3 compares and the table reports, and its direction: the task's
+    headline metric (lscrepro.catalog.tasks)."""
+    entry = TASKS.get(task)
+    if entry is None or not entry.metric:
+        known = sorted(name for name, known_entry in TASKS.items() if known_entry.metric)
+        raise ValueError(f"no Figure 3 metric for task {task!r}: give its entry in lscrepro.catalog.tasks "
+                         f"a `metric`; tasks with one: {known}")
+    return entry.metric, entry.higher_is_better
 
 
 def metric_at_best_epoch(history: pd.DataFrame, name: str, higher_is_better: bool) -> tuple[float, float]:

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pandas as pd
 
+from lscrepro.catalog.cells import CELLS
+from lscrepro.catalog.names import entry_title
+from lscrepro.catalog.tasks import TASKS
 from lscrepro.results.tables import (latex_escape, latex_row, latex_tabular, mark_best, markdown_row,
                                      ordered_present, spread_text, whole_numbers)
 
 RADIUS_TOLERANCE = 0.02  # make_good_latex strikes a group whose mean radius is further off
-# the order and titles of the tasks, nets and variants, in the table and in Figure 3
+# the order and titles of the variants, in the table and in Figure 3; the tasks' and nets'
+# come from their catalog entries (lscrepro.catalog.tasks, .cells), in catalog order
 VARIANT_ORDER = ["default", "lsc", "lsc_half"]
-TASK_ORDER = ["heidelberg", "sl_mnist", "wordptb"]
-TASK_TITLES = {"heidelberg": "SHD", "sl_mnist": "sl-MNIST", "wordptb": "PTB"}
-NET_ORDER = ["LSTM", "GRU", "rsimplernn", "ssimplernn", "maLSNN", "maLSNNb"]
-NET_TITLES = {"rsimplernn": "RNN-ReLU", "ssimplernn": "RNN-σ", "maLSNN": "ALIF₊", "maLSNNb": "ALIF±"}
 TABLE_KEYS = ["task", "depth", "net", "variant"]
 
 
@@ -61,19 +61,48 @@ def rnn_table(runs: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-NET_TITLES_LATEX = {"rsimplernn": "RNN-ReLU", "ssimplernn": r"RNN-$\sigma$", "maLSNN": r"ALIF$_+$",
-                    "maLSNNb": r"ALIF$_\pm$"}
 VARIANT_TITLES = {"default": "none", "lsc": "ρ_t=1", "lsc_half": "ρ_t=0.5"}
 VARIANT_TITLES_LATEX = {"default": "none", "lsc": r"$\rho_t=1$", "lsc_half": r"$\rho_t=0.5$"}
-METRIC_TITLES = {"mode_accuracy": "accuracy (%) ↑", "perplexity": "perplexity ↓"}
-METRIC_TITLES_LATEX = {"mode_accuracy": r"accuracy (\%) $\uparrow$", "perplexity": r"perplexity $\downarrow$"}
+
+
+def task_order() -> list[str]:
+    return list(TASKS)
+
+
+def net_order() -> list[str]:
+    return list(CELLS)
+
+
+def task_title(task: str) -> str:
+    return entry_title(TASKS, task)
+
+
+def net_title(net: str) -> str:
+    return entry_title(CELLS, net)
+
+
+def _net_title_latex(net: str) -> str:
+    latex = entry_title(CELLS, net, "title_latex")
+    return latex if latex != net else latex_escape(net_title(net))
+
+
+def _metric_title(task: str, metric: str, latex: bool = False) -> str:
+    """The task's headline metric's title with its direction's arrow; another metric (or a
+    task not in the catalog): its name."""
+    entry = TASKS.get(task)
+    if entry is None or entry.metric != metric:
+        return latex_escape(metric) if latex else metric
+    if latex:
+        title = entry.metric_title_latex or latex_escape(entry.metric_title or metric)
+        return title + (r" $\uparrow$" if entry.higher_is_better else r" $\downarrow$")
+    return (entry.metric_title or metric) + (" ↑" if entry.higher_is_better else " ↓")
 
 
 def _table_grid(table: pd.DataFrame, bold, strike) -> tuple[list[str], list[tuple], dict]:
     """Variants (columns), (task, depth, net) rows in the paper's order, and the formatted
     cells, each wrapped by ``bold`` when best and ``strike`` when its radius is off target."""
     variants = ordered_present(table["variant"], VARIANT_ORDER)
-    tasks, nets = ordered_present(table["task"], TASK_ORDER), ordered_present(table["net"], NET_ORDER)
+    tasks, nets = ordered_present(table["task"], task_order()), ordered_present(table["net"], net_order())
     rows = sorted({(t, d, n) for t, d, n in table[["task", "depth", "net"]].itertuples(index=False)},
                   key=lambda r: (tasks.index(r[0]), r[1], nets.index(r[2])))
     cells = {}
@@ -131,8 +160,7 @@ def table_markdown(table: pd.DataFrame) -> str:
               *(VARIANT_TITLES.get(v, v) for v in variants)]
     lines = [markdown_row(header), "|" + "---|" * len(header)]
     for task, depth, net in rows:
-        lines.append(markdown_row([TASK_TITLES.get(task, task), METRIC_TITLES.get(metric[task], metric[task]),
-                                   depth, NET_TITLES.get(net, net),
+        lines.append(markdown_row([task_title(task), _metric_title(task, metric[task]), depth, net_title(net),
                                    *_values(cells, parameters, (task, depth, net), variants)]))
     notes = f"{spread_text(table['n'])}; best per task, depth and net in bold; ~~struck~~: mean final " \
             f"radius more than {RADIUS_TOLERANCE} from its target; (k/n init): k of the n runs " \
@@ -155,8 +183,7 @@ def table_latex(table: pd.DataFrame) -> str:
     for task, depth, net in rows:
         values = [v.replace("±", r"$\pm$").replace("–", "--")
                   for v in _values(cells, parameters, (task, depth, net), variants)]
-        lines.append(latex_row([latex_escape(TASK_TITLES.get(task, task)),
-                                METRIC_TITLES_LATEX.get(metric[task], latex_escape(metric[task])),
-                                str(depth), NET_TITLES_LATEX.get(net, latex_escape(net)), *values]))
+        lines.append(latex_row([latex_escape(task_title(task)), _metric_title(task, metric[task], latex=True),
+                                str(depth), _net_title_latex(net), *values]))
     return latex_tabular("llll" + "r" * len(extra) + "c" * len(variants), lines,
                          r"\usepackage{booktabs} and \usepackage[normalem]{ulem}")

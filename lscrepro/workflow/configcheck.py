@@ -15,12 +15,17 @@ No torch here: the Snakefile imports this at parse time.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import re
 import reprlib
 import sys
 from pathlib import Path
 
 import yaml
+
+from ..catalog.names import catalog_names
+from ..io import write_text
 
 # decimal numbers only: not "nan", "inf", "1_000", "0x10", which float()/int() also accept
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -32,7 +37,32 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_schema(path: str | Path) -> dict:
-    return yaml.load(Path(path).read_text(), Loader=_LOADER)
+    """The schema at ``path`` with its plug-in enums filled from the catalog."""
+    return fill_catalog_enums(yaml.load(Path(path).read_text(), Loader=_LOADER))
+
+
+def fill_catalog_enums(schema):
+    """``schema`` with an ``enum`` of the catalog's names (lscrepro.catalog.names) wherever it
+    says ``x-catalog: <kind>[:<family>]``, in place: the schema lists no plug-in's name."""
+    if isinstance(schema, dict):
+        if "x-catalog" in schema:
+            schema["enum"] = catalog_names(schema["x-catalog"])
+        for value in schema.values():
+            fill_catalog_enums(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            fill_catalog_enums(value)
+    return schema
+
+
+def schema_file(schema: dict, folder: str | Path) -> str:
+    """``schema`` (its enums filled) as a JSON file in ``folder``, for Snakemake's validate(),
+    which reads a file. Named by its content: concurrent writers write the same bytes."""
+    text = json.dumps(schema, sort_keys=True, indent=1)
+    path = Path(folder) / f"config.schema.{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+    if not path.exists():
+        write_text(path, text)
+    return str(path.resolve())
 
 
 def prepare_config(config: dict, schema: dict | str | Path) -> None:

@@ -1,8 +1,9 @@
 """Job families and the run spec: one JSON-able mapping per job, resolved once from the
 config, that the job runs from and stores with its outputs.
 
-A family is data: the config keys whose values span its grid, where each grid value
-goes in the spec, which grid axes its pre-training depends on, and its path layout.
+A family is an entry of lscrepro.catalog.families: the config keys whose values span its
+grid, where each grid value goes in the spec, which grid axes its pre-training depends on,
+and its path layout.
 No torch here: the Snakefile imports this at parse time.
 """
 
@@ -10,65 +11,13 @@ from __future__ import annotations
 
 import itertools
 import posixpath
-import string
-from dataclasses import dataclass
 
 import pandas as pd
 
+from ..catalog.families import FAMILIES, Family
 from ..tasks import dataset_of, prepared_of
 
 
-@dataclass(frozen=True)
-class Family:
-    # wildcard -> (config key listing its values, dotted spec path the value is set at)
-    axes: dict[str, tuple[str, str]]
-    train_dir: str  # run folder under results/<family>/, with one wildcard per axis and the variant
-    # pre-training folder: only the wildcards a pre-training depends on (the other axes share it)
-    pretrain_dir: str
-    lsc_procedure: str = "sites"  # a key of lscrepro.lsc.PROCEDURES
-
-    @property
-    def run_keys(self) -> list[str]:
-        """The keys that identify a training run, in path order."""
-        return _fields(self.train_dir)
-
-    @property
-    def pretrain_keys(self) -> list[str]:
-        """The keys that identify a pre-training (a subset of run_keys), in path order."""
-        return _fields(self.pretrain_dir)
-
-
-def _fields(pattern: str) -> list[str]:
-    return [name for _, name, _, _ in string.Formatter().parse(pattern) if name]
-
-
-FAMILIES: dict[str, Family] = {
-    "ffn": Family(
-        axes={"dataset": ("datasets", "task.dataset"), "activation": ("activations", "model.activation"),
-              "lr": ("learning_rates", "train.lr"), "seed": ("seeds", "seed")},
-        train_dir="{dataset}/{activation}/{variant}/lr{lr}/seed{seed}",
-        pretrain_dir="pretrained/{dataset}/{activation}/{variant}/seed{seed}",
-    ),
-    # Figure 3: six deep RNNs on three tasks; width, batch size, lr and epochs per task and
-    # net come from the config's `overrides` (the reference's default_config)
-    "rnn": Family(
-        axes={"task": ("tasks", "task.name"), "net": ("nets", "model.cell"),
-              "depth": ("depths", "model.depth"), "seed": ("seeds", "seed")},
-        train_dir="{task}/{net}/depth{depth}/{variant}/seed{seed}",
-        pretrain_dir="pretrained/{task}/{net}/depth{depth}/{variant}/seed{seed}",
-        lsc_procedure="recurrent",
-    ),
-    # Figure 4 and Table 1: the residual LRU on PTB. A setup (fig4, table1) is a bundle of
-    # settings from `overrides`; clipping is an axis of training only, so both clipped and
-    # unclipped runs start from the same pre-training.
-    "lru": Family(
-        axes={"setup": ("setups", "run.setup"), "depth": ("depths", "model.depth"),
-              "clip": ("clip_norms", "train.clip_norm"), "seed": ("seeds", "seed")},
-        train_dir="{setup}/depth{depth}/{variant}/clip{clip}/seed{seed}",
-        pretrain_dir="pretrained/{setup}/depth{depth}/{variant}/seed{seed}",
-        lsc_procedure="lru",
-    ),
-}
 # variant key -> the spec path it sets; a variant's other keys are its name and `lsc`
 VARIANT_KEYS = {"init": "model.init", "target": "lsc.target", "lsc_mode": "lsc.mode",
                 "clip_norm": "train.clip_norm", "unbalanced": "lsc.unbalanced"}
@@ -171,13 +120,13 @@ def check_overrides(name: str, family_config: dict) -> None:
                              f"model., train. or lsc. (got {roots})")
 
 
-def registered_names(name: str, family_config: dict, section: str) -> list[str]:
-    """The registry names (``section`` "task" or "model") a family's jobs use: the
-    section's own `name` and the values of any axis that sets it."""
-    names = [family_config[section]["name"]] if "name" in family_config[section] else []
-    for key, path in FAMILIES[name].axes.values():
-        if path == f"{section}.name":
-            names += family_config[key]
+def registered_names(name: str, family_config: dict, section: str, key: str = "name") -> list[str]:
+    """The catalog names a family's jobs use at ``section``.``key`` (task.name, model.name,
+    model.cell): the section's own value and the values of any axis that sets it."""
+    names = [family_config[section][key]] if key in family_config[section] else []
+    for axis_key, path in FAMILIES[name].axes.values():
+        if path == f"{section}.{key}":
+            names += family_config[axis_key]
     return sorted(set(names))
 
 

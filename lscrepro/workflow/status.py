@@ -24,18 +24,16 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ..catalog.families import JOB_KINDS
 from ..verdicts import RunVerdict, judge_pretraining
 from .outputs import final_outputs
 from .spec import FAMILIES, output_roots, pretrain_runs, train_runs
 
 STATES = ["done", "converged", "not_converged", "diverged", "failed", "incomplete", "not_run"]
 
-# Per job kind: the family's folder pattern, its outputs (the report first) and its log,
-# as rules/jobs.smk writes them.
-KINDS = {
-    "pretrain": ("pretrain_dir", ("pretrain.json", "weights.pt"), "pretrain.log"),
-    "train": ("train_dir", ("metrics.json", "history.csv"), "train.log"),
-}
+# Per job kind (lscrepro.catalog.families): the family's folder pattern, its outputs (the
+# report first) and its log, as rules/jobs.smk writes them.
+KINDS = {kind: (job.folder, tuple(job.outputs.values()), job.log) for kind, job in JOB_KINDS.items()}
 
 
 

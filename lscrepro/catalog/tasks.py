@@ -1,0 +1,50 @@
+"""Tasks: one entry per task class, in the order of Figure 3 and the deep-RNN table.
+
+An entry names the class (``"module:Class"``, so reading it imports no torch), the families
+whose config may name it, the prepared data it reads (lscrepro.catalog.datasets), its title,
+and its headline metric: the one Figure 3 and the tables report, with its direction (the
+task class's, which tests/test_catalog.py checks) and its title in tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    name: str
+    task_class: object  # "module:Class" (or the class): Class.from_config(config, data, device)
+    families: tuple[str, ...] = ()  # the families whose configs may name it
+    # the prepared data it reads: one, or several of which its config picks one as `dataset`
+    datasets: tuple[str, ...] = ()
+    title: str = ""  # in tables and figures (default: the name)
+    metric: str = ""  # the headline metric (empty: none)
+    higher_is_better: bool = True  # the metric's direction
+    metric_title: str = ""  # in Markdown tables (default: the metric's name), without its arrow
+    metric_title_latex: str = ""  # in LaTeX tables (default: the Markdown one, escaped)
+
+
+_ACCURACY = {"metric_title": "accuracy (%)", "metric_title_latex": r"accuracy (\%)"}
+_SPIKES = {"families": ("rnn",), "metric": "mode_accuracy", **_ACCURACY}
+
+TASKS: dict[str, TaskEntry] = {entry.name: entry for entry in (
+    TaskEntry("images", "lscrepro.tasks.images:ImageTask", ("ffn",), ("mnist", "cifar10", "cifar100"),
+              metric="accuracy"),
+    TaskEntry("heidelberg", "lscrepro.tasks.spikes:Heidelberg", datasets=("shd",), title="SHD", **_SPIKES),
+    TaskEntry("sl_mnist", "lscrepro.tasks.spikes:SpikeLatencyMNIST", datasets=("sl_mnist",), title="sl-MNIST",
+              **_SPIKES),
+    TaskEntry("wordptb", "lscrepro.tasks.language:WordPTB", ("rnn", "lru"), ("ptb",), "PTB", "perplexity",
+              higher_is_better=False, metric_title="perplexity"),
+)}
+
+
+def register_task(name: str, task_class, **fields) -> None:
+    """Add a task (its class, or its ``"module:Class"``) under ``name``; ``fields`` as
+    TaskEntry's (families, datasets, title, metric ...)."""
+    TASKS[name] = TaskEntry(name, task_class, **fields)
+
+
+def task_entry(name: str) -> TaskEntry:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; registered tasks: {', '.join(sorted(TASKS))}")
+    return TASKS[name]
