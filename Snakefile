@@ -31,15 +31,13 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/data.smk"
-include: "rules/fig1.smk"
 include: "rules/jobs.smk"
-include: "rules/figures.smk"
+include: "rules/products.smk"
 
 
 rule all:
     default_target: True
     input:
-        FINAL_OUTPUTS.values(),
+        PRODUCT_OUTPUTS,
         [f"{RESULTS}/{family}/summary.csv" for family in FAMILY_NAMES],
-        CLAIMS_OUTPUTS,
         f"{RESULTS}/status.csv",

@@ -16,6 +16,7 @@ from lscrepro.results.fig2 import fig2_table
 from lscrepro.results.summary import summary as build_summary
 from lscrepro.io import read_json, write_json
 from lscrepro.plotting.fig2 import VARIANT_COLOURS, variant_styles
+from product_utils import run_step
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -183,20 +184,20 @@ def test_unknown_variants_get_their_name_and_a_new_colour():
     assert styles["orthogonal"][1] not in VARIANT_COLOURS.values()
 
 
-def test_clis_write_tables_and_figure_from_the_csv_alone(run_files, tmp_path):
+def test_the_steps_write_tables_and_figure_from_the_csv_alone(run_files, tmp_path):
     metrics, pretrain = run_files
     summary_csv, table_csv = tmp_path / "out" / "summary.csv", tmp_path / "out" / "fig2_data.csv"
     _load_script("summarize").main(
         ["--family", "ffn", "--metrics", *map(str, metrics), "--pretrain", *map(str, pretrain),
          "--out", str(summary_csv)])
-    _load_script("fig2_data").main(["--summary", str(summary_csv), "--out", str(table_csv)])
+    run_step("fig2_data", tmp_path / "requests", summary_csv=summary_csv, out=table_csv)
     assert len(pd.read_csv(summary_csv)) == len(RUNS)
     assert pd.read_csv(table_csv)["n"].sum() == len(RUNS)
 
     shutil.rmtree(tmp_path / "results")  # the plot must need nothing but fig2_data.csv
     pdf, png = tmp_path / "fig" / "fig2.pdf", tmp_path / "fig" / "fig2.png"
     # mnist/cos and cifar10/relu have no runs: those panels must stay blank, not fail
-    _load_script("plot_fig2").main(["--data", str(table_csv), "--out", str(pdf), str(png)])
+    run_step("plot_fig2", tmp_path / "requests", data=table_csv, pdf=pdf, png=png)
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5_000
     assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 5_000
 

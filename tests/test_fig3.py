@@ -3,7 +3,6 @@ metric from the history, mean ± std table (Markdown, LaTeX) and the PDF/PNG."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from lscrepro.results.rnn_table import rnn_table, table_latex, table_markdown
 from lscrepro.results.summary import summary as build_summary
 from lscrepro.io import write_csv, write_json
 from lscrepro.plotting.fig3 import plot_fig3
+from product_utils import run_step
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"default": math.nan, "lsc": 1.0, "lsc_half": 0.5}
@@ -154,19 +154,12 @@ def _full_grid() -> pd.DataFrame:
     return _summary(rows)
 
 
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "workflow_scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _assert_figures(pdf: Path, png: Path) -> None:
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 5_000
     assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 5_000
 
 
-def test_plot_full_grid_through_the_scripts(tmp_path):
+def test_plot_full_grid_through_the_steps(tmp_path):
     summary = _full_grid()
     metrics = []
     for run in summary.itertuples(index=False):  # a metrics.json and history.csv per run
@@ -180,10 +173,9 @@ def test_plot_full_grid_through_the_scripts(tmp_path):
         metrics.append(str(folder / "metrics.json"))
     write_csv(tmp_path / "summary.csv", summary)
     out = {name: tmp_path / "out" / name for name in ["runs.csv", "wins.csv", "table.csv", "table.md", "table.tex"]}
-    _load_script("fig3_data").main(["--summary", str(tmp_path / "summary.csv"), "--metrics", *metrics,
-                                    "--out", str(out["runs.csv"]), "--wins-out", str(out["wins.csv"]),
-                                    "--table-out", str(out["table.csv"]), "--markdown-out", str(out["table.md"]),
-                                    "--latex-out", str(out["table.tex"])])
+    run_step("fig3_data", tmp_path / "requests", summary_csv=tmp_path / "summary.csv", metrics=metrics,
+             out=out["runs.csv"], wins_out=out["wins.csv"], table_out=out["table.csv"],
+             markdown_out=out["table.md"], latex_out=out["table.tex"])
     runs = pd.read_csv(out["runs.csv"])
     assert len(runs) == len(summary) and set(runs["metric_source"]) == {"history"}
     wins = pd.read_csv(out["wins.csv"])
@@ -198,12 +190,10 @@ def test_plot_full_grid_through_the_scripts(tmp_path):
     assert pairs.loc[("paper", "ρ=1 better than none (no ALIFs)")].tolist() == [36, 36]
     assert out["table.md"].read_text().count("\n|") == 36 + 1  # header rule + a row per task, depth, net
     pdf, png = tmp_path / "fig" / "fig3.pdf", tmp_path / "fig" / "fig3.png"
-    _load_script("plot_fig3").main(["--runs", str(out["runs.csv"]), "--wins", str(out["wins.csv"]),
-                                    "--out", str(pdf), str(png)])
+    run_step("plot_fig3", tmp_path / "requests", runs=out["runs.csv"], wins=out["wins.csv"], pdf=pdf, png=png)
     _assert_figures(pdf, png)
     first = pdf.read_bytes(), png.read_bytes()
-    _load_script("plot_fig3").main(["--runs", str(out["runs.csv"]), "--wins", str(out["wins.csv"]),
-                                    "--out", str(pdf), str(png)])
+    run_step("plot_fig3", tmp_path / "requests", runs=out["runs.csv"], wins=out["wins.csv"], pdf=pdf, png=png)
     assert (pdf.read_bytes(), png.read_bytes()) == first  # deterministic bytes
 
 

@@ -3,7 +3,6 @@ mean ± std table with its bold cells (Markdown, LaTeX), the PDF/PNG and the thr
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 from pathlib import Path
@@ -17,6 +16,7 @@ from lscrepro.results.fig4 import fig4_curves, histories_of
 from lscrepro.results.table1 import table1, table1_latex, table1_markdown
 from lscrepro.io import write_csv, write_json
 from lscrepro.plotting.fig4 import make_figure, plot_fig4
+from product_utils import run_step
 
 ROOT = Path(__file__).resolve().parents[1]
 NAN = math.nan
@@ -258,14 +258,7 @@ def test_fig4_empty_curves_draw_a_note(tmp_path):
         plot_fig4(_many_curves().drop(columns="seed"), tmp_path / "x.pdf", tmp_path / "x.png")
 
 
-# --- the workflow scripts --------------------------------------------------------------------
-
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "workflow_scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+# --- the product steps, as the workflow runs them (workflow_scripts/product.py) --------------
 
 def _write_run(root: Path, key: tuple, history: pd.DataFrame | None, folder: str | None = None) -> str:
     setup, depth, variant, clip, seed = key
@@ -280,33 +273,33 @@ def _write_run(root: Path, key: tuple, history: pd.DataFrame | None, folder: str
     return str(path / "metrics.json")
 
 
-def test_fig4_scripts_end_to_end(tmp_path):
+def test_fig4_steps_end_to_end(tmp_path):
     metrics = [_write_run(tmp_path / "lru", key, history) for key, history in HISTORIES.items()]
     metrics.append(_write_run(tmp_path / "lru", ("table1", 6, "lsc", 1.0, 0), None))  # not read
     out = tmp_path / "out" / "fig4_curves.csv"
-    _load_script("fig4_data").main(["--metrics", *metrics, "--setup", "fig4", "--out", str(out)])
+    requests = tmp_path / "requests"
+    run_step("fig4_data", requests, {"setup": "fig4"}, metrics=metrics, out=out)
     written = pd.read_csv(out, dtype={"setup": str, "variant": str})
     pd.testing.assert_frame_equal(written, fig4_curves(HISTORIES), check_dtype=False)
     pdf, png = tmp_path / "fig" / "fig4.pdf", tmp_path / "fig" / "fig4.png"
-    plot = _load_script("plot_fig4")
-    plot.main(["--curves", str(out), "--out", str(pdf), str(png)])
+    figure = {"pdf": pdf, "png": png}
+    run_step("plot_fig4", requests, curves=out, **figure)
     _assert_figures(pdf, png)
     first = pdf.read_bytes(), png.read_bytes()
-    plot.main(["--curves", str(out), "--out", str(pdf), str(png), "--spec", '{"ylim": null}'])
+    run_step("plot_fig4", requests, {"ylim": None}, curves=out, **figure)
     assert pdf.read_bytes() != first[0]  # automatic y range: another figure
-    plot.main(["--curves", str(out), "--out", str(pdf), str(png), "--spec", '{"ylim": [100, 300]}'])
+    run_step("plot_fig4", requests, {"ylim": [100, 300]}, curves=out, **figure)
     assert (pdf.read_bytes(), png.read_bytes()) == first  # deterministic bytes
-    for bad in ('{"ylim": ["abc", 1]}', '{"ylim": [300, 100]}', '{"ylim": [1]}', '{"ylimit": null}'):
-        with pytest.raises(SystemExit):
-            plot.main(["--curves", str(out), "--out", str(pdf), str(png), "--spec", bad])
+    for bad in ({"ylim": ["abc", 1]}, {"ylim": [300, 100]}, {"ylim": [1]}, {"ylimit": None}):
+        with pytest.raises(ValueError, match="ylim"):
+            run_step("plot_fig4", requests, bad, curves=out, **figure)
     empty = tmp_path / "empty.csv"
-    _load_script("fig4_data").main(["--metrics", "--out", str(empty)])  # no runs yet
-    plot.main(["--curves", str(empty), "--out", str(pdf), str(png)])
+    run_step("fig4_data", requests, {"setup": "fig4"}, metrics=[], out=empty)  # no runs yet
+    run_step("plot_fig4", requests, curves=empty, **figure)
     _assert_figures(pdf, png)
 
 
 def test_fig4_data_refuses_missing_history_and_duplicate_runs(tmp_path):
-    fig4_data = _load_script("fig4_data")
     lonely = _write_run(tmp_path / "a", ("fig4", 3, "lsc", 0.0, 0), None)
     with pytest.raises(ValueError, match=rf"{re.escape(lonely)} has no history.csv"):
         histories_of([lonely], "fig4")
@@ -314,24 +307,23 @@ def test_fig4_data_refuses_missing_history_and_duplicate_runs(tmp_path):
     second = _write_run(tmp_path / "b", ("fig4", 3, "lsc", 0.0, 0), _history([200.0]), folder="two")
     clash = rf"{re.escape(second)}: a second metrics.json .* \(first: {re.escape(first)}\)"
     with pytest.raises(ValueError, match=clash):
-        fig4_data.main(["--metrics", first, second, "--out", str(tmp_path / "curves.csv")])
+        run_step("fig4_data", tmp_path / "requests", {"setup": "fig4"}, metrics=[first, second],
+                 out=tmp_path / "curves.csv")
     assert not (tmp_path / "curves.csv").exists()
 
 
-def test_table1_script_end_to_end(tmp_path):
+def test_table1_step_end_to_end(tmp_path):
     write_csv(tmp_path / "summary.csv", _summary(TABLE_RUNS))
     out = {name: tmp_path / "out" / name for name in ["table1.csv", "table1.md", "table1.tex"]}
-    _load_script("table1").main(["--summary", str(tmp_path / "summary.csv"), "--setup", "table1",
-                                 "--out", str(out["table1.csv"]), "--markdown-out", str(out["table1.md"]),
-                                 "--latex-out", str(out["table1.tex"])])
+    files = {"summary_csv": tmp_path / "summary.csv", "out": out["table1.csv"], "markdown_out": out["table1.md"],
+             "latex_out": out["table1.tex"]}
+    run_step("table1", tmp_path / "requests", {"setup": "table1"}, **files)
     table = pd.read_csv(out["table1.csv"])
     assert len(table) == len(ROW_ORDER) and table["val_best"].sum() == 4
     assert "| ρ=1 + clip | 140.00 | **124.00** |" in out["table1.md"].read_text()
     assert r"$\textbf{124.00}$" in out["table1.tex"].read_text()
     assert "| ρ=1 | **118.00** ± 1.41 |" in out["table1.md"].read_text()  # the reference's bold
-    _load_script("table1").main(["--summary", str(tmp_path / "summary.csv"), "--out", str(out["table1.csv"]),
-                                 "--markdown-out", str(out["table1.md"]), "--latex-out", str(out["table1.tex"]),
-                                 "--bold", "mean"])  # lru.table1_bold: mean, as the rule passes it
+    run_step("table1", tmp_path / "requests", {"setup": "table1", "bold": "mean"}, **files)  # lru.table1_bold
     assert "| ρ=1 | **118.00 ± 1.41** |" in out["table1.md"].read_text()
 
 

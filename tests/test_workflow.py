@@ -292,7 +292,7 @@ class TestSmokeRun:
         # and the status table, which lists the figures
         assert set(self.plan_after_edit(smoke, code)) - {"all"} == {rule, "status"}
 
-    @pytest.mark.parametrize("code", ["lscrepro/results/claims.py", "lscrepro/results/paired.py", "workflow_scripts/claims.py"])
+    @pytest.mark.parametrize("code", ["lscrepro/results/claims.py", "lscrepro/results/paired.py"])
     def test_editing_claims_code_reruns_only_the_claims(self, smoke, code):
         # nothing reads claims.csv but the report, which snakemake --report rebuilds
         assert set(self.plan_after_edit(smoke, code)) - {"all"} == {"claims"}

@@ -33,7 +33,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configfile", nargs="+", action="extend", default=[], metavar="FILE",
                         help="merged over config/config.yaml in order, as snakemake --configfile does")
-    parser.add_argument("--config-json", help="the merged config as JSON (the workflow's status rule)")
+    parser.add_argument("--merged-config", type=Path, metavar="FILE",
+                        help="the merged config, a JSON file (the workflow's status rule writes it)")
     parser.add_argument("--directory", "-d", default=".",
                         help="the workflow directory: config/config.yaml, results/ and logs/ (default: .)")
     parser.add_argument("--out", help="per-job CSV (default: <directory>/<results>/status.csv)")
@@ -42,7 +43,7 @@ def main(argv=None) -> int:
                         help="rehash the datasets and prepared caches against their pins and stamps")
     args = parser.parse_args(argv)
     root = Path(args.directory)
-    config = json.loads(args.config_json) if args.config_json else \
+    config = json.loads(args.merged_config.read_text()) if args.merged_config else \
         load_config(args.configfile, base=root / "config/config.yaml")
     jobs = run_status(config, root)
     out = args.out or root / output_roots(config)[0] / "status.csv"

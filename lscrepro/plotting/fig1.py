@@ -222,3 +222,8 @@ def plot_fig1(paths_csv: PathLike, gradients_csv: PathLike, *outputs: PathLike) 
     """Read the two CSV tables and save Figure 1 to each output path (format from the suffix)."""
     fig = make_figure(pd.read_csv(paths_csv), pd.read_csv(gradients_csv))
     save_figure(fig, *outputs)
+
+
+def draw_fig1(paths: PathLike, pascal: PathLike, pdf: PathLike, png: PathLike) -> None:
+    """Figure 1's drawer (lscrepro/workflow/outputs.py)."""
+    plot_fig1(paths, pascal, pdf, png)

@@ -19,6 +19,7 @@ from matplotlib.ticker import MaxNLocator
 
 from lscrepro.catalog.datasets import PREPARATIONS
 from lscrepro.catalog.names import entry_title
+from lscrepro.results.fig2 import read_fig2_data
 from lscrepro.results.saving import save_figure
 from lscrepro.results.tables import ordered_present
 
@@ -104,3 +105,8 @@ def make_figure(table: pd.DataFrame) -> Figure:
 def plot_fig2(table: pd.DataFrame, *outputs: PathLike) -> None:
     """Save Figure 2 of the figure table (fig2_data.csv) to each output path (format from the suffix)."""
     save_figure(make_figure(table), *outputs)
+
+
+def draw_fig2(data: PathLike, pdf: PathLike, png: PathLike) -> None:
+    """Figure 2's drawer (lscrepro/workflow/outputs.py): from fig2_data.csv."""
+    plot_fig2(read_fig2_data(data), pdf, png)

@@ -19,7 +19,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from lscrepro.results.fig3 import FIG3_COMPARISONS, FIG3_PANELS
+from lscrepro.results.fig3 import FIG3_COMPARISONS, FIG3_PANELS, read_runs, read_wins
 from lscrepro.results.rnn_table import VARIANT_ORDER, net_order, net_title, task_order, task_title
 from lscrepro.results.saving import save_figure
 from lscrepro.results.tables import ordered_present
@@ -183,3 +183,8 @@ def make_figure(wins: pd.DataFrame, runs: pd.DataFrame) -> Figure:
 def plot_fig3(wins: pd.DataFrame, runs: pd.DataFrame, *outputs: PathLike) -> None:
     """Draw Figure 3 from the fig3_wins and rnn_runs tables; save it to each output path."""
     save_figure(make_figure(wins, runs), *outputs)
+
+
+def draw_fig3(runs: PathLike, wins: PathLike, pdf: PathLike, png: PathLike) -> None:
+    """Figure 3's drawer (lscrepro/workflow/outputs.py): from fig3_runs.csv and fig3_wins.csv."""
+    plot_fig3(read_wins(wins), read_runs(runs), pdf, png)

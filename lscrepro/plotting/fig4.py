@@ -15,9 +15,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from lscrepro.results.fig4 import read_curves
 from lscrepro.results.lru import LRU_KEYS, VARIANT_ORDER
 from lscrepro.results.saving import save_figure
 from lscrepro.results.tables import ordered_present
+from lscrepro.settings import settings_from
 
 PathLike = str | os.PathLike
 
@@ -110,3 +112,9 @@ def plot_fig4(curves: pd.DataFrame, *outputs: PathLike, settings: Fig4Settings =
     if missing:
         raise ValueError(f"curves lack columns {missing}")
     save_figure(make_figure(curves, settings.ylim), *outputs)
+
+
+def draw_fig4(curves: PathLike, pdf: PathLike, png: PathLike, **settings) -> None:
+    """Figure 4's drawer (lscrepro/workflow/outputs.py): from fig4_curves.csv, with the
+    config's lru.fig4_ylim as ``ylim`` (absent: the paper's axis)."""
+    plot_fig4(read_curves(curves), pdf, png, settings=settings_from(Fig4Settings, settings, "lru.fig4"))

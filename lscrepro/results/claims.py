@@ -366,8 +366,8 @@ def read_input(path: Path | None, what: str) -> pd.DataFrame | None:
     return pd.read_csv(path, dtype=TEXT)
 
 
-def write_claims(ffn_summary: Path | None, rnn_summary: Path | None, rnn_runs: Path | None,
-                 lru_summary: Path | None, demo: bool,
+def write_claims(ffn_summary: Path | None = None, rnn_summary: Path | None = None, rnn_runs: Path | None = None,
+                 lru_summary: Path | None = None, demo: bool = False, *,
                  out: str | os.PathLike, markdown_out: str | os.PathLike) -> None:
     """claims.csv (``out``) and claims.md from the files given (None: that family is not run)."""
     table = claims_table(ffn=read_input(ffn_summary, "the ffn summary"),

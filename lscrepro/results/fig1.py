@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 
 from lscrepro.analytic import gradient_table, path_count_curves
 from lscrepro.io import write_csv
+from lscrepro.settings import settings_from
 
 log = logging.getLogger("fig1_numbers")
 
@@ -36,3 +37,9 @@ def write_fig1_numbers(out: str | os.PathLike, pascal_out: str | os.PathLike, se
     table = gradient_table(**gradients)
     write_csv(pascal_out, table)
     log.info("wrote %d gradient rows to %s", len(table), pascal_out)
+
+
+def write_fig1_tables(paths: str | os.PathLike, pascal: str | os.PathLike, **settings) -> None:
+    """Figure 1's reducer (lscrepro/workflow/outputs.py): paths.csv and pascal.csv from the
+    config's fig1 section."""
+    write_fig1_numbers(paths, pascal, settings_from(Fig1Settings, settings, "fig1"))

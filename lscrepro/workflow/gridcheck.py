@@ -20,11 +20,11 @@ from __future__ import annotations
 from jsonschema import validators
 
 from .configcheck import closest, resolve
-from .outputs import ITEMS
+from .outputs import paper_setups
 from .spec import FAMILIES
 
 # the setups the paper's items read (Figure 4, Table 1): the known ones besides the grid's
-PAPER_SETUPS = sorted({setup for _, setup, _ in ITEMS.values() if setup})
+PAPER_SETUPS = paper_setups()
 
 
 class GridError(ValueError):
