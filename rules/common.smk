@@ -10,6 +10,7 @@ from lscrepro.workflow.codedeps import code_digest, use_source_cache
 from lscrepro.workflow.codedeps import code_inputs as imported_files
 from lscrepro.catalog.cells import cell_files
 from lscrepro.catalog.entrypoints import entry_file
+from lscrepro.catalog.families import JOB_KINDS
 from lscrepro.workflow.gridcheck import check_grid
 from lscrepro.lsc import PROCEDURES
 from lscrepro.models import model_files
@@ -122,7 +123,7 @@ def code_inputs(*entries):
 JOB_CODE = {
     f"{name}_{kind}": family_code(name, kind)
     for name in FAMILY_NAMES
-    for kind in ("pretrain", "train")
+    for kind in JOB_KINDS
 }
 JOB_CODE_VERSION = {key: code_version_file(files) for key, files in JOB_CODE.items()}
 
@@ -134,6 +135,11 @@ def family_constraints(name):
         column: "|".join(re.escape(str(value)) for value in runs[column].unique())
         for column in [*FAMILIES[name].axes, "variant"]
     }
+
+
+def job_outputs(kind, folder):
+    """The outputs of a job of ``kind`` in ``folder``, named as its JOB_KINDS entry names them."""
+    return {name: f"{folder}/{file}" for name, file in JOB_KINDS[kind].outputs.items()}
 
 
 def run_paths(name, kind, filename):

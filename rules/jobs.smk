@@ -11,7 +11,7 @@ rule code_stamp:
         f"{LOGS}/code/{{family}}_{{kind}}.log",
     wildcard_constraints:
         family="|".join(FAMILY_NAMES),
-        kind="pretrain|train",
+        kind="|".join(JOB_KINDS),
     localrule: True
     conda:
         "../envs/lscrepro.yaml"
@@ -22,8 +22,9 @@ rule code_stamp:
 
 
 # The two jobs of every family, from one template: pretrain_<family> -> train_<family>.
-# A family is an entry of lscrepro.workflow.spec.FAMILIES plus its config section; nothing here
-# is copied per family. Per-rule resources for clusters live in the profiles.
+# A family is an entry of lscrepro.catalog.families plus its config section; nothing here
+# is copied per family. Per-rule resources for clusters live in the profiles. Each job
+# kind's files and log are its lscrepro.catalog.families.JOB_KINDS entry's (status.py reads them).
 
 for family in FAMILY_NAMES:
     layout = FAMILIES[family]
@@ -37,10 +38,9 @@ for family in FAMILY_NAMES:
             unpack(job_data(family, "pretrain")),
             code=f"{RESULTS}/code/{family}_pretrain.json",
         output:
-            weights=f"{pretrain_dir}/weights.pt",
-            report=f"{pretrain_dir}/pretrain.json",
+            **job_outputs("pretrain", pretrain_dir),
         log:
-            f"{LOGS}/{family}/{layout.pretrain_dir}/pretrain.log",
+            f"{LOGS}/{family}/{layout.pretrain_dir}/{JOB_KINDS['pretrain'].log}",
         benchmark:
             f"{RESULTS}/benchmarks/{family}/{layout.pretrain_dir}/pretrain.tsv"
         wildcard_constraints:
@@ -64,10 +64,9 @@ for family in FAMILY_NAMES:
             weights=pretrained_weights(family),
             code=f"{RESULTS}/code/{family}_train.json",
         output:
-            metrics=f"{train_dir}/metrics.json",
-            history=f"{train_dir}/history.csv",
+            **job_outputs("train", train_dir),
         log:
-            f"{LOGS}/{family}/{layout.train_dir}/train.log",
+            f"{LOGS}/{family}/{layout.train_dir}/{JOB_KINDS['train'].log}",
         benchmark:
             f"{RESULTS}/benchmarks/{family}/{layout.train_dir}/train.tsv"
         wildcard_constraints:

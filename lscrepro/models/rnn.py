@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..catalog.cells import cell_entry
+from ..catalog.cells import cell_entry, register_cell  # noqa: F401 (register_cell: its old home)
 from ..catalog.entrypoints import load
 from ..lsc.views import RecurrentLSCView, diagonal_rows
 from .spiking import ALIFLayer, glorot_uniform
