@@ -74,8 +74,9 @@ class Drawer:
 @dataclass(frozen=True)
 class Product:
     """A paper item (or another aggregate). ``files``: the item's final outputs as output
-    keywords, the first being the one status.py names; ``captions``: output keyword -> its
-    report caption under report/ (the report's category is the product's name)."""
+    keywords, the first being the one status.py names (none: not an item, as the claims);
+    ``captions``: output keyword -> its report caption under report/ (the report's category
+    is the product's name). `rule all` asks for every output either way."""
     reducer: Step
     drawer: Drawer | None = None
     family: str | None = None  # made only when this family is in the config
