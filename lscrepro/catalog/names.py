@@ -28,9 +28,3 @@ def catalog_names(source: str) -> list[str]:
     if kind == "tasks":
         return [entry.name for entry in tasks]
     return list(dict.fromkeys(name for entry in tasks if len(entry.datasets) > 1 for name in entry.datasets))
-
-
-def entry_title(entries: dict, name: str, field: str = "title") -> str:
-    """The ``field`` title of entry ``name`` in ``entries`` (a catalog table); its name where it
-    has none or is not in the catalog."""
-    return (getattr(entries[name], field) if name in entries else "") or name

@@ -18,10 +18,9 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from lscrepro.catalog.datasets import PREPARATIONS
-from lscrepro.catalog.names import entry_title
 from lscrepro.results.fig2 import read_fig2_data
 from lscrepro.results.saving import save_figure
-from lscrepro.results.tables import ordered_present
+from lscrepro.results.tables import entry_title, ordered_present
 
 PathLike = str | os.PathLike
 

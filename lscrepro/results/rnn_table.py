@@ -6,9 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from lscrepro.catalog.cells import CELLS
-from lscrepro.catalog.names import entry_title
 from lscrepro.catalog.tasks import TASKS
-from lscrepro.results.tables import (latex_escape, latex_row, latex_tabular, mark_best, markdown_row,
+from lscrepro.results.tables import (entry_title, latex_escape, latex_row, latex_tabular, mark_best, markdown_row,
                                      ordered_present, spread_text, whole_numbers)
 
 RADIUS_TOLERANCE = 0.02  # make_good_latex strikes a group whose mean radius is further off

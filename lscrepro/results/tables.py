@@ -21,6 +21,12 @@ def higher_is_better(task: str, metric: str) -> bool:
     return directions[metric] == "max"
 
 
+def entry_title(entries: dict, name: str, field: str = "title") -> str:
+    """The ``field`` title of entry ``name`` in ``entries`` (a table of lscrepro.catalog); its
+    name where it has none or is not in the catalog."""
+    return (getattr(entries[name], field) if name in entries else "") or name
+
+
 def ordered_present(values, preferred: list) -> list:
     """The values present: those in ``preferred`` in its order, then the others sorted."""
     present = set(values)
