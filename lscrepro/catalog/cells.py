@@ -22,7 +22,7 @@ class CellEntry:
 CELLS: dict[str, CellEntry] = {entry.name: entry for entry in (
     CellEntry("LSTM", "lscrepro.models.rnn:lstm_layer"),
     CellEntry("GRU", "lscrepro.models.rnn:gru_layer"),
-    CellEntry("rsimplernn", "lscrepro.models.rnn:relu_rnn_layer", "RNN-ReLU", "RNN-ReLU"),
+    CellEntry("rsimplernn", "lscrepro.models.rnn:relu_rnn_layer", "RNN-ReLU"),
     CellEntry("ssimplernn", "lscrepro.models.rnn:sigmoid_rnn_layer", "RNN-σ", r"RNN-$\sigma$"),
     CellEntry("maLSNN", "lscrepro.models.rnn:alif_layer", "ALIF₊", r"ALIF$_+$"),
     CellEntry("maLSNNb", "lscrepro.models.rnn:alif_gauss_beta_layer", "ALIF±", r"ALIF$_\pm$"),

@@ -9,7 +9,7 @@ from .cells import CELLS
 from .models import MODELS
 from .tasks import TASKS
 
-KINDS = ("cells", "tasks", "models", "datasets")
+LISTS = ("cells", "tasks", "models", "datasets")  # the kinds an x-catalog mark may name
 
 
 def catalog_names(source: str) -> list[str]:
@@ -17,7 +17,7 @@ def catalog_names(source: str) -> list[str]:
     (the tasks and models that family's config may name; the prepared data its tasks pick
     from as `dataset`), in catalog order."""
     kind, _, family = source.partition(":")
-    if kind not in KINDS or (kind == "cells") == bool(family):
+    if kind not in LISTS or (kind == "cells") == bool(family):
         raise ValueError(f"x-catalog: {source!r} names no catalog list; use cells, or tasks, models "
                          "or datasets with ':<family>'")
     if kind == "cells":

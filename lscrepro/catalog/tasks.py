@@ -24,17 +24,15 @@ class TaskEntry:
     metric_title_latex: str = ""  # in LaTeX tables (default: the Markdown one, escaped)
 
 
-_ACCURACY = {"metric_title": "accuracy (%)", "metric_title_latex": r"accuracy (\%)"}
-_SPIKES = {"families": ("rnn",), "metric": "mode_accuracy", **_ACCURACY}
-
 TASKS: dict[str, TaskEntry] = {entry.name: entry for entry in (
-    TaskEntry("images", "lscrepro.tasks.images:ImageTask", ("ffn",), ("mnist", "cifar10", "cifar100"),
-              metric="accuracy"),
-    TaskEntry("heidelberg", "lscrepro.tasks.spikes:Heidelberg", datasets=("shd",), title="SHD", **_SPIKES),
-    TaskEntry("sl_mnist", "lscrepro.tasks.spikes:SpikeLatencyMNIST", datasets=("sl_mnist",), title="sl-MNIST",
-              **_SPIKES),
-    TaskEntry("wordptb", "lscrepro.tasks.language:WordPTB", ("rnn", "lru"), ("ptb",), "PTB", "perplexity",
-              higher_is_better=False, metric_title="perplexity"),
+    TaskEntry("images", "lscrepro.tasks.images:ImageTask", families=("ffn",),
+              datasets=("mnist", "cifar10", "cifar100"), metric="accuracy"),
+    TaskEntry("heidelberg", "lscrepro.tasks.spikes:Heidelberg", families=("rnn",), datasets=("shd",),
+              title="SHD", metric="mode_accuracy", metric_title="accuracy (%)"),
+    TaskEntry("sl_mnist", "lscrepro.tasks.spikes:SpikeLatencyMNIST", families=("rnn",), datasets=("sl_mnist",),
+              title="sl-MNIST", metric="mode_accuracy", metric_title="accuracy (%)"),
+    TaskEntry("wordptb", "lscrepro.tasks.language:WordPTB", families=("rnn", "lru"), datasets=("ptb",),
+              title="PTB", metric="perplexity", higher_is_better=False, metric_title="perplexity"),
 )}
 
 
