@@ -114,3 +114,21 @@ def test_a_tasks_headline_metric_has_its_classs_direction(name):
     entry = TASKS[name]
     directions = load(entry.task_class).metrics
     assert directions[entry.metric] == ("max" if entry.higher_is_better else "min")
+
+
+@pytest.mark.parametrize("kind", ["pretrain", "train"])
+def test_a_job_reads_only_the_catalog_modules_of_what_it_builds(kind):
+    # as rules/common.smk's family_code: the job module and the family's entries' files
+    from lscrepro.catalog.cells import cell_files
+    from lscrepro.models import model_files
+    from lscrepro.tasks import task_files
+    from lscrepro.workflow.codedeps import code_inputs
+
+    def catalog_of(tasks, models, cells=()):
+        files = code_inputs(f"lscrepro/jobs/{kind}.py", *task_files(tasks), *model_files(models), *cell_files(cells),
+                            root=REPO)
+        return {Path(f).stem for f in files if f.startswith("lscrepro/catalog/")}
+
+    every_job = {"__init__", "entrypoints", "tasks", "datasets", "models"}
+    assert catalog_of(["images"], ["dense"]) == catalog_of(["wordptb"], ["lru"]) == every_job
+    assert catalog_of(["heidelberg"], ["rnn"], ["LSTM"]) == every_job | {"cells"}
