@@ -506,7 +506,8 @@ def audit_family(family: str, seed: int = 0) -> AuditReport:
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; audited families: {', '.join(FAMILIES)}")
     make_task, model_config, procedure_name, lsc_options = FAMILIES[family]
-    settings_class, procedure = map(load, PROCEDURES[procedure_name])
+    entry = PROCEDURES[procedure_name]
+    settings_class, procedure = load(entry.settings), load(entry.pretrain)
     lsc_settings = settings_from(settings_class, {**_LSC_COMMON[procedure_name], **lsc_options}, "lsc")
     train_settings = TrainSettings(lr=1e-3, epochs=1, batch_size=2, steps_per_epoch=1, clip_norm=1.0)
     quiet = lambda *args, **kwargs: None  # noqa: E731

@@ -24,7 +24,8 @@ def pretrain(spec: dict, weights_out: Path, report_out: Path, threads: int = 1, 
     start = time.perf_counter()
     device, task, model = setup(spec, threads)
     # the family's procedure, imported by name: a job loads (and depends on) only its own
-    settings_class, procedure = map(load, PROCEDURES[spec.get("lsc_procedure", "sites")])
+    entry = PROCEDURES[spec.get("lsc_procedure", "sites")]
+    settings_class, procedure = load(entry.settings), load(entry.pretrain)
     settings = settings_from(settings_class, spec["lsc"], "lsc")
     checkpoint = report_out.with_name("checkpoint.pt")
     result = procedure(model, task, settings, seed=spec["seed"], device=device, checkpoint=checkpoint,

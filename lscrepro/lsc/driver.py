@@ -34,6 +34,14 @@ def permute_entries(flat: torch.Tensor, generator: torch.Generator) -> None:
     flat.copy_(flat[torch.randperm(flat.numel(), generator=generator, device=flat.device)])
 
 
+def optimizer_step(optimizer, loss: torch.Tensor) -> None:
+    """One update of ``optimizer``'s parameters down ``loss``'s gradient (the cost steps'; the
+    runs write it out, so that the device audit names their step as the site of its syncs)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 def validation_batches(task, batch_size: int, count: int, seed: int, device) -> list[torch.Tensor]:
     """The first ``count`` validation batches of a generator seeded ``seed``: the inputs of the
     before/after measurement."""

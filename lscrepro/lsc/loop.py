@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..optim import adabelief_lookahead, resync_slow_weights
-from .driver import LSCProcedure, drive, permute_entries, validation_batches
+from .driver import LSCProcedure, drive, optimizer_step, permute_entries, validation_batches
 from .jacobians import RadiusMethod, batched_jacobian, spectral_radius, square_block
 from .reference import ReferenceRules
 from .sites import LSCSite
@@ -81,6 +81,11 @@ def site_radii(site: LSCSite, h: torch.Tensor, method: RadiusMethod,
     """Spectral radius of d site(h) / d h for every sample of h: shape (B,)."""
     jac = batched_jacobian(site.function, h)
     return spectral_radius(square_block(jac, generator), method, generator=generator)
+
+
+def site_loss(radii: torch.Tensor, target: float) -> torch.Tensor:
+    """The loss of one site's step: mean((rho - target)^2) over its batch."""
+    return ((radii - target) ** 2).mean()
 
 
 @torch.no_grad()
@@ -215,7 +220,7 @@ class LSCRun(LSCProcedure):
         with torch.no_grad():
             h = site.inputs(x)
         radii = site_radii(site, h, self.settings.radius_method, self.generator)
-        loss = ((radii - target) ** 2).mean()
+        loss = site_loss(radii, target)
         # the step's one host read: the stop, the moving average and the estimate need them
         loss_value, radius = torch.stack([loss.detach(), radii.detach().mean()]).tolist()
         if not math.isfinite(loss_value):
@@ -318,3 +323,38 @@ class ReferenceRun(ReferenceRules, LSCRun):
 
 # settings.mode -> the run class
 MODES = {"fixed": LSCRun, "reference": ReferenceRun}
+
+
+# --- what lscrepro/cost asks of this procedure (lscrepro.lsc.PROCEDURES) ---------------------------
+def cost_step(model, settings: LSCSettings, inputs, generator: torch.Generator, timer) -> dict:
+    """``timer(call)`` (its seconds, or FLOPs) of this procedure's pieces: ``lsc_step_s`` one
+    step (a site's batched Jacobians, radii, loss, backward and update; the middle site of those
+    pre-trained) and ``measure_s`` one before-or-after measurement (every site's radii on
+    ``measure_batches`` batches). ``inputs(batch)``: network inputs at the task's sizes. The
+    shuffle trials' extra radii (at a probability) are not counted."""
+    sites = [s for s in model.lsc_sites() if s.core or settings.end_blocks]
+    site = sites[len(sites) // 2]
+    optimizer = adabelief_lookahead(site.params, settings.lr, settings.weight_decay)
+    x = inputs(settings.batch_size)
+
+    def radii():
+        return site_radii(site, site.inputs(x).detach(), settings.radius_method, generator)
+
+    def radii_only():
+        with torch.no_grad():
+            radii()
+    # the measurement takes every site's radii on each measure batch (measure_radii); the
+    # reference mode's sites of a dense stack are its 2L + 1 (reference.ReferenceRules)
+    reference = settings.mode == "reference" and hasattr(model, "reference_lsc_sites")
+    measured = len(model.reference_lsc_sites() if reference else model.lsc_sites()) * settings.measure_batches
+    return {"lsc_step_s": timer(lambda: optimizer_step(optimizer, site_loss(radii(), settings.target))),
+            "measure_s": measured * timer(radii_only)}
+
+
+def step_bound(settings: LSCSettings, dims: dict, sizes: dict, timed: dict) -> tuple[int, float]:
+    """The stop rule's most steps (``epochs`` of the full training batches lsc_inputs draws, at
+    most ``steps_per_epoch`` each) and the seconds of the before and after measurements."""
+    per_epoch = max((sizes["train"] - settings.batch_size) // settings.batch_size + 1, 1)
+    if settings.steps_per_epoch is not None:
+        per_epoch = min(per_epoch, settings.steps_per_epoch)
+    return settings.epochs * per_epoch, 2 * timed["measure_s"]

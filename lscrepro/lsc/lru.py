@@ -296,3 +296,30 @@ def pretrain_lru(model, task, settings: LRULSCSettings, seed: int, device, check
     goals = targets(settings, len(model.layers), task.dims["steps"])
     run = LRULSC(model.eval(), settings, goals, seed, device, log)
     return drive(run, settings.iterations, checkpoint, fingerprint, log)
+
+
+# --- what lscrepro/cost asks of this procedure (lscrepro.lsc.PROCEDURES) ---------------------------
+def cost_step(model, settings: LRULSCSettings, inputs, generator: torch.Generator, timer) -> dict:
+    """``timer(call)`` (its seconds, or FLOPs) of one iteration as ``lsc_step_s`` (the radii
+    of a block pair, rescale, shuffle and halves) and of one measurement draw (a pair's radii)
+    as ``pair_s``. The inputs are noise of the blocks' widths: ``inputs`` is not used."""
+    goals = {"time": settings.target, "depth": settings.target}
+    model.eval()  # as pretrain_lru: no dropout inside the Jacobians
+
+    def pair():
+        return pair_radii(model, (0, 1), settings.batch_size, settings.radius_method, generator)
+
+    @torch.no_grad()
+    def iteration():
+        a_t, a_l = pair()
+        rescale(model, (0, 1), a_t, a_l, goals, settings.max_change)
+        shuffle_and_swap(model, (0, 1), settings.shuffle, settings.swap_halves, generator, settings.halves)
+    with torch.no_grad():
+        pair_s = timer(pair)
+    return {"lsc_step_s": timer(iteration), "pair_s": pair_s}
+
+
+def step_bound(settings: LRULSCSettings, dims: dict, sizes: dict, timed: dict) -> tuple[int, float]:
+    """The run's steps (``iterations``: no stop rule ends it early) and the seconds of the
+    before and after measurements, ``measure_iterations`` pairs each."""
+    return settings.iterations, 2 * settings.measure_iterations * timed["pair_s"]

@@ -78,7 +78,7 @@ import torch
 from torch.func import jacrev, vmap
 
 from ..optim import adabelief_lookahead, resync_slow_weights
-from .driver import LSCProcedure, copy_state, drive, permute_entries, validation_batches
+from .driver import LSCProcedure, copy_state, drive, optimizer_step, permute_entries, validation_batches
 from .jacobians import RadiusMethod, spectral_radius, square_block
 from .views import RecurrentLSCView
 
@@ -352,6 +352,13 @@ def pretrain_recurrent(model, task, settings: RecurrentLSCSettings, seed: int, d
     return drive(run, settings.batches, checkpoint, fingerprint, log)
 
 
+def most_steps(settings: RecurrentLSCSettings, steps: int) -> int:
+    """The stop rule's most steps: ``batches`` sequences of ``steps`` time steps, at most
+    ``max_steps``."""
+    total = settings.batches * steps
+    return total if settings.max_steps is None else min(total, settings.max_steps)
+
+
 class RecurrentLSCRun(LSCProcedure):
     """One pre-training: its state (``state_dict``, at batch boundaries) and its steps."""
 
@@ -361,10 +368,7 @@ class RecurrentLSCRun(LSCProcedure):
     STATE_FIELDS = ("batch", "close_steps", "since_best", "states", "best", "gate", "result")
 
     def __init__(self, model, task, settings: RecurrentLSCSettings, seed: int, device, log):
-        total = settings.batches * task.dims["steps"]
-        if settings.max_steps is not None:
-            total = min(total, settings.max_steps)
-        super().__init__(model, settings, seed, device, log, total)
+        super().__init__(model, settings, seed, device, log, most_steps(settings, task.dims["steps"]))
         self.task, self.views = task, cell_views(model)
         self.optimizer = self._new_optimizer()
         self.result = RecurrentLSCResult()
@@ -549,3 +553,29 @@ class RecurrentLSCRun(LSCProcedure):
 
     def load_extra_state(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
+
+
+# --- what lscrepro/cost asks of this procedure (lscrepro.lsc.PROCEDURES) ---------------------------
+def cost_step(model, settings: RecurrentLSCSettings, inputs, generator: torch.Generator, timer) -> dict:
+    """``timer(call)`` (its seconds, or FLOPs) of one step as ``lsc_step_s``: every local
+    Jacobian of one time step with its radii, the loss, backward and update, from random
+    states. ``inputs(batch)``: network inputs at the task's sizes."""
+    views = cell_views(model)
+    optimizer = adabelief_lookahead(model.parameters(), settings.lr, settings.weight_decay)
+    x_t = inputs(settings.batch_size)[:, 0]
+    states = [torch.randn(settings.batch_size, v.size(), generator=generator) * 0.3 for v in views]
+
+    def step():
+        radii = local_radii(model, views, model.embed(x_t), states, settings, generator)[0]
+        optimizer_step(optimizer, lsc_loss(radii, settings.target))
+    # a measurement step (radii only) is bounded by a whole step: timing it apart would
+    # double the time this takes for under 2% of a job's bound
+    return {"lsc_step_s": timer(step)}
+
+
+def step_bound(settings: RecurrentLSCSettings, dims: dict, sizes: dict, timed: dict) -> tuple[int, float]:
+    """The stop rule's most steps (most_steps) and the seconds of the before and after
+    measurements: ``measure_batches`` x ``measure_steps`` (at most the sequence) time steps
+    each, a step's radii bounded by a whole step."""
+    measure = 2 * settings.measure_batches * min(settings.measure_steps, dims["steps"]) * timed["lsc_step_s"]
+    return most_steps(settings, dims["steps"]), measure
