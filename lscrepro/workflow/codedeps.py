@@ -32,7 +32,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["code_inputs", "code_digest", "file_digests", "use_source_cache"]
+__all__ = ["code_inputs", "code_digest", "direct_imports", "file_digests", "use_source_cache"]
 
 
 def code_inputs(*entries: str | Path, root: str | Path = ".", package: str = "lscrepro") -> list[str]:
@@ -54,6 +54,14 @@ def code_inputs(*entries: str | Path, root: str | Path = ".", package: str = "ls
             raise ValueError(f"code_inputs: entry file {str(entry)!r} is outside root {base}")
         found |= _closure(path, base, package)
     return sorted(found)
+
+
+def direct_imports(file: str | Path, root: str | Path = ".", package: str = "lscrepro") -> list[str]:
+    """Repo-relative POSIX paths of the `package` files that importing `file` runs directly:
+    the modules it imports and the package __init__.py files on their way (not transitively;
+    tests/test_layers.py checks the package's layers on this graph)."""
+    base = _norm(root)
+    return [dep.relative_to(base).as_posix() for dep in _direct_deps(_norm(base / file), base, package)]
 
 
 def _norm(path: str | Path) -> Path:
