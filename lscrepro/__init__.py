@@ -2,8 +2,8 @@
 
 Modules and packages, one concern each:
     io          atomic file writes (temp file + rename)
-    catalog     one torch-free entry per plug-in (cells, tasks, datasets, models, families) and
-                "module:attribute" entry points: load them, name their files
+    catalog     one torch-free entry per plug-in (cells, tasks, datasets, models, LSC procedures,
+                families) and "module:attribute" entry points: load them, name their files
     data        dataset files: registry with pinned hashes, canonical readers/writers, demo, splits, prepared caches
     tasks       build_task: what a network learns from (batches, loss, metrics); images
     models      build_model: the networks and their LSC sites; dense

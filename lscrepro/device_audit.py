@@ -498,7 +498,7 @@ FAMILIES: dict[str, tuple[Callable, dict, str, dict]] = {
 def audit_family(family: str, seed: int = 0) -> AuditReport:
     """One training step and one LSC step of ``family`` (a key of FAMILIES) on
     AUDIT_DEVICE, from task and model construction on, as a job runs them."""
-    from .lsc import PROCEDURES
+    from .catalog.procedures import PROCEDURES
     from .models import build_model
     from .settings import settings_from
     from .training import TrainSettings, train

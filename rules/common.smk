@@ -12,7 +12,7 @@ from lscrepro.catalog.cells import cell_files
 from lscrepro.catalog.entrypoints import entry_file
 from lscrepro.catalog.families import JOB_KINDS
 from lscrepro.workflow.gridcheck import check_grid
-from lscrepro.lsc import PROCEDURES
+from lscrepro.catalog.procedures import PROCEDURES
 from lscrepro.models import model_files
 from lscrepro.workflow.outputs import final_outputs
 from lscrepro.workflow.snakehints import (

@@ -15,6 +15,7 @@ from lscrepro.catalog.datasets import PREPARATIONS, demo_makers
 from lscrepro.catalog.entrypoints import load
 from lscrepro.catalog.models import MODELS
 from lscrepro.catalog.names import catalog_names
+from lscrepro.catalog.procedures import PROCEDURES
 from lscrepro.catalog.tasks import TASKS
 from lscrepro.data.registry import DATASETS
 from lscrepro.workflow.configcheck import load_schema, prepare_config, schema_file
@@ -98,6 +99,8 @@ def test_every_entry_point_names_code():
         assert callable(load(entry.builder)), entry
     for entry in MODELS.values():
         assert callable(load(entry.builder)), entry
+    for entry in PROCEDURES.values():
+        assert all(callable(load(code)) for code in entry if isinstance(code, str)), entry
     for entry in PREPARATIONS.values():
         assert callable(load(entry.function)) and (not entry.demo or callable(load(entry.demo))), entry
         assert entry.dataset in DATASETS, entry
@@ -130,5 +133,6 @@ def test_a_job_reads_only_the_catalog_modules_of_what_it_builds(kind):
         return {Path(f).stem for f in files if f.startswith("lscrepro/catalog/")}
 
     every_job = {"__init__", "entrypoints", "tasks", "datasets", "models"}
+    every_job |= {"procedures"} if kind == "pretrain" else set()  # jobs/pretrain.py reads them
     assert catalog_of(["images"], ["dense"]) == catalog_of(["wordptb"], ["lru"]) == every_job
     assert catalog_of(["heidelberg"], ["rnn"], ["LSTM"]) == every_job | {"cells"}

@@ -18,7 +18,7 @@ from lscrepro.workflow.configcheck import check_yaml_syntax, load_schema, prepar
 from lscrepro.data.preparations import PREPARATIONS
 from lscrepro.catalog.entrypoints import load
 from lscrepro.workflow.gridcheck import GridError, check_grid, flow
-from lscrepro.lsc import PROCEDURES
+from lscrepro.catalog.procedures import PROCEDURES
 from lscrepro.workflow.sizecheck import PTB_DEFAULTS, demo_split_sizes, split_sizes, windows
 from lscrepro.workflow.spec import FAMILIES, pretrain_runs, resolve_spec, train_runs
 from lscrepro.workflow.speccheck import SETTINGS_CLASSES, SpecError, check_specs, resolved

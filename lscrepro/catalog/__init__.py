@@ -4,6 +4,7 @@
     tasks       what a network learns from: its class, its prepared data, its headline metric
     datasets    prepared data: the files they read, the preparing function, the demo-data maker
     models      networks, by the families that build them
+    procedures  the LSC procedures: settings, pre-training, what the cost asks of them
     families    job families: grid axes, path layout, LSC procedure; the job kinds' files
     names       the names a config may use per plug-in kind (the schema's enums)
     entrypoints "module:attribute" entries: load them, name their files

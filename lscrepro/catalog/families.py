@@ -2,7 +2,7 @@
 
 A family is data: the config keys whose values span its grid, where each grid value goes in
 the spec, which grid axes its pre-training depends on, its path layout and its LSC
-procedure (a key of lscrepro.lsc.PROCEDURES). With its config section, rules/jobs.smk makes
+procedure (a key of lscrepro.catalog.procedures). With its config section, rules/jobs.smk makes
 its pretrain_<family>, train_<family> and summarize_<family> rules from one template.
 """
 
@@ -19,7 +19,7 @@ class Family:
     train_dir: str  # run folder under results/<family>/, with one wildcard per axis and the variant
     # pre-training folder: only the wildcards a pre-training depends on (the other axes share it)
     pretrain_dir: str
-    lsc_procedure: str = "sites"  # a key of lscrepro.lsc.PROCEDURES
+    lsc_procedure: str = "sites"  # a key of lscrepro.catalog.procedures.PROCEDURES
 
     @property
     def run_keys(self) -> list[str]:

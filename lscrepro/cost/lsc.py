@@ -2,7 +2,7 @@
 at the job's sizes, timed, and its stop rule's upper bound on the number of steps.
 
 Each procedure says what its step is and how many it takes at most (``cost_step`` and
-``step_bound`` of its lscrepro.lsc.PROCEDURES entry, next to the code they measure); this
+``step_bound`` of its lscrepro.catalog.procedures entry, next to the code they measure); this
 module times or counts what they hand it and caps the loop by ``max_seconds``.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from ..catalog.entrypoints import load
 from ..settings import settings_from
-from ..lsc import PROCEDURES
+from ..catalog.procedures import PROCEDURES
 from .flops import batch_extended, count_flops
 from .sizes import random_batch, seconds_per_call
 

@@ -11,7 +11,7 @@ import torch
 from ..checkpoint import fingerprint
 from ..io import atomic_path, write_json
 from ..catalog.entrypoints import load
-from ..lsc import PROCEDURES
+from ..catalog.procedures import PROCEDURES
 from ..settings import settings_from
 from ..data.registry import file_digest
 from ..weights import DIGEST_KEY

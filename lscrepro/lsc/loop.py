@@ -325,7 +325,7 @@ class ReferenceRun(ReferenceRules, LSCRun):
 MODES = {"fixed": LSCRun, "reference": ReferenceRun}
 
 
-# --- what lscrepro/cost asks of this procedure (lscrepro.lsc.PROCEDURES) ---------------------------
+# --- what lscrepro/cost asks of this procedure (lscrepro.catalog.procedures) -------------------
 def cost_step(model, settings: LSCSettings, inputs, generator: torch.Generator, timer) -> dict:
     """``timer(call)`` (its seconds, or FLOPs) of this procedure's pieces: ``lsc_step_s`` one
     step (a site's batched Jacobians, radii, loss, backward and update; the middle site of those

@@ -298,7 +298,7 @@ def pretrain_lru(model, task, settings: LRULSCSettings, seed: int, device, check
     return drive(run, settings.iterations, checkpoint, fingerprint, log)
 
 
-# --- what lscrepro/cost asks of this procedure (lscrepro.lsc.PROCEDURES) ---------------------------
+# --- what lscrepro/cost asks of this procedure (lscrepro.catalog.procedures) -------------------
 def cost_step(model, settings: LRULSCSettings, inputs, generator: torch.Generator, timer) -> dict:
     """``timer(call)`` (its seconds, or FLOPs) of one iteration as ``lsc_step_s`` (the radii
     of a block pair, rescale, shuffle and halves) and of one measurement draw (a pair's radii)

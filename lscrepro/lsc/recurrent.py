@@ -555,7 +555,7 @@ class RecurrentLSCRun(LSCProcedure):
         self.optimizer.load_state_dict(state["optimizer"])
 
 
-# --- what lscrepro/cost asks of this procedure (lscrepro.lsc.PROCEDURES) ---------------------------
+# --- what lscrepro/cost asks of this procedure (lscrepro.catalog.procedures) -------------------
 def cost_step(model, settings: RecurrentLSCSettings, inputs, generator: torch.Generator, timer) -> dict:
     """``timer(call)`` (its seconds, or FLOPs) of one step as ``lsc_step_s``: every local
     Jacobian of one time step with its radii, the loss, backward and update, from random

@@ -21,12 +21,10 @@ import json
 import math
 from pathlib import Path
 
+from ..catalog.procedures import PROCEDURES
 from ..data.preparations import preparation
 from ..tasks import prepared_of
 
-# The procedures whose LSC batches come from the data: the lru procedure draws noise
-# (lscrepro/lsc/lru.py), so its lsc.batch_size is no data batch.
-DATA_PROCEDURES = {"sites", "recurrent"}
 # wordptb's defaults (lscrepro.tasks.language.WordPTB; tests/test_speccheck.py holds them equal)
 PTB_DEFAULTS = {"maxlen": 100, "evaluation": "reference"}
 # the array whose first dimension is a split's size, per preparation layout
@@ -73,12 +71,18 @@ def demo_split_sizes(prepared: str) -> dict[str, int]:
     return {"train": demo.N_TRAIN - held_out, "val": held_out}
 
 
+def _batches_data(procedure: str | None) -> bool:
+    """Whether the LSC procedure's batches come from the task's data (the lru procedure's
+    are noise), per its entry in lscrepro.catalog.procedures."""
+    return procedure in PROCEDURES and PROCEDURES[procedure].batches_data
+
+
 def batches(spec: dict) -> list[tuple[str, int, tuple[str, ...]]]:
     """(spec path, batch size, the splits it batches) of the job's data batches."""
     if spec["kind"] == "train":
         found = [("train.batch_size", spec["train"].get("batch_size"), ("train",))]
         found.append(("task.eval_batch_size", spec["task"].get("eval_batch_size"), ("val", "test")))
-    elif spec.get("lsc_procedure") in DATA_PROCEDURES:  # pre-training: measured on val too
+    elif _batches_data(spec.get("lsc_procedure")):  # pre-training: measured on val too
         found = [("lsc.batch_size", spec["lsc"].get("batch_size"), ("train", "val"))]
     else:
         found = []

@@ -3,7 +3,7 @@ set by `overrides`, a variant or a grid axis fails the dry run instead of each j
 into its run; the error names the job, the value, and the config entry that set it.
 
 - The train and lsc sections hold settings classes' fields (lscrepro.training.TrainSettings;
-  the classes of lscrepro.lsc.PROCEDURES). They are checked against the schema's settings
+  the classes of lscrepro.catalog.procedures). They are checked against the schema's settings
   definitions (train_settings, lsc_settings, ...), which list exactly those fields, with
   their types and ranges (tests/test_speccheck.py holds them equal), instead of against
   the classes themselves: importing those imports torch, about 2 s on every dry run.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from .configcheck import closest
 from .gridcheck import flow
-from ..lsc import PROCEDURES
+from ..catalog.procedures import PROCEDURES
 from .sizecheck import batch_problem, split_sizes
 from .spec import FAMILIES, VARIANT_KEYS, resolve_spec
 from ..tasks import prepared_of
