@@ -135,7 +135,7 @@ def test_seeding_and_config_errors():
     for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
         assert torch.equal(a, b), name
     assert not torch.equal(first.layers[0].lru.B_re, other.layers[0].lru.B_re)
-    assert MODELS["lru"] == "lscrepro.models.lru:build"
+    assert MODELS["lru"].builder == "lscrepro.models.lru:build"
     with pytest.raises(ValueError, match="'cell'"):
         build({"name": "lru", "depth": 2, "width": H, "cell": "LSTM"}, LANGUAGE_DIMS, seed=0)
 
