@@ -63,7 +63,8 @@ def build(cell: str, widths: list[int]):
 def former_radius():
     """The recurrent LSC's radii by the former Ritz path (no early check, eig backward)."""
     original = recurrent.spectral_radius
-    recurrent.spectral_radius = functools.partial(original, early_exit=False, exact_gradient="eig")
+    recurrent.spectral_radius = functools.partial(original, early_exit=False, exact_gradient="eig",
+                                                   rescue=False)
     try:
         yield
     finally:

@@ -127,6 +127,9 @@ ALLOWED_SYNCS = {
         "the Ritz projection's p x p eigenvalues are computed on the host (MAGMA's geev)",
     ("lsc/jacobians.py", "_dominant_subspaces", "boolean mask"):
         "the early check drops the samples whose squarings it skips",
+    ("lsc/jacobians.py", "_rescued", "nonzero"):
+        "samples the Ritz check cannot trust get one inverse iteration before the exact solver",
+    ("lsc/jacobians.py", "_rescued", "boolean mask"): "the same: those it converged on",
     ("lsc/jacobians.py", "exact_radius", "linalg_eig"): "the exact path's eigenvalues (geev)",
     ("lsc/jacobians.py", "exact_radius", "boolean mask"):
         "LAPACK must not see a non-finite Jacobian: those samples get NaN",

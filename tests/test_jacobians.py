@@ -5,6 +5,7 @@ import torch
 
 from lscrepro.lsc.jacobians import (_dominant_subspaces, batched_jacobian, exact_radius, spectral_radius,
                                     square_block)
+from lscrepro.lsc import jacobians as jacobians_module
 from lscrepro.models.dense import DenseStack
 
 
@@ -119,7 +120,7 @@ def test_the_squarings_rescale_before_float32_underflows():
     generator = torch.Generator().manual_seed(0)
     orthogonal = torch.linalg.qr(torch.randn(64, 64, generator=generator)).Q
     jac = torch.stack([orthogonal, orthogonal * 0.5])
-    _, _, gelfand, _ = _dominant_subspaces(jac, 12, 4, generator, check=False)
+    _, _, gelfand, _, _ = _dominant_subspaces(jac, 12, 4, generator, check=False)
     # ||J^m||_F^(1/m) = rho * 64^(1/(2m)): 1.0005 rho at m = 4096
     torch.testing.assert_close(gelfand, torch.tensor([1.0, 0.5]), rtol=1e-3, atol=0)
     assert torch.allclose(spectral_radius(jac), torch.tensor([1.0, 0.5]), rtol=1e-4)
@@ -149,15 +150,46 @@ def test_ring_spectra_match_the_exact_path_with_and_without_the_early_check(one_
     g = torch.Generator().manual_seed(1)
     separating = torch.randn(4, 128, 128, generator=g, dtype=torch.float64) / 128**0.5
     jac = torch.cat([_ring(4, 128, 0), separating])
-    _, _, _, kept = _dominant_subspaces(jac, 12, 4, torch.Generator().manual_seed(0), check=True)
+    _, _, _, kept, _ = _dominant_subspaces(jac, 12, 4, torch.Generator().manual_seed(0), check=True)
     assert kept.tolist() == [4, 5, 6, 7]
-    former = _radius_and_gradient(jac, early_exit=False, exact_gradient="eig")
+    former = _radius_and_gradient(jac, early_exit=False, exact_gradient="eig", rescue=False)
     exact = _radius_and_gradient(jac, method="eig")
     for new in (_radius_and_gradient(jac, early_exit=True), _radius_and_gradient(jac)):
         for reference in (former, exact):
             torch.testing.assert_close(new[0], reference[0], rtol=1e-6, atol=0)
             scale = reference[1].abs().amax(dim=(-2, -1), keepdim=True)
             torch.testing.assert_close(new[1] / scale, reference[1] / scale, rtol=0, atol=1e-6)
+
+
+def _counting_exact(monkeypatch) -> list:
+    """Samples sent to the exact eigensolver, appended per spectral_radius call."""
+    counts = []
+    original = jacobians_module.exact_radius
+
+    def counted(jac, *args, **kwargs):
+        counts.append(len(jac))
+        return original(jac, *args, **kwargs)
+
+    monkeypatch.setattr(jacobians_module, "exact_radius", counted)
+    return counts
+
+
+def test_ring_samples_the_residual_test_rejects_are_rescued_exactly(monkeypatch, one_thread):
+    """Slopes 0.23-0.24 times an orthogonal matrix: rings whose Ritz values fail only the
+    residual test. The shifted inverse iteration takes 3 of 8 samples off the exact path,
+    with radii and gradients equal to it (and to the path without the rescue) to 1e-6."""
+    g = torch.Generator().manual_seed(0)
+    orthogonal = torch.linalg.qr(torch.randn(8, 200, 200, generator=g, dtype=torch.float64)).Q
+    jac = (0.23 + 0.01 * torch.rand(8, 200, 1, generator=g, dtype=torch.float64)) * orthogonal
+    counts = _counting_exact(monkeypatch)
+    rescued = _radius_and_gradient(jac)
+    without = _radius_and_gradient(jac, rescue=False)
+    assert counts == [5, 8]
+    exact = _radius_and_gradient(jac, method="eig")
+    for reference in (without, exact):
+        torch.testing.assert_close(rescued[0], reference[0], rtol=1e-6, atol=0)
+    scale = without[1].abs().amax(dim=(-2, -1), keepdim=True)
+    torch.testing.assert_close(rescued[1] / scale, without[1] / scale, rtol=0, atol=1e-6)
 
 
 def _with_spectrum(blocks: list[torch.Tensor], n: int, seed: int) -> torch.Tensor:

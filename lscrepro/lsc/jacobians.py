@@ -13,10 +13,13 @@ with respect to the weights. Two ways to get it:
           differentiable, and because the projection is two-sided the gradient is the
           exact eigenvalue gradient u^H dJ v / u^H v. Only batched matmuls, QR of n x p
           blocks and p x p eigensolves, so it is several times faster than ``eig``.
-          The radius is the largest converged Ritz value not above the Gelfand bound;
-          where that falls short of the bound (near-equal moduli the rank cannot
-          separate, about 0.1% of samples of fresh nets) the sample goes to the exact
-          path (``exact_radius``): eigenvalues only, the gradient from the dominant
+          The radius is the largest converged Ritz value not above the Gelfand bound.
+          A sample whose Ritz values fail the residual test (ring spectra) gets one
+          shifted inverse iteration from its largest Ritz value (two LUs); the eigenpair
+          it finds is kept if it converged, lies in the Gelfand window and carries
+          J^(2^12) nearly alone. Other samples (near-equal moduli the rank cannot
+          separate, about 0.1% of samples of fresh nets) go to the exact path
+          (``exact_radius``): eigenvalues only, the gradient from the dominant
           eigenvalue's left and right eigenvectors by inverse iteration, not from the
           backward of a full eig.
 """
@@ -89,9 +92,10 @@ def _leftover(before: torch.Tensor, now: torch.Tensor, rank: int, remaining: int
 def _dominant_subspaces(jac: torch.Tensor, squarings: int, rank: int, generator,
                         check: bool = True):
     """Orthonormal bases (K, n, p) of the dominant right and left invariant subspaces, the
-    Gelfand estimate of the spectral radius from J^(2^squarings), and the indices (K,) of
-    the samples they belong to: with ``check``, those whose spectrum the early check
-    expects to separate (the others' squarings are skipped)."""
+    Gelfand estimate of the spectral radius from J^(2^squarings), the indices (K,) of
+    the samples they belong to (with ``check``, those whose spectrum the early check
+    expects to separate: the others' squarings are skipped) and J^(2^squarings) itself,
+    scaled (K, n, n)."""
     a = jac if jac.dtype == torch.float64 else jac.float()
     probe = torch.randn(a.shape[-1], rank, generator=generator, dtype=a.dtype, device=a.device)
     kept = torch.arange(len(a), device=a.device)
@@ -128,7 +132,7 @@ def _dominant_subspaces(jac: torch.Tensor, squarings: int, rank: int, generator,
     # x^T A, not A^T x: the transposed product of a batched matrix by a thin block runs at
     # a tenth of the speed (57 vs 5 ms at B = 8, n = 1024) on CPU.
     left = torch.linalg.qr((probe.mT @ a).mT).Q
-    return right, left, gelfand, kept
+    return right, left, gelfand, kept, a
 
 
 @torch.no_grad()
@@ -154,20 +158,23 @@ _BELOW_GELFAND = 9e-4
 
 @torch.no_grad()
 def _pick_ritz(moduli: torch.Tensor, vectors: torch.Tensor, residual_basis: torch.Tensor,
-               gelfand: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Index of the dominant Ritz value of each sample, and whether it can be trusted.
+               gelfand: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Index of the dominant Ritz value of each sample, whether it can be trusted, and the
+    index of the largest Ritz value not above the Gelfand bound, converged or not (the
+    shift that _refined_radius starts from where the residual test fails).
 
     ``residual_basis`` is J V - V T for the right basis V and projected matrix T, so the
     residual of the pair (theta, V y) is ||(J V - V T) y|| (V orthonormal, ||y|| = 1).
     """
     residual = (residual_basis.to(vectors.dtype) @ vectors).norm(dim=-2) / gelfand[:, None]
-    candidate = (residual < _RESIDUAL_TOL) & (moduli <= gelfand[:, None] * (1 + _ABOVE_GELFAND))
+    below = moduli <= gelfand[:, None] * (1 + _ABOVE_GELFAND)
+    candidate = (residual < _RESIDUAL_TOL) & below
     # Near-equal moduli leave several converged values close to the Gelfand estimate; the
     # closest one need not be the dominant one, the largest one is.
     pick = torch.where(candidate, moduli, -1.0).argmax(dim=-1)
     picked = moduli.gather(-1, pick[:, None]).squeeze(-1)
     trusted = candidate.any(dim=-1) & (picked >= gelfand * (1 - _BELOW_GELFAND))
-    return pick, trusted
+    return pick, trusted, torch.where(below, moduli, -1.0).argmax(dim=-1)
 
 
 def spectral_radius(
@@ -180,12 +187,13 @@ def spectral_radius(
     generator: torch.Generator | None = None,
     early_exit: bool = False,
     exact_gradient: ExactGradient = "eigenvectors",
+    rescue: bool = True,
 ) -> torch.Tensor:
     """Spectral radius of each square matrix in a (B, n, n) batch; differentiable.
 
-    ``early_exit=False, exact_gradient="eig"`` is the former "ritz" path (every sample
-    squared 12 times; the fallback's gradient from the backward of a full eig), kept to
-    time against."""
+    ``early_exit=False, exact_gradient="eig", rescue=False`` is the former "ritz" path
+    (every sample squared 12 times; no inverse-iteration rescue; the fallback's gradient
+    from the backward of a full eig), kept to time against."""
     if jac.shape[-1] != jac.shape[-2]:
         raise ValueError(f"spectral_radius needs square matrices, got shape {tuple(jac.shape)}")
     if method == "eig":
@@ -195,9 +203,11 @@ def spectral_radius(
     if exact_gradient not in ("eigenvectors", "eig"):
         raise ValueError(f"unknown exact_gradient {exact_gradient!r}; use 'eigenvectors' or 'eig'")
     rank = min(rank, jac.shape[-1])
-    right, left, gelfand, kept = _dominant_subspaces(jac.detach(), squarings, rank, generator,
-                                                     check=early_exit)
-    radius, trusted = _ritz_radius(jac, right, left, gelfand, kept, refine)
+    right, left, gelfand, kept, power = _dominant_subspaces(jac.detach(), squarings, rank, generator,
+                                                            check=early_exit)
+    radius, trusted, shift, bound = _ritz_radius(jac, right, left, gelfand, kept, refine)
+    if rescue:
+        radius, trusted = _rescued(jac, radius, trusted, shift, bound, power, kept)
     # The samples the early check gave up on, those whose projection is unusable or whose
     # subspaces missed the dominant eigenvalue (too many near-equal moduli for the rank) go
     # through the exact eigensolver instead.
@@ -209,8 +219,10 @@ def spectral_radius(
 
 
 def _ritz_radius(jac, right, left, gelfand, kept, refine: int):
-    """The dominant Ritz value's modulus of every sample in ``kept`` and whether it can be
-    trusted, as (B,) tensors (samples not kept: 0, untrusted)."""
+    """The dominant Ritz value's modulus of every sample in ``kept``, whether it can be
+    trusted, the largest Ritz value below the Gelfand bound (complex; NaN where the
+    projection is unusable) and the bound, as (B,) tensors (samples not kept: 0,
+    untrusted, NaN, 0)."""
     whole = len(kept) == len(jac)
     # The projection is cheap (B n^2 p) and float32 loses the gradient when the
     # coupling between the two subspaces is poorly conditioned, so do it in float64.
@@ -225,15 +237,102 @@ def _ritz_radius(jac, right, left, gelfand, kept, refine: int):
     values, vectors = torch.linalg.eig(torch.where(usable[:, None, None], projected,
                                                    eye.expand_as(projected)))
     moduli = values.abs()
-    pick, trusted = _pick_ritz(moduli.detach(), vectors.detach(),
-                               (jac_right - right @ projected).detach(), gelfand.double())
+    pick, trusted, loose = _pick_ritz(moduli.detach(), vectors.detach(),
+                                      (jac_right - right @ projected).detach(), gelfand.double())
     radius = moduli.gather(-1, pick[:, None]).squeeze(-1).to(jac.dtype)
+    shift = values.detach().gather(-1, loose[:, None]).squeeze(-1).to(_complex(jac.dtype))
+    shift = torch.where(usable, shift, torch.full_like(shift, float("nan")))
     trusted = usable & trusted
     if whole:
-        return radius, trusted
+        return radius, trusted, shift, gelfand.to(jac.dtype)
     zeros = torch.zeros(len(jac), dtype=radius.dtype, device=radius.device)
     return (zeros.index_copy(0, kept, radius),
-            torch.zeros_like(zeros, dtype=torch.bool).index_copy(0, kept, trusted))
+            torch.zeros_like(zeros, dtype=torch.bool).index_copy(0, kept, trusted),
+            torch.full_like(zeros, float("nan"), dtype=shift.dtype).index_copy(0, kept, shift),
+            zeros.index_copy(0, kept, gelfand.to(zeros.dtype)))
+
+
+def _complex(dtype: torch.dtype) -> torch.dtype:
+    return torch.complex128 if dtype == torch.float64 else torch.complex64
+
+
+# A refined eigenpair is converged when both residuals, ||J v - lam v|| and
+# ||J^T u - conj(lam) u|| (unit u, v), are below this share of |lam|: float32's rounding
+# leaves about 1e-6 on 1300-wide Jacobians; an unconverged pair is far above.
+_REFINED_TOL = 1e-4
+# Solves from the Ritz shift, before the Rayleigh quotient's shift takes over.
+_REFINE_ITERATIONS = 4
+
+
+def _rayleigh(jac: torch.Tensor, right: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
+    """The two-sided Rayleigh quotient u^H J v / u^H v of each sample."""
+    return (left.conj() * _times(jac, right)).sum(-1) / (left.conj() * right).sum(-1)
+
+
+def _rescued(jac, radius, trusted, shift, bound, power, kept):
+    """Radii and trust after giving each untrusted sample with a usable projection one
+    shifted inverse iteration from its largest Ritz value (_refined_radius): a Ritz value
+    can fail the residual test on a ring spectrum (no gap for the squarings to open)
+    while sitting within about 1e-4 of the dominant eigenvalue."""
+    retry = (~trusted & shift.isfinite()).nonzero().squeeze(1)
+    if not len(retry):
+        return radius, trusted
+    rows = retry if len(kept) == len(jac) else torch.searchsorted(kept, retry)
+    refined, converged = _refined_radius(jac[retry], shift[retry], bound[retry], power[rows])
+    rescued = retry[converged]
+    radius, trusted = radius.clone(), trusted.clone()
+    radius[rescued] = refined[converged]
+    trusted[rescued] = True
+    return radius, trusted
+
+
+def _refined_radius(jac: torch.Tensor, shift: torch.Tensor, bound: torch.Tensor,
+                    power: torch.Tensor):
+    """|lam| of the eigenvalue lam nearest each ``shift`` by inverse iteration (one LU per
+    sample), differentiable like _eigenvector_radius, and whether it can be trusted:
+    both residuals converged, |lam| inside the Gelfand window that a Ritz pick must meet,
+    and lam (with its conjugate) carrying J^(2^12) (``power``) nearly alone, so that no
+    eigenvalue of larger or near-equal modulus hides beside it."""
+    # The Ritz value as the shift, then its Rayleigh quotient as a second, closer one (one
+    # more LU): the gradient needs the eigenvectors, which converge only linearly with the
+    # first shift's distance to lam over the distance to the next eigenvalue.
+    vectors = _dominant_eigenvectors(jac.detach(), shift, _REFINE_ITERATIONS)
+    vectors = _dominant_eigenvectors(jac.detach(), _rayleigh(jac.detach(), *vectors),
+                                     _INVERSE_ITERATIONS, start=vectors)
+    right, left = vectors
+    jac_right = _times(jac, right)
+    rayleigh = (left.conj() * jac_right).sum(-1) / (left.conj() * right).sum(-1)
+    with torch.no_grad():
+        value = rayleigh.detach()
+        modulus = value.abs()
+        residual = torch.maximum((jac_right.detach() - value[:, None] * right).norm(dim=-1),
+                                 (_times(jac.detach().mT, left) - value.conj()[:, None] * left).norm(dim=-1))
+        converged = ((residual <= _REFINED_TOL * modulus)
+                     & (modulus >= bound * (1 - _BELOW_GELFAND))
+                     & (modulus <= bound * (1 + _ABOVE_GELFAND))
+                     & (_deflated_share(power, right, left, value) <= _DEFLATED_SHARE))
+    return rayleigh.abs().to(jac.dtype), converged
+
+
+# The share of ||J^m||_F (m = 2^12) left outside lam's spectral projector. Another
+# eigenvalue mu keeps about (|mu| / |lam|)^m of it: 0.1 lets through only |mu| below
+# |lam| (1 - 5.6e-4); near-equal moduli (within 1e-4, tests/test_jacobians.py) leave 0.7.
+_DEFLATED_SHARE = 0.1
+
+
+@torch.no_grad()
+def _deflated_share(power: torch.Tensor, right: torch.Tensor, left: torch.Tensor,
+                    value: torch.Tensor) -> torch.Tensor:
+    """||P (I - E)||_F / ||P||_F for each power P = J^m and E the spectral projector of
+    the eigenvalue (v u^H / u^H v), plus its conjugate's for a complex eigenvalue. One
+    sample at a time: the complex n x n products would otherwise take K n^2 x 8 bytes."""
+    image = _times(power, right) / (left.conj() * right).sum(-1)[:, None]  # P v / u^H v
+    pair = 1 + (value.imag != 0).to(power.dtype)  # 2: the conjugate's projector as well
+    shares = []
+    for matrix, w, u, factor in zip(power, image, left, pair):
+        deflated = matrix - (w[:, None] * u.conj()[None, :]).real * factor
+        shares.append(torch.linalg.matrix_norm(deflated) / torch.linalg.matrix_norm(matrix).clamp_min(_TINY))
+    return torch.stack(shares)
 
 
 def exact_radius(jac: torch.Tensor, gradient: ExactGradient = "eigenvectors") -> torch.Tensor:
@@ -290,22 +389,28 @@ _INVERSE_ITERATIONS = 3
 
 
 @torch.no_grad()
-def _dominant_eigenvectors(jac: torch.Tensor, dominant: torch.Tensor):
-    """Right and left eigenvectors (K, n) of each J for its eigenvalue ``dominant``."""
+def _dominant_eigenvectors(jac: torch.Tensor, dominant: torch.Tensor,
+                           iterations: int = _INVERSE_ITERATIONS, start=None):
+    """Right and left unit eigenvectors (K, n) of each J for the eigenvalue nearest
+    ``dominant`` (the shift), by ``iterations`` solves of inverse iteration from
+    ``start`` (right and left (K, n) vectors; by default one fixed vector)."""
     n = jac.shape[-1]
     eye = torch.eye(n, dtype=dominant.dtype, device=jac.device)
-    # a fixed start, no random draw: generically not orthogonal to any eigenvector
-    start = torch.cos(torch.arange(n, device=jac.device, dtype=jac.dtype) * 2.39996).to(dominant.dtype)
+    if start is None:
+        # a fixed start, no random draw: generically not orthogonal to any eigenvector
+        fixed = torch.cos(torch.arange(n, device=jac.device, dtype=jac.dtype) * 2.39996)
+        fixed = fixed.to(dominant.dtype).expand(len(jac), n)
+        start = (fixed, fixed)
     rights, lefts = [], []
     # One matrix at a time: MKL's batched getrf on 2 threads fails (?LASWP parameter 6)
-    for matrix, shift in zip(jac, dominant):
+    for matrix, shift, right, left in zip(jac, dominant, *start):
         lu, pivots, _ = torch.linalg.lu_factor_ex(matrix.to(dominant.dtype) - shift * eye)
         # lam exact in the working precision can leave an exactly zero pivot
         pivot = lu.diagonal()
         floor = torch.finfo(jac.dtype).eps * matrix.abs().max().clamp_min(_TINY)
         pivot.copy_(torch.where(pivot.abs() < floor, floor.to(pivot.dtype), pivot))
-        right, left = start[:, None], start[:, None]
-        for _ in range(_INVERSE_ITERATIONS):
+        right, left = right[:, None], left[:, None]
+        for _ in range(iterations):
             right = torch.linalg.lu_solve(lu, pivots, right)
             right = right / right.norm()
             left = torch.linalg.lu_solve(lu, pivots, left, adjoint=True)
