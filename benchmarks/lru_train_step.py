@@ -5,9 +5,10 @@ The shape is config/config.yaml's ``train_lru`` setup=table1 depth=6 (reslruffn,
 as ``lscrepro.cost.grid`` times it (random token ids, AdaBelief + Lookahead), one thread:
 
 old     the LRU before issue 26 (complex states, GEMMs on strided ``.real``/``.imag``
-        operands; kept below as ``old_forward``), the logits' ``F.cross_entropy``: the step
-        that docs/grid_cost.json timed;
-new     the LRU in the real ``[Re | Im]`` layout (``lscrepro.models.lru``), the same loss;
+        operands; kept below as ``old_forward``), dropout's Bernoulli masks (nn.Dropout),
+        the logits' ``F.cross_entropy``: the step that docs/grid_cost.json timed;
+new     the LRU in the real ``[Re | Im]`` layout (``lscrepro.models.lru``), dropout's
+        masks from the uniform sampler (``UniformDropout``), the same loss;
 fused   new, with the readout and the cross-entropy fused in row chunks
         (``lscrepro.models.readout``, as ``WordPTB.batch_step`` trains) where that module is.
 
@@ -31,12 +32,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 import yaml
 
 from lscrepro.cost.grid import grid_shapes
 from lscrepro.cost.sizes import random_batch, task_sizes
 from lscrepro.models import build_model
 from lscrepro.models import lru as lru_module
+from lscrepro.models.stack import UniformDropout
 from lscrepro.optim import adabelief_lookahead
 
 try:
@@ -112,13 +115,25 @@ def old_forward(self, u, x0=None):
 
 @contextlib.contextmanager
 def old_lru():
-    """Every LRU runs the old forward inside the block."""
-    new_forward = lru_module.LRU.forward
-    lru_module.LRU.forward = old_forward
+    """Every LRU runs the old forward inside the block, and dropout draws its mask with
+    the Bernoulli sampler (nn.Dropout), as before issue 26."""
+    new_forward, new_dropout = lru_module.LRU.forward, UniformDropout.forward
+    lru_module.LRU.forward, UniformDropout.forward = old_forward, nn.Dropout.forward
     try:
         yield
     finally:
-        lru_module.LRU.forward = new_forward
+        lru_module.LRU.forward, UniformDropout.forward = new_forward, new_dropout
+
+
+@contextlib.contextmanager
+def bernoulli_dropout():
+    """Dropout as nn.Dropout inside the block: the same masks for both paths."""
+    new_dropout = UniformDropout.forward
+    UniformDropout.forward = nn.Dropout.forward
+    try:
+        yield
+    finally:
+        UniformDropout.forward = new_dropout
 
 
 # --- the step ------------------------------------------------------------------------------------
@@ -148,7 +163,8 @@ def max_relative_gaps(model, x, y, seed: int = 0) -> tuple[float, float]:
     for path in ("old", "new"):
         torch.manual_seed(seed)  # the same dropout masks
         model.zero_grad(set_to_none=True)
-        loss = loss_of(model, x, y, path)
+        with bernoulli_dropout():
+            loss = loss_of(model, x, y, path)
         loss.backward()
         results.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
     (loss_old, grads_old), (loss_new, grads_new) = results

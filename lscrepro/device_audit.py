@@ -130,6 +130,8 @@ ALLOWED_SYNCS = {
     ("lsc/jacobians.py", "_rescued", "nonzero"):
         "samples the Ritz check cannot trust get one inverse iteration before the exact solver",
     ("lsc/jacobians.py", "_rescued", "boolean mask"): "the same: those it converged on",
+    ("lsc/jacobians.py", "_inverse_iteration", "nonzero"):
+        "pairs not yet at the rounding floor get a second shift (one more LU)",
     ("lsc/jacobians.py", "exact_radius", "linalg_eig"): "the exact path's eigenvalues (geev)",
     ("lsc/jacobians.py", "exact_radius", "boolean mask"):
         "LAPACK must not see a non-finite Jacobian: those samples get NaN",

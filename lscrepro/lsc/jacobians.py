@@ -269,6 +269,35 @@ def _rayleigh(jac: torch.Tensor, right: torch.Tensor, left: torch.Tensor) -> tor
     return (left.conj() * _times(jac, right)).sum(-1) / (left.conj() * right).sum(-1)
 
 
+def _residual(jac, right, left, value) -> torch.Tensor:
+    """max(||J v - lam v||, ||J^T u - conj(lam) u||) of each sample (unit u, v)."""
+    return torch.maximum((_times(jac, right) - value[:, None] * right).norm(dim=-1),
+                         (_times(jac.mT, left) - value.conj()[:, None] * left).norm(dim=-1))
+
+
+# A pair whose residual is within this factor of the rounding floor (eps ||J||_F) needs no
+# second shift: on the 1300-wide rings the Ritz shift's 4 solves reach the floor (8e-7 of
+# |lam| in float32), as the second shift's would.
+_AT_FLOOR = 10.0
+
+
+@torch.no_grad()
+def _inverse_iteration(jac: torch.Tensor, shift: torch.Tensor):
+    """Right and left eigenvectors for the eigenvalue nearest each Ritz ``shift``: 4 solves
+    with it, then, where the pair is not yet at the rounding floor, 3 more with its
+    Rayleigh quotient as the shift (one more LU): the gradient needs the eigenvectors, which
+    converge only linearly in the shift's distance to lam over the next eigenvalue's."""
+    right, left = _dominant_eigenvectors(jac, shift, _REFINE_ITERATIONS)
+    value = _rayleigh(jac, right, left)
+    floor = _AT_FLOOR * torch.finfo(jac.dtype).eps * torch.linalg.matrix_norm(jac)
+    again = (_residual(jac, right, left, value) > floor).nonzero().squeeze(1)
+    if len(again):
+        right, left = right.clone(), left.clone()
+        right[again], left[again] = _dominant_eigenvectors(
+            jac[again], value[again], _INVERSE_ITERATIONS, start=(right[again], left[again]))
+    return right, left
+
+
 def _rescued(jac, radius, trusted, shift, bound, power, kept):
     """Radii and trust after giving each untrusted sample with a usable projection one
     shifted inverse iteration from its largest Ritz value (_refined_radius): a Ritz value
@@ -288,26 +317,18 @@ def _rescued(jac, radius, trusted, shift, bound, power, kept):
 
 def _refined_radius(jac: torch.Tensor, shift: torch.Tensor, bound: torch.Tensor,
                     power: torch.Tensor):
-    """|lam| of the eigenvalue lam nearest each ``shift`` by inverse iteration (one LU per
-    sample), differentiable like _eigenvector_radius, and whether it can be trusted:
+    """|lam| of the eigenvalue lam nearest each ``shift`` by inverse iteration (one or two
+    LUs per sample), differentiable like _eigenvector_radius, and whether it can be trusted:
     both residuals converged, |lam| inside the Gelfand window that a Ritz pick must meet,
     and lam (with its conjugate) carrying J^(2^12) (``power``) nearly alone, so that no
     eigenvalue of larger or near-equal modulus hides beside it."""
-    # The Ritz value as the shift, then its Rayleigh quotient as a second, closer one (one
-    # more LU): the gradient needs the eigenvectors, which converge only linearly with the
-    # first shift's distance to lam over the distance to the next eigenvalue.
-    vectors = _dominant_eigenvectors(jac.detach(), shift, _REFINE_ITERATIONS)
-    vectors = _dominant_eigenvectors(jac.detach(), _rayleigh(jac.detach(), *vectors),
-                                     _INVERSE_ITERATIONS, start=vectors)
-    right, left = vectors
+    right, left = _inverse_iteration(jac.detach(), shift)
     jac_right = _times(jac, right)
     rayleigh = (left.conj() * jac_right).sum(-1) / (left.conj() * right).sum(-1)
     with torch.no_grad():
         value = rayleigh.detach()
         modulus = value.abs()
-        residual = torch.maximum((jac_right.detach() - value[:, None] * right).norm(dim=-1),
-                                 (_times(jac.detach().mT, left) - value.conj()[:, None] * left).norm(dim=-1))
-        converged = ((residual <= _REFINED_TOL * modulus)
+        converged = ((_residual(jac.detach(), right, left, value) <= _REFINED_TOL * modulus)
                      & (modulus >= bound * (1 - _BELOW_GELFAND))
                      & (modulus <= bound * (1 + _ABOVE_GELFAND))
                      & (_deflated_share(power, right, left, value) <= _DEFLATED_SHARE))

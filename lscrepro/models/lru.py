@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .spiking import glorot_uniform
-from .stack import SequenceStack
+from .stack import SequenceStack, UniformDropout
 
 CONFIG_KEYS = ("name", "depth", "width", "dropout", "block_dropout", "readout")
 READOUTS = ("tied", "dense")
@@ -311,8 +311,8 @@ class ResLRUBlock(nn.Module):
         self.w_1 = _dense(n, n, generator)
         self.w_3 = _dense(n, n, generator)
         self.adapter = _dense(n_in, n, generator) if n_in != n else None
-        self.dropout_1 = nn.Dropout(dropout)
-        self.dropout_2 = nn.Dropout(dropout)
+        self.dropout_1 = UniformDropout(dropout)
+        self.dropout_2 = UniformDropout(dropout)
 
     def initial_state(self, batch: int, device=None, dtype=torch.float32) -> State:
         return (self.lru.initial_state(batch, device, dtype),)
@@ -364,7 +364,7 @@ class ResLRUNet(SequenceStack):
         for _ in range(depth):
             self.layers.append(ResLRUBlock(n_in, width, generator, block_dropout))
             n_in = width
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = UniformDropout(dropout)
         self.dense_readout = None if tied else _dense(width, self.num_classes, generator)
 
     def layer_input(self, h: torch.Tensor) -> torch.Tensor:
