@@ -109,9 +109,8 @@ ALLOWED_SYNCS = {
         "LAPACK must not see a non-finite Jacobian: the finiteness check picks the path",
     ("lsc/recurrent.py", "_radius", "boolean mask"): "the same, on the rare non-finite path",
     ("lsc/recurrent.py", "RecurrentLSCRun.step", "read"):
-        "the step's loss and radii decide the stop, the variance gate, the best weights and "
-        "the heuristics (the reference's host logic; 4 + kinds x layers reads, which one "
-        "stacked read could replace)",
+        "the step's loss and mean radii, read once as one stacked tensor, decide the stop, "
+        "the variance gate, the best weights and the heuristics (the reference's host logic)",
     ("lsc/recurrent.py", "RecurrentLSCRun.try_shuffle", "read"):
         "the shuffle heuristic keeps or reverts the permutation by the loss it gives",
     ("lsc/recurrent.py", "rescale_weights", "read"):

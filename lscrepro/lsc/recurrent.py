@@ -439,22 +439,24 @@ class RecurrentLSCRun(LSCProcedure):
         x = self.model.embed(x_t)
         radii, new_states = local_radii(self.model, self.views, x, self.states, s, self.generator)
         loss = lsc_loss(radii, s.target)
-        finite = bool(torch.isfinite(loss))
+        # one host read for the loss and every mean radius (on a GPU, one sync per step)
+        loss_value, *mean_values = torch.stack([loss.detach(), *(r.detach().mean() for r in radii.values())]).tolist()
+        finite = math.isfinite(loss_value)
         if not finite and s.on_nonfinite == "stop":
             self.log(f"RNN LSC step {self.result.steps}: loss is not finite; stopping (diverged)")
             self.result.status = "diverged"
             return
-        means = {key: r.mean().item() for key, r in radii.items()}
+        means = dict(zip(radii, mean_values))
         self.update_gate(means)
-        self.keep_if_best(means, loss.item())
+        self.keep_if_best(means, loss_value)
         if finite:  # the reference ("skip") makes no update and no edit on a NaN loss
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            self.edit(x, loss.item(), means)
+            self.edit(x, loss_value, means)
         self.reload_best(finite)
         self.states = new_states  # from before the update; carried after a NaN too, as the reference
-        self.record(loss.item(), means)
+        self.record(loss_value, means)
 
     def edit(self, x: torch.Tensor, loss: float, means: dict) -> None:
         """The heuristics after the update: wshuff (sometimes), then wmultiplier."""
