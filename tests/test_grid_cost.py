@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from lscrepro.cost.flops import batch_extended, count_flops
-from lscrepro.cost.grid import Shape, grid_shapes, job_seconds, measure_all, per_rule, profile_resources
+from lscrepro.cost.grid import Shape, describe_shape, grid_shapes, job_seconds, measure_all, per_rule, profile_resources
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,6 +31,9 @@ def test_the_paper_grid_has_every_job_once_in_its_shapes():
                     "pretrain_lru": 48, "train_lru": 128}
     # seeds, learning rates and the LSC target do not change a job's cost
     assert distinct["pretrain_rnn"] == 36 and distinct["train_rnn"] == 36
+    # distinct shapes have distinct names (the clip of train_lru's shapes once was left out)
+    names = [(shape.rule, describe_shape(shape)) for shape in shapes]
+    assert len(set(names)) == len(names)
 
 
 def _shape(rule: str, **run) -> Shape:

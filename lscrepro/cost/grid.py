@@ -177,8 +177,10 @@ def measure_all(shapes: list[Shape], device: str = "cpu", threads: int = 1, work
 
 
 def describe_shape(shape: Shape) -> str:
+    """The shape's grid values, less those that do not change its cost (seed, learning
+    rate); the clip stays: clipping is part of the shape (shape_key keeps clip_norm)."""
     spec = shape.spec
-    run = {k: v for k, v in spec["run"].items() if k not in ("seed", "lr", "clip")}
+    run = {k: v for k, v in spec["run"].items() if k not in ("seed", "lr")}
     return " ".join(f"{k}={v}" for k, v in run.items())
 
 
