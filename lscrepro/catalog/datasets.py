@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class Preparation:
     dataset: str  # whose verified files it reads (lscrepro.data.registry.DATASETS)
-    # "module:function", called as function(files, **options) -> (arrays, info)
+    # "module:function" (or the function), called as function(files, **options) -> (arrays, info)
     function: str
     options: dict = field(default_factory=dict)
     # the sizes the real dataset's preparation records in its info (with in_features for
@@ -27,8 +27,8 @@ class Preparation:
     canonical_sizes: dict = field(default_factory=dict)
     unit: str = "samples"  # "tokens": a split is one token stream (PTB)
     title: str = ""  # in figures (default: the name)
-    # "module:function" writing the dataset's files under their canonical names from a seed,
-    # function(data_dir) (lscrepro.data.demo); "" where another entry makes them
+    # "module:function" (or the function) writing the dataset's files under their canonical
+    # names from a seed, function(data_dir) (lscrepro.data.demo); "" where another entry makes them
     demo: str = ""
 
 
