@@ -4,7 +4,6 @@ a rerun) and the report's front page."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import math
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from product_utils import run_step
 
 from lscrepro.results.claims import (
     COLUMNS, claims_markdown, claims_table, fig2_claims, fig3_claims, lru_claims, pretraining_claims,
@@ -230,24 +230,17 @@ def test_statistics_are_seeded_and_known():
     pd.testing.assert_frame_equal(alone[alone["claim"] == "Figure 2"], both[both["claim"] == "Figure 2"])
 
 
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "workflow_scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_script_writes_identical_files_and_counts_verdicts(tmp_path, caplog):
     write_csv(tmp_path / "ffn.csv", _ffn({"glorot": [0.1, 0.2, 0.05, 0.3, 0.1, 0.15, 0.2, 0.1], "he": [0.0] * 8}))
     write_csv(tmp_path / "lru.csv", _lru({"lsc": [-5, -6, -7, -8, -5, -6, -7, -8]}))
     outputs = []
     for attempt in range(2):
         out = tmp_path / f"run{attempt}"
-        _script("claims").main(["--ffn-summary", str(tmp_path / "ffn.csv"),
-                                "--lru-summary", str(tmp_path / "lru.csv"),
-                                "--rnn-runs", str(tmp_path / "missing.csv"),
-                                "--demo", "--out", str(out / "claims.csv"),
-                                "--markdown-out", str(out / "claims.md")])
+        # the claims rule's step, through the product runner as the workflow runs it
+        run_step("claims", tmp_path / "requests", {"demo": True},
+                 ffn_summary=tmp_path / "ffn.csv", lru_summary=tmp_path / "lru.csv",
+                 rnn_runs=tmp_path / "missing.csv", out=out / "claims.csv",
+                 markdown_out=out / "claims.md")
         outputs.append([(out / name).read_bytes() for name in ("claims.csv", "claims.md")])
     assert outputs[0] == outputs[1]
     assert "missing.csv does not exist" in caplog.text
