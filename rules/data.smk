@@ -1,7 +1,7 @@
 # Datasets: canonical files in config["data"]["dir"], verified against pinned hashes,
 # then prepared once per dataset into a cache that training jobs memory-map.
 from lscrepro.data.registry import DATASETS
-from lscrepro.data.preparations import PREPARATIONS, preparation_files
+from lscrepro.data.preparations import prepared_entries, preparation_files
 
 
 rule demo_data:
@@ -51,14 +51,14 @@ rule fetch_dataset:
 # the stamp's hashes make a new source file rebuild it.
 rule prepare_dataset:
     input:
-        stamp=lambda wildcards: f"{RESULTS}/data/{PREPARATIONS[wildcards.prepared].dataset}.json",
+        stamp=lambda wildcards: f"{RESULTS}/data/{prepared_entries()[wildcards.prepared].dataset}.json",
         code=code_inputs("workflow_scripts/prepare_dataset.py", *preparation_files()),
     output:
         directory(f"{RESULTS}/prepared/{{prepared}}"),
     log:
         f"{LOGS}/data/prepare_{{prepared}}.log",
     wildcard_constraints:
-        prepared="|".join(PREPARATIONS),
+        prepared="|".join(prepared_entries()),
     conda:
         "../envs/lscrepro.yaml"
     params:

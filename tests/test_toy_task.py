@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from lscrepro.catalog.datasets import PREPARATIONS, Preparation
+from lscrepro.catalog.datasets import Preparation
 from lscrepro.catalog.tasks import TASKS, TaskEntry
 from lscrepro.data.registry import DATASETS, FileSpec
 from lscrepro.results.fig3 import rnn_runs
@@ -76,17 +76,18 @@ class ToySpikes(SpikeClassification):
 
 @pytest.fixture
 def toy_registered(monkeypatch):
-    """The catalog entries and the pins: all a new task with a new dataset adds."""
+    """One catalog entry (the task, with its prepared data) and the pins: all a new task
+    with a new dataset adds."""
     pins = tuple(FileSpec(name, filename, f"https://example.org/toy/{filename}", "0" * 64)
                  for name, filename in FILES.items())
     monkeypatch.setitem(DATASETS, "toy", pins)
-    monkeypatch.setitem(PREPARATIONS, "toy", Preparation(
-        "toy", prepare_toy, canonical_info={"channels": CHANNELS, "num_classes": CLASSES, "steps": STEPS},
-        canonical_sizes={s: end - begin for s, (begin, end) in SPLIT_ROWS.items()}, title="Toy",
-        demo=write_toy_demo))
     monkeypatch.setitem(TASKS, "toy_spikes", TaskEntry(
-        "toy_spikes", ToySpikes, families=("rnn",), datasets=("toy",), title="Toy task",
-        metric="mode_accuracy", metric_title="accuracy (%)"))
+        "toy_spikes", ToySpikes, families=("rnn",), title="Toy task",
+        metric="mode_accuracy", metric_title="accuracy (%)",
+        data={"toy": Preparation(
+            "toy", prepare_toy, canonical_info={"channels": CHANNELS, "num_classes": CLASSES, "steps": STEPS},
+            canonical_sizes={s: end - begin for s, (begin, end) in SPLIT_ROWS.items()}, title="Toy",
+            demo=write_toy_demo)}))
 
 
 def _script(name: str):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lscrepro.data.preparations import PREPARATIONS
+from lscrepro.data.preparations import prepared_entries
 from lscrepro.data.prepared import prepare
 from lscrepro.data.registry import DatasetError
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--prepared", required=True, choices=sorted(PREPARATIONS),
+    parser.add_argument("--prepared", required=True, choices=sorted(prepared_entries()),
                         help="what to prepare (lscrepro.data.preparations)")
     parser.add_argument("--data-dir", required=True, help="directory holding the dataset's files")
     parser.add_argument("--out", required=True, help="cache directory to write (replaced if it exists)")

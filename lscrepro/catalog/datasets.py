@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .tasks import TASKS
+
 
 @dataclass(frozen=True)
 class Preparation:
@@ -64,6 +66,12 @@ PREPARATIONS: dict[str, Preparation] = {
 }
 
 
+def prepared_entries() -> dict[str, Preparation]:
+    """Every prepared data: this module's entries, then those declared with their task
+    (TaskEntry.data), in catalog order."""
+    return {**PREPARATIONS, **{name: entry for task in TASKS.values() for name, entry in task.data.items()}}
+
+
 def register_preparation(name: str, preparation: Preparation) -> None:
     """Add prepared data under ``name`` (its dataset's file pins go in
     lscrepro.data.registry.DATASETS)."""
@@ -71,11 +79,12 @@ def register_preparation(name: str, preparation: Preparation) -> None:
 
 
 def preparation(name: str) -> Preparation:
-    if name not in PREPARATIONS:
-        raise ValueError(f"unknown prepared dataset {name!r}; known: {', '.join(sorted(PREPARATIONS))}")
-    return PREPARATIONS[name]
+    entries = prepared_entries()
+    if name not in entries:
+        raise ValueError(f"unknown prepared dataset {name!r}; known: {', '.join(sorted(entries))}")
+    return entries[name]
 
 
 def demo_makers() -> dict[str, str]:
     """{dataset: its demo-data maker}, one per dataset whose files some entry reads."""
-    return {entry.dataset: entry.demo for entry in PREPARATIONS.values() if entry.demo}
+    return {entry.dataset: entry.demo for entry in prepared_entries().values() if entry.demo}

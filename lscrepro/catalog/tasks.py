@@ -7,7 +7,7 @@ task class's, which tests/test_catalog.py checks) and its title in tables."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -17,11 +17,19 @@ class TaskEntry:
     families: tuple[str, ...] = ()  # the families whose configs may name it
     # the prepared data it reads: one, or several of which its config picks one as `dataset`
     datasets: tuple[str, ...] = ()
+    # prepared data only this task reads, declared with it ({name: Preparation}, as the
+    # entries of lscrepro.catalog.datasets): a new task with a new dataset is one entry.
+    # Their names join ``datasets``.
+    data: dict = field(default_factory=dict)
     title: str = ""  # in tables and figures (default: the name)
     metric: str = ""  # the headline metric (empty: none)
     higher_is_better: bool = True  # the metric's direction
     metric_title: str = ""  # in Markdown tables (default: the metric's name), without its arrow
     metric_title_latex: str = ""  # in LaTeX tables (default: the Markdown one, escaped)
+
+    def __post_init__(self):
+        extra = tuple(name for name in self.data if name not in self.datasets)
+        object.__setattr__(self, "datasets", self.datasets + extra)
 
 
 TASKS: dict[str, TaskEntry] = {entry.name: entry for entry in (

@@ -4,13 +4,13 @@ functions. Plain strings only: the Snakefile reads this at parse time."""
 
 from __future__ import annotations
 
-from ..catalog.datasets import PREPARATIONS, Preparation, preparation
+from ..catalog.datasets import PREPARATIONS, Preparation, prepared_entries, preparation
 from ..catalog.entrypoints import entry_file
 
-__all__ = ["PREPARATIONS", "Preparation", "preparation", "preparation_files"]
+__all__ = ["PREPARATIONS", "Preparation", "prepared_entries", "preparation", "preparation_files"]
 
 
 def preparation_files() -> list[str]:
     """Repo-relative modules of the preparation functions (imported by name, which an
     import graph cannot see): code inputs of the prepare rule."""
-    return sorted({path for entry in PREPARATIONS.values() for path in entry_file(entry.function)})
+    return sorted({path for entry in prepared_entries().values() for path in entry_file(entry.function)})

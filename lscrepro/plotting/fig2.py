@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from lscrepro.catalog.datasets import PREPARATIONS
+from lscrepro.catalog.datasets import prepared_entries
 from lscrepro.results.fig2 import read_fig2_data
 from lscrepro.results.saving import save_figure
 from lscrepro.results.tables import entry_title, ordered_present
@@ -69,7 +69,7 @@ def make_figure(table: pd.DataFrame) -> Figure:
         raise ValueError("no runs to plot")
     if (table["lr"] <= 0).any():
         raise ValueError("learning rates must be positive for the log axis")
-    datasets = ordered_present(table["dataset"], list(PREPARATIONS))
+    datasets = ordered_present(table["dataset"], list(prepared_entries()))
     activations = ordered_present(table["activation"], ACTIVATION_ORDER)
     styles = variant_styles(ordered_present(table["variant"], list(VARIANT_COLOURS)))
     with sns.axes_style("ticks"):
@@ -77,7 +77,7 @@ def make_figure(table: pd.DataFrame) -> Figure:
                      layout="constrained")
         rows = fig.subfigures(len(datasets), 1, squeeze=False)[:, 0]
         for row, dataset in zip(rows, datasets):
-            row.suptitle(entry_title(PREPARATIONS, dataset), fontweight="bold", fontsize=FONTSIZE + 1)
+            row.suptitle(entry_title(prepared_entries(), dataset), fontweight="bold", fontsize=FONTSIZE + 1)
             row.supylabel("Accuracy", fontsize=FONTSIZE)
             axes = row.subplots(1, len(activations), sharey=True, squeeze=False)[0]
             drawn = []
