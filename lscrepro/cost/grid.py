@@ -87,14 +87,11 @@ def training_loss(model, x: torch.Tensor, y: torch.Tensor, dims: dict) -> torch.
 
 
 # --- timing ---------------------------------------------------------------------------------------
-def training_seconds(model, spec: dict, dims: dict, generator) -> tuple[float, float]:
-    """Seconds of one training step at the spec's batch size and of one evaluation batch."""
+def training_step(model, spec: dict, dims: dict, generator):
+    """(step, x): one training step at the spec's batch size on a random batch ``x``
+    (forward, ``training_loss``, backward, optimiser step), as the grid times it."""
     optimizer = adabelief_lookahead(model.parameters(), 1e-3, 0.0)
     x, y = random_batch(dims, spec["train"]["batch_size"], generator)
-
-    def logits():
-        out = model(x)
-        return (out[0] if isinstance(out, tuple) else out).reshape(-1, dims["num_classes"])
 
     def step():
         model.train()
@@ -102,6 +99,16 @@ def training_seconds(model, spec: dict, dims: dict, generator) -> tuple[float, f
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+    return step, x
+
+
+def training_seconds(model, spec: dict, dims: dict, generator) -> tuple[float, float]:
+    """Seconds of one training step at the spec's batch size and of one evaluation batch."""
+    step, x = training_step(model, spec, dims, generator)
+
+    def logits():
+        out = model(x)
+        return (out[0] if isinstance(out, tuple) else out).reshape(-1, dims["num_classes"])
 
     def evaluate():
         model.eval()

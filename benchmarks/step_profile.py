@@ -1,0 +1,73 @@
+"""Why the training steps stay below issue 26's share of the GEMM rate: every training shape
+of the grid, one step profiled on one thread (lscrepro/cost/profile.py), with its GEMM
+share, the GEMMs' own rate, the largest other ops and whether the target is reachable.
+
+    python benchmarks/step_profile.py [--config config/config.yaml] [--rule train_rnn ...]
+                                      [--limit N] [--workers 1] [--json docs/step_profile.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from lscrepro.cost.grid import grid_shapes
+from lscrepro.cost.profile import profile_all
+from lscrepro.io import write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_RULES = ("train_ffn", "train_rnn", "train_lru")
+
+
+def print_table(rows: list[dict]) -> None:
+    print("\n| rule | shape | width | s/step | step_mfu | GEMM share of step | GEMMs' rate "
+          "(ceiling) | target | reachable? | largest other ops (share of step) | limited by |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|---|---|")
+    for row in rows:
+        top = ", ".join(f"{o['op'].removeprefix('aten::')} {o['share']:.0%}" for o in row["top_ops"])
+        print(f"| {row['rule']} | {row['shape']} | {row['width']} | {row['step_s']:.3g} "
+              f"| {row['step_mfu']:.0%} | {row['gemm_share']:.0%} | {row['gemm_mfu']:.0%} "
+              f"| {row['target']:.0%} | {'yes' if row['reachable'] else 'no'} | {top} "
+              f"| {row['limited_by']} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(ROOT / "config/config.yaml"))
+    parser.add_argument("--rule", nargs="*", choices=TRAIN_RULES, help="only these rules (default: all three)")
+    parser.add_argument("--limit", type=int, help="at most this many shapes per rule")
+    parser.add_argument("--workers", type=int, default=1, help="shapes profiled at once (1 thread each)")
+    parser.add_argument("--json", help="also write the rows here")
+    args = parser.parse_args()
+    config = yaml.safe_load(Path(args.config).read_text())
+    rules = args.rule or TRAIN_RULES
+    shapes = [s for s in grid_shapes(config) if s.rule in rules]
+    if args.limit:
+        shapes = [s for rule in rules for s in [s for s in shapes if s.rule == rule][:args.limit]]
+    if not shapes:
+        sys.exit(f"no training shape of {args.config} belongs to the rules {list(rules)}")
+    load = os.getloadavg()
+    start = time.perf_counter()
+    rows = profile_all(shapes, args.workers)
+    print_table(rows)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    print(f"\n{len(shapes)} training shapes profiled in {time.perf_counter() - start:.0f} s "
+          f"({args.workers} at a time, 1 thread each), {date.today()}, commit {commit}; "
+          f"load average {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after")
+    if args.json:
+        write_json(Path(args.json), {"commit": commit, "date": str(date.today()), "workers": args.workers,
+                                     "seconds": time.perf_counter() - start,
+                                     "load_average": {"before": load[0], "after": os.getloadavg()[0]},
+                                     "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
