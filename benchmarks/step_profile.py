@@ -27,7 +27,7 @@ TRAIN_RULES = ("train_ffn", "train_rnn", "train_lru")
 
 
 def print_table(rows: list[dict]) -> None:
-    print("\n| rule | shape | width | s/step | step_mfu | GEMM share of step | GEMMs' rate "
+    print("\n| rule | shape | width | CPU s/step | step_mfu | GEMM share of step | GEMMs' rate "
           "(ceiling) | target | reachable? | largest other ops (share of step) | limited by |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---|---|---|")
     for row in rows:
