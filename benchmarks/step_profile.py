@@ -58,9 +58,12 @@ def print_grouped(rows: list[dict]) -> None:
         low, high = min(r[key] for r in mine), max(r[key] for r in mine)
         return form.format(low) if form.format(low) == form.format(high) else f"{form.format(low)}–{form.format(high)}"
     print("\n| rule | shapes | n | width | CPU s/step | step_mfu | GEMM share of step | GEMMs' rate "
-          "(ceiling) | target | reachable? | largest other op (share, most often first) | limited by |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
+          "(ceiling) | target | reachable? | GEMM share the target needs | largest other op (share, most "
+          "often first) | limited by |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---|")
     for (rule, key), mine in group_rows(rows).items():
+        # step_mfu = GEMM share x the GEMMs' rate, so the target needs this share in GEMMs
+        needs = [row["target"] / row["gemm_mfu"] for row in mine if row["reachable"]]
         reach = {r["reachable"] for r in mine}
         firsts = [r["top_ops"][0]["op"] for r in mine]
         first = max(sorted(set(firsts)), key=firsts.count)  # ties: the first by name
@@ -68,6 +71,7 @@ def print_grouped(rows: list[dict]) -> None:
         print(f"| {rule} | {key} | {len(mine)} | {span(mine, 'width', '{}')} | {span(mine, 'step_s', '{:.3g}')} "
               f"| {span(mine, 'step_mfu')} | {span(mine, 'gemm_share')} | {span(mine, 'gemm_mfu')} "
               f"| {span(mine, 'target')} | {'yes' if reach == {True} else 'no' if reach == {False} else 'some'} "
+              f"| {span([{'n': n} for n in needs], 'n') if needs else '—'} "
               f"| {first.removeprefix('aten::')} {span(tops['top'], 'share')} "
               f"| {', '.join(sorted({r['limited_by'] for r in mine}))} |")
 
