@@ -56,7 +56,8 @@ def print_grouped(rows: list[dict]) -> None:
     """One line per (rule, task x net / dataset / setup): min-max over its shapes."""
     def span(mine, key, form="{:.0%}"):
         low, high = min(r[key] for r in mine), max(r[key] for r in mine)
-        return form.format(low) if form.format(low) == form.format(high) else f"{form.format(low)}–{form.format(high)}"
+        low, high = form.format(low), form.format(high)
+        return low if low == high else f"{low}–{high}"
     print("\n| rule | shapes | n | width | CPU s/step | step_mfu | GEMM share of step | GEMMs' rate "
           "(ceiling) | target | reachable? | GEMM share the target needs | largest other op (share, most "
           "often first) | limited by |")

@@ -13,8 +13,8 @@ from lscrepro.cost.grid import grid_shapes
 from lscrepro.cost.profile import PYTHON, breakdown, gemm_rate, model_width, op_seconds, profile_all
 
 ROOT = Path(__file__).resolve().parents[1]
-FIELDS = {"rule", "jobs", "shape", "width", "step_s", "step_wall_s", "profiled_s", "on_cpu", "step_flops", "flops_counted",
-          "gemm_flops_per_s", "step_mfu", "gemm_s", "gemm_share", "python_share", "gemm_mfu",
+FIELDS = {"rule", "jobs", "shape", "width", "step_s", "step_wall_s", "profiled_s", "on_cpu", "step_flops",
+          "flops_counted", "gemm_flops_per_s", "step_mfu", "gemm_s", "gemm_share", "python_share", "gemm_mfu",
           "top_ops", "target", "reachable", "limited_by", "limit"}
 
 
