@@ -104,20 +104,22 @@ def family_code(name, kind):
 CODE_VERSIONS = ".snakemake/lscrepro/code"
 
 
-def code_version_file(files):
-    """The input that names the digest of ``files``; made here, empty, if it is new."""
-    path = f"{CODE_VERSIONS}/{code_digest(files)}"
+def code_version_file(files, for_jobs=False):
+    """The input that names the digest of ``files``; made here, empty, if it is new.
+    ``for_jobs``: a catalog entry's title is not the jobs' code (codedeps)."""
+    path = f"{CODE_VERSIONS}/{code_digest(files, for_jobs=for_jobs)}"
     if not os.path.exists(path):
         os.makedirs(CODE_VERSIONS, exist_ok=True)
         open(path, "a").close()
     return path
 
 
-def code_inputs(*entries):
+def code_inputs(*entries, for_jobs=False):
     """A rule's code inputs: the entry files, every package file they import, and the
-    file naming their digest, all ancient."""
+    file naming their digest, all ancient. ``for_jobs``: what the rule makes (data, runs)
+    does not show a catalog entry's title, so a title edit does not rerun it."""
     files = imported_files(*entries)
-    return ancient([*files, code_version_file(files)])
+    return ancient([*files, code_version_file(files, for_jobs=for_jobs)])
 
 
 JOB_CODE = {
@@ -125,7 +127,9 @@ JOB_CODE = {
     for name in FAMILY_NAMES
     for kind in JOB_KINDS
 }
-JOB_CODE_VERSION = {key: code_version_file(files) for key, files in JOB_CODE.items()}
+JOB_CODE_VERSION = {
+    key: code_version_file(files, for_jobs=True) for key, files in JOB_CODE.items()
+}
 
 
 def family_constraints(name):

@@ -6,7 +6,7 @@ from lscrepro.data.preparations import prepared_entries, preparation_files
 
 rule demo_data:
     input:
-        code=code_inputs("workflow_scripts/make_demo_data.py"),
+        code=code_inputs("workflow_scripts/make_demo_data.py", for_jobs=True),
     output:
         files=[
             f"{DATA_DIR}/{spec.filename}"
@@ -29,7 +29,7 @@ rule demo_data:
 rule fetch_dataset:
     input:
         demo=demo_registry,
-        code=code_inputs("workflow_scripts/fetch_dataset.py"),
+        code=code_inputs("workflow_scripts/fetch_dataset.py", for_jobs=True),
     output:
         f"{RESULTS}/data/{{dataset}}.json",
     log:
@@ -52,7 +52,9 @@ rule fetch_dataset:
 rule prepare_dataset:
     input:
         stamp=lambda wildcards: f"{RESULTS}/data/{prepared_entries()[wildcards.prepared].dataset}.json",
-        code=code_inputs("workflow_scripts/prepare_dataset.py", *preparation_files()),
+        code=code_inputs(
+            "workflow_scripts/prepare_dataset.py", *preparation_files(), for_jobs=True
+        ),
     output:
         directory(f"{RESULTS}/prepared/{{prepared}}"),
     log:

@@ -89,7 +89,7 @@ for family in FAMILY_NAMES:
         input:
             metrics=run_paths(family, "train", "metrics.json"),
             pretrain=run_paths(family, "pretrain", "pretrain.json"),
-            code=code_inputs("workflow_scripts/summarize.py"),
+            code=code_inputs("workflow_scripts/summarize.py", for_jobs=True),
         output:
             report(
                 f"{RESULTS}/{family}/summary.csv",

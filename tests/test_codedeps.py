@@ -144,6 +144,30 @@ def test_a_digest_changes_with_what_the_code_does_only(tmp_path: Path, edit, sam
     assert code_digest(["a.py"], root=tmp_path) != code_digest(["a.py", "b.py"], root=tmp_path)
 
 
+ENTRIES = """ENTRIES = (Entry("ptb", "pkg.tasks:Task", title="PTB", metric="perplexity"),)\n"""
+
+
+@pytest.mark.parametrize("edit, same_for_jobs", [
+    (lambda text: text.replace('title="PTB"', 'title="Penn Treebank"'), True),
+    (lambda text: text.replace('title="PTB"', 'title="PTB", title_latex="P"'), True),
+    (lambda text: text.replace("pkg.tasks:Task", "pkg.tasks:Other"), False),
+    (lambda text: text.replace("perplexity", "accuracy"), False),
+])
+def test_a_catalog_title_is_not_the_jobs_code(tmp_path: Path, edit, same_for_jobs) -> None:
+    """The jobs' digests leave a catalog entry's presentation keywords out; everything
+    else (tables, figures) and every other module keep them."""
+    from lscrepro.workflow.codedeps import file_digests
+
+    for folder in ("catalog", "elsewhere"):
+        (tmp_path / folder).mkdir()
+        for name, text in (("a.py", ENTRIES), ("b.py", edit(ENTRIES))):
+            (tmp_path / folder / name).write_text(text)
+    for folder, for_jobs, same in (("catalog", True, same_for_jobs), ("catalog", False, False),
+                                   ("elsewhere", True, False)):
+        digests = file_digests([f"{folder}/a.py", f"{folder}/b.py"], root=tmp_path, for_jobs=for_jobs)
+        assert (digests[f"{folder}/a.py"] == digests[f"{folder}/b.py"]) is same, (folder, for_jobs)
+
+
 def test_other_files_keep_the_hash_of_their_bytes(tmp_path: Path) -> None:
     import hashlib
 

@@ -253,6 +253,19 @@ class TestSmokeRun:
             for path, text in originals.items():
                 path.write_text(text)
 
+    def test_a_catalog_title_edit_redraws_tables_and_figures_and_reruns_no_job(self, smoke):
+        path = smoke / "lscrepro/catalog/tasks.py"
+        original = path.read_text()
+        assert original.count('title="PTB"') == 1
+        path.write_text(original.replace('title="PTB"', 'title="Penn Treebank"'))
+        try:
+            planned = planned_jobs(smoke, *SMOKE)
+        finally:
+            path.write_text(original)
+        assert "fig3_data" in planned, planned  # the RNN table shows the title
+        jobs = [rule for rule in planned if rule.startswith(("pretrain_", "train_", "summarize_", "code_stamp"))]
+        assert not jobs, planned
+
     def test_weights_deleted_after_planning_get_the_projects_message(self, smoke, tmp_path):
         # code_stamp runs before the training that loads the weights: a `python` first on
         # PATH deletes them when the stamp is written, i.e. after Snakemake planned the run

@@ -18,7 +18,7 @@ def main(argv=None) -> None:
     parser.add_argument("--out", required=True, help="stamp JSON: {file: digest}")
     parser.add_argument("files", nargs="+")
     args = parser.parse_args(argv)
-    write_json(args.out, file_digests(sorted(args.files)))
+    write_json(args.out, file_digests(sorted(args.files), for_jobs=True))
 
 
 if __name__ == "__main__":

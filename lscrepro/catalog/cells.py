@@ -15,17 +15,19 @@ class CellEntry:
     # "module:function" (or the function): builder(n_in, n, generator, *, activation, steps)
     # -> one layer; its module is code of the jobs that build the cell
     builder: object
-    title: str = ""  # in Markdown tables and figures (default: the name)
-    title_latex: str = ""  # in LaTeX tables (default: the title, escaped)
+    # in Markdown tables and figures (default: the name), and in LaTeX tables (default: the
+    # title, escaped); given as keywords: the jobs' code digest leaves them out (codedeps)
+    title: str = ""
+    title_latex: str = ""
 
 
 CELLS: dict[str, CellEntry] = {entry.name: entry for entry in (
     CellEntry("LSTM", "lscrepro.models.rnn:lstm_layer"),
     CellEntry("GRU", "lscrepro.models.rnn:gru_layer"),
-    CellEntry("rsimplernn", "lscrepro.models.rnn:relu_rnn_layer", "RNN-ReLU"),
-    CellEntry("ssimplernn", "lscrepro.models.rnn:sigmoid_rnn_layer", "RNN-σ", r"RNN-$\sigma$"),
-    CellEntry("maLSNN", "lscrepro.models.rnn:alif_layer", "ALIF₊", r"ALIF$_+$"),
-    CellEntry("maLSNNb", "lscrepro.models.rnn:alif_gauss_beta_layer", "ALIF±", r"ALIF$_\pm$"),
+    CellEntry("rsimplernn", "lscrepro.models.rnn:relu_rnn_layer", title="RNN-ReLU"),
+    CellEntry("ssimplernn", "lscrepro.models.rnn:sigmoid_rnn_layer", title="RNN-σ", title_latex=r"RNN-$\sigma$"),
+    CellEntry("maLSNN", "lscrepro.models.rnn:alif_layer", title="ALIF₊", title_latex=r"ALIF$_+$"),
+    CellEntry("maLSNNb", "lscrepro.models.rnn:alif_gauss_beta_layer", title="ALIF±", title_latex=r"ALIF$_\pm$"),
 )}
 
 

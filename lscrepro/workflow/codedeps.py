@@ -155,17 +155,39 @@ def _tree_digest(tree: ast.Module) -> str:
     return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 
-def file_digests(files, root: str | Path = ".") -> dict[str, str]:
-    """{file: digest} (module docstring) of repo-relative ``files``."""
+# A catalog entry's presentation: what tables and figures show, never what a job computes.
+# In the jobs' digests (``for_jobs``) these keyword arguments of the catalog's modules are
+# left out, so a new title reruns the tables and figures that show it, not the jobs.
+CATALOG_DIR = "catalog"
+PRESENTATION_KEYWORDS = frozenset({"title", "title_latex", "metric_title", "metric_title_latex"})
+
+
+def file_digests(files, root: str | Path = ".", for_jobs: bool = False) -> dict[str, str]:
+    """{file: digest} (module docstring) of repo-relative ``files``; ``for_jobs``: the
+    catalog's presentation keywords left out."""
     base = _norm(root)
-    return {str(name): _facts(_norm(base / name))[0] for name in files}
+    digest = _job_digest if for_jobs else (lambda path: _facts(path)[0])
+    return {str(name): digest(_norm(base / name)) for name in files}
 
 
-def code_digest(files, root: str | Path = ".") -> str:
+def code_digest(files, root: str | Path = ".", for_jobs: bool = False) -> str:
     """One digest of ``files`` together: it changes when any of them changes meaning, or
     when a file joins or leaves the set."""
-    lines = "".join(f"{name} {digest}\n" for name, digest in sorted(file_digests(files, root).items()))
+    lines = "".join(f"{name} {digest}\n" for name, digest in sorted(file_digests(files, root, for_jobs).items()))
     return hashlib.sha256(lines.encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def _job_digest(path: Path) -> str:
+    """The file's digest, for a catalog module without its entries' presentation keywords
+    (a few small files: parsed again, not cached on disk)."""
+    if path.suffix != ".py" or path.parent.name != CATALOG_DIR:
+        return _facts(path)[0]
+    tree = ast.parse(path.read_bytes(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            node.keywords = [k for k in node.keywords if k.arg not in PRESENTATION_KEYWORDS]
+    return _tree_digest(tree)
 
 
 class _SourceCache:
