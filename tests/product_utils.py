@@ -3,20 +3,12 @@ workflow_scripts/product.py reads a request file naming the step's function, fil
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
 from lscrepro.workflow.outputs import Product, request_file, step_named
+from workflow_utils import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_runner():
-    spec = importlib.util.spec_from_file_location("product_runner", ROOT / "workflow_scripts/product.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _plain(value):
@@ -35,5 +27,5 @@ def run_step(rule: str, folder: str | os.PathLike, settings: dict | None = None,
                "inputs": {key: _plain(value) for key, value in files.items() if key in step.inputs},
                "outputs": {key: _plain(value) for key, value in files.items() if key in step.outputs}}
     path = request_file(request, folder)
-    load_runner().main([path])
+    load_script("workflow_scripts/product.py").main([path])
     return path

@@ -3,7 +3,6 @@ demo grid per family, compared with a CPU run and with itself, and step timings)
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -11,19 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from workflow_utils import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _gpu_check():
-    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks/gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_compare_flags_a_gap_beyond_the_tolerance_and_a_run_that_changed():
-    compare = _gpu_check().compare
+    compare = load_script("benchmarks/gpu_check.py").compare
     cpu = {"a": 1.0, "b": 2.0, "c": math.nan}
     rows = {r["number"]: r for r in compare({"a": 1.01, "b": 2.5, "c": math.nan}, cpu,
                                             {"a": 1.01, "b": 2.4, "c": math.nan}, rtol=0.05)}

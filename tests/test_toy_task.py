@@ -6,7 +6,6 @@ two trainings (the job script), then the deep-RNN table, which titles it from it
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from lscrepro.workflow.spec import FAMILIES, pretrain_runs, resolve_spec, train_
 from lscrepro.workflow.speccheck import check_specs
 
 from test_catalog import REPO, SCHEMA, demo_config, validated
+from workflow_utils import load_script
 
 CHANNELS, STEPS, CLASSES, SAMPLES = 6, 8, 2, 96
 SPLIT_ROWS = {"train": (0, 64), "val": (64, 80), "test": (80, 96)}
@@ -90,14 +90,6 @@ def toy_registered(monkeypatch):
             demo=write_toy_demo)}))
 
 
-def _script(name: str):
-    """A workflow script (what a rule runs) as a module, to call its main() in-process."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "workflow_scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _toy_config(tmp_path: Path) -> dict:
     """The demo grid with the toy task alone on the deep RNNs' grid (LSTM, no ρ = 0.5)."""
     config = demo_config(tasks=["toy_spikes"], nets=["LSTM"])
@@ -111,16 +103,16 @@ def _toy_config(tmp_path: Path) -> dict:
 def _run_data_rules(config: dict) -> None:
     """demo_data, fetch_dataset and prepare_dataset of rules/data.smk, by their scripts."""
     data_dir, results = config["data"]["dir"], f"results/{config['prefix']}"
-    _script("make_demo_data").main(["--data-dir", data_dir])
-    _script("fetch_dataset").main(["--dataset", "toy", "--data-dir", data_dir, "--offline",
+    load_script("workflow_scripts/make_demo_data.py").main(["--data-dir", data_dir])
+    load_script("workflow_scripts/fetch_dataset.py").main(["--dataset", "toy", "--data-dir", data_dir, "--offline",
                                    "--stamp", f"{results}/data/toy.json"])
-    _script("prepare_dataset").main(["--prepared", "toy", "--data-dir", data_dir, "--offline",
+    load_script("workflow_scripts/prepare_dataset.py").main(["--prepared", "toy", "--data-dir", data_dir, "--offline",
                                      "--out", f"{results}/prepared/toy"])
 
 
 def _run_jobs(config: dict) -> tuple[list[Path], list[Path]]:
     """Every pre-training and training of the toy grid, by the job script; their reports."""
-    family, job = FAMILIES["rnn"], _script("job")
+    family, job = FAMILIES["rnn"], load_script("workflow_scripts/job.py")
     root = Path(f"results/{config['prefix']}/rnn")
     reports = []
     for wildcards in pretrain_runs("rnn", config["rnn"]).to_dict("records"):
