@@ -4,7 +4,6 @@ workflow_scripts/product.py reads a request file naming the step's function, fil
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from lscrepro.workflow.outputs import Product, request_file, step_named
 from workflow_utils import load_script

@@ -269,9 +269,11 @@ def _rayleigh(jac: torch.Tensor, right: torch.Tensor, left: torch.Tensor) -> tor
     return (left.conj() * _times(jac, right)).sum(-1) / (left.conj() * right).sum(-1)
 
 
-def _residual(jac, right, left, value) -> torch.Tensor:
-    """max(||J v - lam v||, ||J^T u - conj(lam) u||) of each sample (unit u, v)."""
-    return torch.maximum((_times(jac, right) - value[:, None] * right).norm(dim=-1),
+def _residual(jac, right, left, value, jac_right=None) -> torch.Tensor:
+    """max(||J v - lam v||, ||J^T u - conj(lam) u||) of each sample (unit u, v); ``jac_right``:
+    J v where the caller has it."""
+    jac_right = _times(jac, right) if jac_right is None else jac_right
+    return torch.maximum((jac_right - value[:, None] * right).norm(dim=-1),
                          (_times(jac.mT, left) - value.conj()[:, None] * left).norm(dim=-1))
 
 
@@ -328,7 +330,7 @@ def _refined_radius(jac: torch.Tensor, shift: torch.Tensor, bound: torch.Tensor,
     with torch.no_grad():
         value = rayleigh.detach()
         modulus = value.abs()
-        converged = ((_residual(jac.detach(), right, left, value) <= _REFINED_TOL * modulus)
+        converged = ((_residual(jac.detach(), right, left, value, jac_right.detach()) <= _REFINED_TOL * modulus)
                      & (modulus >= bound * (1 - _BELOW_GELFAND))
                      & (modulus <= bound * (1 + _ABOVE_GELFAND))
                      & (_deflated_share(power, right, left, value) <= _DEFLATED_SHARE))
