@@ -15,7 +15,7 @@ import yaml
 from lscrepro.workflow.codedeps import code_inputs
 from lscrepro.workflow.outputs import PRODUCTS, final_outputs, module_file, products_made, request_file, steps
 from lscrepro.workflow.status import load_config, run_status
-from product_utils import load_runner
+from workflow_utils import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +64,7 @@ def test_every_step_calls_its_function_with_the_names_it_takes():
             for step in steps(product):
                 keywords = [*step.inputs, *step.outputs, *step.settings(config)]
                 assert len(keywords) == len(set(keywords)) and "code" not in keywords, step.rule
-                signature = inspect.signature(load_runner().load_function(step.function))
+                signature = inspect.signature(load_script("workflow_scripts/product.py").load_function(step.function))
                 signature.bind(**dict.fromkeys(keywords))  # TypeError names the keyword
                 assert (ROOT / module_file(step.function, ROOT)).is_file()
 
@@ -101,7 +101,7 @@ def test_a_request_file_is_named_by_its_content(tmp_path):
 
 
 def test_the_runner_names_a_bad_function_or_a_clash():
-    runner = load_runner()
+    runner = load_script("workflow_scripts/product.py")
     with pytest.raises(ValueError, match="'module:function'"):
         runner.load_function("lscrepro.results.fig2")
     with pytest.raises(ValueError, match="has no function 'nothing'"):
