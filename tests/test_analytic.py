@@ -102,7 +102,8 @@ def test_the_fig1_step_takes_the_config_section_as_its_settings(tmp_path):
     import subprocess
     import sys
 
-    from product_utils import ROOT, run_step
+    from product_utils import run_step
+    from workflow_utils import REPO as ROOT
 
     section = {"depth": 4, "steps": 20, "batch": 2, "rhos": [0.5, 1.0], "hernn_width": 4, "seed": 0,
                "max_time": 100, "depth_gap": 5}
