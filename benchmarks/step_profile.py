@@ -1,6 +1,7 @@
 """Why the training steps stay below issue 26's share of the GEMM rate: every training shape
 of the grid, one step profiled on one thread (lscrepro/cost/profile.py), with its GEMM
-share, the GEMMs' own rate, the largest other ops and whether the target is reachable.
+share, the GEMMs' own rate, the eager floor of its non-GEMM op calls, and the verdict
+(meets / GEMM rate too low / eager floor too high / reachable in principle).
 
     python benchmarks/step_profile.py [--config config/config.yaml] [--rule train_rnn ...]
                                       [--limit N] [--workers 1] [--json docs/step_profile.json]
@@ -15,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
@@ -28,16 +30,23 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAIN_RULES = ("train_ffn", "train_rnn", "train_lru")
 
 
+def slack_text(row: dict, most: int = 2) -> str:
+    """The non-GEMM ops (and Python) furthest above their floor: measured / floor CPU s."""
+    return ", ".join(f"{o['op'].removeprefix('aten::')} {o['measured_s']:.3g}/{o['floor_s']:.2g}"
+                     for o in row["slack_ops"][:most])
+
+
 def print_table(rows: list[dict]) -> None:
-    print("\n| rule | shape | width | CPU s/step | step_mfu | GEMM share of step | GEMMs' rate "
-          "(ceiling) | target | reachable? | largest other ops (share of step) | limited by |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---|---|---|")
+    print("\n| rule | shape | width | CPU s/step | step_mfu | GEMM share of step | GEMMs' rate | non-GEMM CPU s "
+          "| non-GEMM floor s (calls) | non-GEMM s the target allows | eager ceiling | target | verdict "
+          "| most above floor (measured/floor s) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for row in rows:
-        top = ", ".join(f"{o['op'].removeprefix('aten::')} {o['share']:.0%}" for o in row["top_ops"])
         print(f"| {row['rule']} | {row['shape']} | {row['width']} | {row['step_s']:.3g} "
               f"| {row['step_mfu']:.0%} | {row['gemm_share']:.0%} | {row['gemm_mfu']:.0%} "
-              f"| {row['target']:.0%} | {'yes' if row['reachable'] else 'no'} | {top} "
-              f"| {row['limited_by']} |")
+              f"| {row['nongemm_s']:.3g} | {row['nongemm_floor_s']:.3g} ({row['nongemm_calls']}) "
+              f"| {row['nongemm_allowance_s']:.3g} | {row['eager_ceiling_mfu']:.0%} | {row['target']:.0%} "
+              f"| {row['verdict']} | {slack_text(row)} |")
 
 
 # shape fields that vary inside a group of the grouped table (task x net / dataset / setup)
@@ -52,29 +61,35 @@ def group_rows(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
     return groups
 
 
+def span(rows: list[dict], key: str, form: str = "{:.0%}") -> str:
+    """min-max of a field over rows, in the given format (one value where they agree)."""
+    low, high = (form.format(f(r[key] for r in rows)) for f in (min, max))
+    return low if low == high else f"{low}–{high}"
+
+
 def print_grouped(rows: list[dict]) -> None:
     """One line per (rule, task x net / dataset / setup): min-max over its shapes."""
-    def span(mine, key, form="{:.0%}"):
-        low, high = min(r[key] for r in mine), max(r[key] for r in mine)
-        low, high = form.format(low), form.format(high)
-        return low if low == high else f"{low}–{high}"
     print("\n| rule | shapes | n | width | CPU s/step | step_mfu | GEMM share of step | GEMMs' rate "
-          "(ceiling) | target | reachable? | GEMM share the target needs | largest other op (share, most "
-          "often first) | limited by |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---|")
+          "| non-GEMM CPU s | non-GEMM floor s | non-GEMM s the target allows | eager ceiling "
+          "| eager ceiling, GEMMs at the rate | ceiling fused (GEMMs + random draws) | target | verdicts "
+          "| most above its floor (most often first) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for (rule, key), mine in group_rows(rows).items():
-        # step_mfu = GEMM share x the GEMMs' rate, so the target needs this share in GEMMs
-        needs = [row["target"] / row["gemm_mfu"] for row in mine if row["reachable"]]
-        reach = {r["reachable"] for r in mine}
-        firsts = [r["top_ops"][0]["op"] for r in mine]
+        verdicts = Counter(r["verdict"] for r in mine)
+        firsts = [r["slack_ops"][0]["op"] for r in mine]
         first = max(sorted(set(firsts)), key=firsts.count)  # ties: the first by name
-        tops = {"top": [r["top_ops"][0] for r in mine if r["top_ops"][0]["op"] == first]}
         print(f"| {rule} | {key} | {len(mine)} | {span(mine, 'width', '{}')} | {span(mine, 'step_s', '{:.3g}')} "
               f"| {span(mine, 'step_mfu')} | {span(mine, 'gemm_share')} | {span(mine, 'gemm_mfu')} "
-              f"| {span(mine, 'target')} | {'yes' if reach == {True} else 'no' if reach == {False} else 'some'} "
-              f"| {span([{'n': n} for n in needs], 'n') if needs else '—'} "
-              f"| {first.removeprefix('aten::')} {span(tops['top'], 'share')} "
-              f"| {', '.join(sorted({r['limited_by'] for r in mine}))} |")
+              f"| {span(mine, 'nongemm_s', '{:.3g}')} | {span(mine, 'nongemm_floor_s', '{:.3g}')} "
+              f"| {span(mine, 'nongemm_allowance_s', '{:.3g}')} | {span(mine, 'eager_ceiling_mfu')} "
+              f"| {span(mine, 'eager_ceiling_mfu_gemms_at_rate')} | {span(mine, 'fused_ceiling_mfu')} "
+              f"| {span(mine, 'target')} "
+              f"| {', '.join(f'{v} {n}' for v, n in sorted(verdicts.items()))} | {first.removeprefix('aten::')} |")
+
+
+def print_counts(rows: list[dict]) -> None:
+    counts = Counter(row["verdict"] for row in rows)
+    print(f"\nverdicts over {len(rows)} shapes: " + ", ".join(f"{v} {n}" for v, n in counts.most_common()))
 
 
 def main() -> None:
@@ -90,6 +105,7 @@ def main() -> None:
         rows = json.loads(Path(args.from_json).read_text())["rows"]
         print_table(rows)
         print_grouped(rows)
+        print_counts(rows)
         return
     config = yaml.safe_load(Path(args.config).read_text())
     rules = args.rule or TRAIN_RULES
@@ -103,6 +119,7 @@ def main() -> None:
     rows = profile_all(shapes, args.workers)
     print_table(rows)
     print_grouped(rows)
+    print_counts(rows)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip() or "unknown"
     print(f"\n{len(shapes)} training shapes profiled in {time.perf_counter() - start:.0f} s "

@@ -1,5 +1,6 @@
 """benchmarks/step_profile.py's library (lscrepro/cost/profile.py): the report of the demo
-grid's training shapes, and the verdict on planted steps (non-GEMM-heavy, slow GEMMs)."""
+grid's training shapes, the verdict on planted steps (non-GEMM-heavy, slow GEMMs, a non-GEMM
+floor above or below the target's allowance), and the floor's byte and call arithmetic."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ import torch
 import yaml
 
 from lscrepro.cost.grid import grid_shapes
-from lscrepro.cost.profile import PYTHON, breakdown, gemm_rate, model_width, op_seconds, profile_all
+from lscrepro.cost.profile import (EAGER_FLOOR, GEMM_RATE, IN_PRINCIPLE, MEETS, PYTHON, OpCensus, breakdown,
+                                   call_floor, eager_floor, floor_calibration, gemm_rate, model_width, op_seconds,
+                                   profile_all, timed, traffic_seconds)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = {"rule", "jobs", "shape", "width", "step_s", "step_wall_s", "profiled_s", "on_cpu", "step_flops",
           "flops_counted", "gemm_flops_per_s", "step_mfu", "gemm_s", "gemm_share", "python_share", "gemm_mfu",
-          "top_ops", "target", "reachable", "limited_by", "limit"}
+          "top_ops", "target", "verdict", "limit", "nongemm_calls", "nongemm_floor_s", "nongemm_floor_by_kind",
+          "eager_floor_s", "eager_ceiling_mfu", "eager_ceiling_mfu_gemms_at_rate", "target_s", "nongemm_s",
+          "nongemm_allowance_s", "fused_ceiling_mfu", "slack_ops", "floor_above_profile", "floor_calibration"}
 
 
 def test_every_training_rule_of_the_demo_grid_is_reported_in_full():
@@ -31,6 +36,10 @@ def test_every_training_rule_of_the_demo_grid_is_reported_in_full():
         assert FIELDS <= set(row), FIELDS - set(row)
         assert row["step_flops"] > 0 and row["gemm_s"] > 0
         assert row["gemm_s"] <= row["profiled_s"]
+        assert 0 < row["nongemm_floor_s"] and row["nongemm_calls"] > 0
+        assert row["eager_floor_s"] == pytest.approx(row["gemm_s"] + row["nongemm_floor_s"])
+        assert row["eager_ceiling_mfu"] <= row["gemm_mfu"] and row["verdict"] in {MEETS, GEMM_RATE, EAGER_FLOOR,
+                                                                                  IN_PRINCIPLE}
         shares = [row["gemm_share"], row["python_share"], row["on_cpu"], *(o["share"] for o in row["top_ops"])]
         assert all(0 <= share <= 1 for share in shares), row
         assert len(row["top_ops"]) == 3 and row["target"] == 0.35  # the demo's models are narrow
@@ -51,24 +60,90 @@ def test_a_step_of_elementwise_work_is_limited_by_its_non_gemm_ops():
     # against the planted GEMM's own rate, the GEMMs reach the target: what stops the step
     # is the elementwise work, named first
     row = breakdown(profiled, ops, flops, gemm_rate=flops / gemm_s, step_s=profiled["cpu"], width=512)
-    assert row["gemm_share"] < 0.5 and row["reachable"] and row["limited_by"] == "non-GEMM ops"
+    assert row["gemm_share"] < 0.5 and row["verdict"] == IN_PRINCIPLE
     assert {o["op"] for o in row["top_ops"][:2]} == {"aten::exp", "aten::sin"}
     assert row["limit"].startswith(f"{1 - row['gemm_share']:.0%} of the step outside GEMMs: aten::")
 
 
-@pytest.mark.parametrize("gemm_s, other_s, limited_by", [
-    (0.9, 0.1, "GEMM rate"),      # GEMMs at 1/0.9/2 = 56% of the rate: below 60% even alone
-    (0.4, 0.6, "non-GEMM ops"),   # GEMMs at 125%, the step at 50%
-    (0.45, 0.05, "nothing"),      # the step at 100%
+def planted_floor(seconds: float) -> dict:
+    return {"seconds": seconds, "calls": 10, "by_kind": {"bytes": seconds}, "by_op": {"aten::_log_softmax": seconds},
+            "calls_by_op": {"aten::_log_softmax": 10}}
+
+
+@pytest.mark.parametrize("gemm_s, other_s, floor_s, verdict", [
+    (0.9, 0.1, 0.0, GEMM_RATE),     # GEMMs at 1/0.9/2 = 56% of the rate: below 60% even alone
+    (0.4, 0.6, 0.5, EAGER_FLOOR),   # GEMMs at 125%; 0.4 + 0.5 s > the 0.833 s that 60% allows
+    (0.4, 0.6, 0.4, IN_PRINCIPLE),  # 0.4 + 0.4 s < 0.833 s: the ceiling is 62.5%
+    (0.45, 0.05, 0.0, MEETS),       # the step at 100%
 ])
-def test_the_verdict_follows_the_numbers(gemm_s, other_s, limited_by):
+def test_the_verdict_follows_the_numbers(gemm_s, other_s, floor_s, verdict):
     ops = {"aten::addmm": gemm_s, "aten::_log_softmax": other_s}
     step = {"wall": gemm_s + other_s, "cpu": gemm_s + other_s}
-    row = breakdown(step, ops, flops=1.0, gemm_rate=2.0, step_s=gemm_s + other_s, width=256)
-    assert row["target"] == 0.60 and row["limited_by"] == limited_by
+    row = breakdown(step, ops, flops=1.0, gemm_rate=2.0, step_s=gemm_s + other_s, width=256,
+                    floor=planted_floor(floor_s))
+    assert row["target"] == 0.60 and row["verdict"] == verdict, row["limit"]
     assert row["gemm_mfu"] == pytest.approx(1.0 / gemm_s / 2.0)
+    assert row["eager_ceiling_mfu"] == pytest.approx(1.0 / (gemm_s + floor_s) / 2.0)
+    assert row["nongemm_allowance_s"] == pytest.approx(1.0 / 0.6 / 2.0 - gemm_s)
     assert row["top_ops"][0] == {"op": "aten::_log_softmax", "share": pytest.approx(other_s / (gemm_s + other_s))}
     assert row["top_ops"][1]["op"] == PYTHON
+    slack = {o["op"]: o for o in row["slack_ops"]}
+    assert slack["aten::_log_softmax"]["floor_s"] == floor_s and slack["aten::_log_softmax"]["calls"] == 10
+
+
+def census_of(call) -> OpCensus:
+    census = OpCensus()
+    with census:
+        call()
+    return census
+
+
+def test_the_census_counts_the_bytes_each_call_must_move():
+    a, b, out = torch.ones(64, 32), torch.ones(32), torch.empty(64, 32)
+    calls = census_of(lambda: (torch.mul(a, b, out=out), a.add_(a), a.t(), torch.rand_like(a),
+                               torch.zeros_like(a), a.unsqueeze(0).expand(4, 64, 32).sum(), a @ a.t())).calls
+    n = 64 * 32 * 4
+    assert calls[("aten::mul", n + 32 * 4 + n, 0)] == 1  # reads a and b, writes out (not read)
+    assert calls[("aten::add_", n + n, 0)] == 1          # a read once (twice given), written
+    assert calls[("aten::t", 0, 0)] == 2                 # a view moves nothing (a.t() twice)
+    assert calls[("aten::rand_like", n, 64 * 32)] == 1   # writes, draws; the template is not read
+    assert calls[("aten::zeros_like", n, 0)] == 1
+    assert calls[("aten::sum", n + 4, 0)] == 1           # the broadcast copies are the same bytes
+    assert calls[("aten::mm", 64 * 64 * 4, 0)] == 1      # not known to read all: its result only
+
+
+def test_the_floor_of_a_call_is_its_binding_bound():
+    calibration = {"dispatch_s": 1e-6, "bytes_per_s": {512: 1e12, 4096: 4e10, 2 ** 20: 1e10},
+                   "sampler_s_per_element": {"uniform_": 2e-9}}
+    # the best rate at working sets no smaller than the largest measured size below
+    assert traffic_seconds(8192, calibration["bytes_per_s"]) == pytest.approx(8192 / 4e10)
+    assert traffic_seconds(2 ** 22, calibration["bytes_per_s"]) == pytest.approx(2 ** 22 / 1e10)
+    assert traffic_seconds(100, calibration["bytes_per_s"]) == pytest.approx(100 / 1e12)
+    assert call_floor("aten::mul", 1024, 0, calibration) == (1e-6, "dispatch")
+    assert call_floor("aten::mul", 2 ** 22, 0, calibration) == (pytest.approx(2 ** 22 / 1e10), "bytes")
+    assert call_floor("aten::rand_like", 4 * 10 ** 6, 10 ** 6, calibration) == (pytest.approx(2e-3),
+                                                                                 "random numbers")
+    assert call_floor("aten::view", 0, 0, calibration) == (0.0, "none")
+    floor = eager_floor({("aten::mm", 2 ** 22, 0): 5, ("aten::mul", 2 ** 22, 0): 2, ("aten::mul_", 10, 0): 3},
+                        calibration)
+    assert floor["seconds"] == pytest.approx(2 * 2 ** 22 / 1e10 + 3e-6)  # GEMMs keep their own time
+    assert floor["calls"] == 5 and floor["calls_by_op"] == {"aten::mul": 2, "aten::mul_": 3}
+
+
+def test_the_measured_floor_stays_below_the_time_of_elementwise_work():
+    torch.set_num_threads(1)
+    calibration = floor_calibration(largest=2 ** 25)  # larger calls get the rate at 32 MiB: a higher one
+    x, y, small = torch.randn(2 ** 22), torch.randn(2 ** 22), torch.randn(64, 64)
+
+    def work():
+        for _ in range(3):
+            (x * y).add_(x).sigmoid_()
+        for _ in range(500):
+            small.mul(small).tanh_()
+    work()
+    floor = eager_floor(census_of(work).calls, calibration)
+    assert 0 < floor["seconds"] < min(timed(work)[1] for _ in range(3))
+    assert floor["by_kind"]["bytes"] > 0 and floor["by_kind"]["dispatch"] > 0
 
 
 def test_the_width_is_the_widest_layer_or_the_embedding():
