@@ -64,7 +64,7 @@ def former_radius():
     """The recurrent LSC's radii by the former Ritz path (no early check, eig backward)."""
     original = recurrent.spectral_radius
     recurrent.spectral_radius = functools.partial(original, early_exit=False, exact_gradient="eig",
-                                                   rescue=False)
+                                                   rescue=False, squaring_precision="float32")
     try:
         yield
     finally:
@@ -99,13 +99,17 @@ def timed_squarings(record: list):
     """Record (seconds, flops) of every dominant-subspace phase run inside the block."""
     original = radius_module._dominant_subspaces
 
-    def wrapper(jac, squarings, rank, generator, check=True):
+    def wrapper(jac, squarings, rank, generator, check=True, low_precision=False):
         start = time.perf_counter()
-        out = original(jac, squarings, rank, generator, check)
+        out = original(jac, squarings, rank, generator, check, low_precision)
         batch, n, kept = jac.shape[0], jac.shape[-1], len(out[3])
         early = min(squarings, radius_module._CHECK_AFTER) if check else squarings
         count = batch * early + kept * (squarings - early)  # squarings done, over samples
-        record.append((time.perf_counter() - start, count * 2 * n ** 3, batch, n))
+        # bfloat16 from LOW_PRECISION_FROM on, for every sample still squared by then
+        low_from = radius_module.LOW_PRECISION_FROM
+        low = ((kept if check and low_from >= early else batch) * max(squarings - low_from, 0)
+               if low_precision else 0)
+        record.append((time.perf_counter() - start, count * 2 * n ** 3, batch, n, low / count))
         return out
 
     radius_module._dominant_subspaces = wrapper
@@ -115,9 +119,9 @@ def timed_squarings(record: list):
         radius_module._dominant_subspaces = original
 
 
-def gemm_rate(batch: int, n: int, repeats: int = 12) -> float:
+def gemm_rate(batch: int, n: int, dtype: torch.dtype = torch.float32, repeats: int = 12) -> float:
     """flop/s of a plain (B, n, n) @ (B, n, n) into a preallocated output, best of 3."""
-    a = torch.randn(batch, n, n) / n ** 0.5
+    a = (torch.randn(batch, n, n) / n ** 0.5).to(dtype)
     out = torch.empty_like(a)
     best = float("inf")
     for _ in range(3):
@@ -132,12 +136,19 @@ def report_squarings(record: list, step_seconds: float) -> None:
     """The squarings' rate against plain GEMMs of the same shapes, timed now."""
     seconds = sum(r[0] for r in record)
     flops = sum(r[1] for r in record)
-    rates = {shape: gemm_rate(*shape) for shape in sorted({(r[2], r[3]) for r in record})}
-    at_gemm_rate = sum(r[1] / rates[r[2], r[3]] for r in record)  # seconds, were it all GEMM
-    shapes = ", ".join(f"({b}, {n}, {n}) {rate / 1e9:.0f}" for (b, n), rate in rates.items())
-    print(f"squarings: {flops / seconds / 1e9:.0f} GFLOP/s over {len(record)} radii "
-          f"({seconds / step_seconds:.0%} of the steps' time); plain GEMM here, GFLOP/s: {shapes}; "
-          f"squarings at {at_gemm_rate / seconds:.0%} of the GEMM rate")
+    low = sum(r[1] * r[4] for r in record) / flops
+    shapes = sorted({(r[2], r[3], dtype) for r in record
+                     for dtype, share in ((torch.float32, 1 - r[4]), (torch.bfloat16, r[4])) if share},
+                    key=str)
+    rates = {shape: gemm_rate(*shape) for shape in shapes}
+    # seconds, were every squaring a plain GEMM of its shape and dtype
+    at_gemm_rate = sum(r[1] * (1 - r[4]) / rates[r[2], r[3], torch.float32]
+                       + r[1] * r[4] / rates.get((r[2], r[3], torch.bfloat16), 1.0) for r in record)
+    listed = ", ".join(f"({b}, {n}, {n}) {str(dtype)[6:]} {rate / 1e9:.0f}"
+                       for (b, n, dtype), rate in rates.items())
+    print(f"squarings: {flops / seconds / 1e9:.0f} GFLOP/s over {len(record)} radii, {low:.0%} of "
+          f"their flops in bfloat16 ({seconds / step_seconds:.0%} of the steps' time); plain GEMM "
+          f"here, GFLOP/s: {listed}; squarings at {at_gemm_rate / seconds:.0%} of the GEMM rate")
 
 
 def jacobian_seconds(model, tokens, states) -> tuple[float, float]:

@@ -115,8 +115,10 @@ ALLOWED_SYNCS = {
         "the shuffle heuristic keeps or reverts the permutation by the loss it gives",
     ("lsc/recurrent.py", "rescale_weights", "read"):
         "wmultiplier clips each factor on the host (the reference's rule)",
-    ("lsc/jacobians.py", "_dominant_subspaces", "read"):
+    ("lsc/jacobians.py", "_squarings", "read"):
         "the Ritz estimate rescales a squaring only when it would underflow",
+    ("lsc/jacobians.py", "_dominant_subspaces", "read"):
+        "the early check: whether any sample's squarings are skipped",
     ("lsc/jacobians.py", "spectral_radius", "linalg_eig"):
         "eigenvalues are computed on the host (MAGMA's geev)",
     ("lsc/jacobians.py", "spectral_radius", "nonzero"):

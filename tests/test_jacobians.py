@@ -229,3 +229,43 @@ def test_exact_radius_of_non_finite_matrices_is_nan():
     jac[1, 2, 3] = float("inf")
     radius = exact_radius(jac.requires_grad_())
     assert radius.isnan().tolist() == [False, True, False]
+
+
+def _float32_rings_and_gapped(n: int) -> torch.Tensor:
+    """Float32 rings (slopes 0.23-0.24 times an orthogonal matrix, as the 1300-wide
+    ssimplernn rec Jacobians) and Gaussian matrices, whose dominant eigenvalue stands out."""
+    g = torch.Generator().manual_seed(3)
+    orthogonal = torch.linalg.qr(torch.randn(6, n, n, generator=g, dtype=torch.float64)).Q
+    rings = (0.23 + 0.01 * torch.rand(6, n, 1, generator=g, dtype=torch.float64)) * orthogonal
+    gapped = torch.randn(4, n, n, generator=g, dtype=torch.float64) / n**0.5
+    return torch.cat([rings, gapped]).float()
+
+
+def test_bfloat16_squarings_keep_the_radii_and_gradients(monkeypatch, one_thread):
+    """Squarings from LOW_PRECISION_FROM on in bfloat16: the radii equal the exact ones (of
+    the same float32 matrices) as closely as the float32 path's (float32 eigvals' own
+    error on these rings: 3e-5), no more samples go to the exact path, and where the
+    dominant eigenvalue stands out (the Gaussian samples: on a ring, float32 cannot tell
+    which of the top moduli is largest) the gradients equal the float32 path's."""
+    jac = _float32_rings_and_gapped(512)
+    expected = torch.linalg.eigvals(jac.double()).abs().amax(dim=-1)
+    counts = _counting_exact(monkeypatch)
+    full = _radius_and_gradient(jac, squaring_precision="float32")
+    low = _radius_and_gradient(jac, squaring_precision="bfloat16")
+    assert counts[1] <= counts[0]
+    for radius in (low[0], full[0]):
+        torch.testing.assert_close(radius.double(), expected, rtol=4e-5, atol=0)
+    torch.testing.assert_close(low[0][6:].double(), expected[6:], rtol=1e-5, atol=0)
+    scale = full[1].abs().amax(dim=(-2, -1), keepdim=True)
+    torch.testing.assert_close(low[1][6:] / scale[6:], full[1][6:] / scale[6:], rtol=0, atol=1e-4)
+
+
+def test_low_precision_pays_only_for_wide_float32_matrices_on_fast_hardware():
+    wide = torch.zeros(1, 512, 512)
+    amx = torch.cpu._is_amx_tile_supported()
+    assert jacobians_module.low_precision_pays(wide) == amx
+    assert not jacobians_module.low_precision_pays(wide.double())
+    assert not jacobians_module.low_precision_pays(torch.zeros(1, 511, 511))
+    assert not jacobians_module.low_precision_pays(torch.zeros(1, 512, 512, device="meta"))
+    with pytest.raises(ValueError, match="squaring_precision"):
+        spectral_radius(torch.eye(4)[None], squaring_precision="half")

@@ -32,6 +32,7 @@ import torch
 from torch.func import jacrev, vmap
 
 RadiusMethod = Literal["eig", "ritz"]
+SquaringPrecision = Literal["auto", "float32", "bfloat16"]
 # the fallback's gradient: from the dominant eigenvectors, or eigvals' own (a full eig)
 ExactGradient = Literal["eigenvectors", "eig"]
 _TINY = 1e-30
@@ -75,6 +76,26 @@ _CHECK_AFTER = 3
 _LEFTOVER_LIMIT = 100.0
 
 
+# The squarings from this one on run in bfloat16 where low precision pays: by then a ring's
+# moduli (1e-3 apart) have separated past bfloat16's rounding, which moves J's
+# eigenvalues by at most 2^-8 / 2^k relative.
+LOW_PRECISION_FROM = 6
+# Squarings of at least this size are worth bfloat16 (where the hardware has fast bfloat16
+# products): below it they are a small part of the LSC step.
+_LOW_PRECISION_FROM = 512
+
+
+def low_precision_pays(jac: torch.Tensor) -> bool:
+    """Whether "auto" squares in bfloat16: float32 matrices of at least _LOW_PRECISION_FROM
+    rows on hardware whose bfloat16 products run several times faster than float32's
+    (AMX tiles on the CPU: 6x at n = 1300, one thread; a CUDA device with bfloat16)."""
+    if jac.dtype != torch.float32 or jac.shape[-1] < _LOW_PRECISION_FROM:
+        return False
+    if jac.device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return jac.device.type == "cpu" and torch.cpu._is_amx_tile_supported()
+
+
 def _captured(a: torch.Tensor, probe: torch.Tensor) -> torch.Tensor:
     """Share of ||a||_F^2 in the span of a @ probe: near 1 once a is dominated by rank p."""
     basis = torch.linalg.qr(a @ probe).Q
@@ -88,45 +109,73 @@ def _leftover(before: torch.Tensor, now: torch.Tensor, rank: int, remaining: int
     return rank / now.clamp_min(_TINY) / growth ** remaining
 
 
+def _squarings(a: torch.Tensor, log_scale: torch.Tensor, steps: int, spare: torch.Tensor):
+    """``steps`` squarings of a = J^(2^k) / exp(log_scale), each into the other buffer: (a,
+    log_scale, ||a||_F, the spare buffer). Once ||a||_F <= 1, squaring cannot overflow
+    (||a a|| <= ||a||^2), so a is divided by its norm only when it would underflow soon:
+    the division is a third of a squaring's time, the norm a tenth of it. Two buffers: a
+    fresh 32 MB result per squaring (batch 512, n = 128) cost as much again as the
+    products, in page faults. The scale stays float32 (or float64) when a is bfloat16."""
+    norm = torch.ones_like(log_scale)
+    for _ in range(steps):
+        a, spare = torch.matmul(a, a, out=spare), a
+        log_scale = 2 * log_scale
+        # in a's dtype: a bfloat16 norm (or division) by a float32 one costs half a squaring
+        own = torch.linalg.matrix_norm(a)
+        norm = own.to(log_scale.dtype)
+        if not bool((norm > _RESCALE_BELOW).all()):
+            # a is divided by the very (rounded) value added to the scale: no error enters
+            own = own.clamp_min(_TINY)
+            log_scale = log_scale + own.to(log_scale.dtype).log()
+            a.div_(own[:, None, None])
+            norm = torch.ones_like(norm)
+    return a, log_scale, norm, spare
+
+
+def _separating(a, log_scale, probe, squarings: int, spare):
+    """The first _CHECK_AFTER squarings and the early check: (a, log_scale, norm, spare,
+    whether each sample's spectrum is expected to separate by the last squaring)."""
+    a, log_scale, _, spare = _squarings(a, log_scale, _CHECK_AFTER - 1, spare)
+    before = _captured(a, probe)
+    a, log_scale, norm, spare = _squarings(a, log_scale, 1, spare)
+    rank = probe.shape[-1]
+    leftover = _leftover(before, _captured(a, probe), rank, squarings - _CHECK_AFTER)
+    return a, log_scale, norm, spare, leftover <= _LEFTOVER_LIMIT
+
+
 @torch.no_grad()
 def _dominant_subspaces(jac: torch.Tensor, squarings: int, rank: int, generator,
-                        check: bool = True):
+                        check: bool = True, low_precision: bool = False):
     """Orthonormal bases (K, n, p) of the dominant right and left invariant subspaces, the
     Gelfand estimate of the spectral radius from J^(2^squarings), the indices (K,) of
     the samples they belong to (with ``check``, those whose spectrum the early check
     expects to separate: the others' squarings are skipped) and J^(2^squarings) itself,
-    scaled (K, n, n)."""
+    scaled (K, n, n). With ``low_precision`` the squarings after the early check run in
+    bfloat16 for the samples it expects to separate."""
     a = jac if jac.dtype == torch.float64 else jac.float()
     probe = torch.randn(a.shape[-1], rank, generator=generator, dtype=a.dtype, device=a.device)
     kept = torch.arange(len(a), device=a.device)
-    # a = J^(2^k) / exp(log_scale). Once ||a||_F <= 1, squaring cannot overflow
-    # (||a a|| <= ||a||^2), so a is divided by its norm only when it would underflow
-    # soon: the division is a third of a squaring's time, the norm a tenth of it.
-    # The squarings alternate between two preallocated buffers: a fresh 32 MB result per
-    # squaring (batch 512, n = 128) cost as much again as the products, in page faults.
-    buffers = (torch.empty_like(a), torch.empty_like(a))
     norm = torch.linalg.matrix_norm(a).clamp_min(_TINY)
     log_scale = norm.log()
-    a = torch.div(a, norm[:, None, None], out=buffers[1])
-    norm = torch.ones_like(norm)
-    for step in range(squarings):
-        a = torch.matmul(a, a, out=buffers[step % 2])
-        log_scale = 2 * log_scale
-        norm = torch.linalg.matrix_norm(a)
-        if not bool((norm > _RESCALE_BELOW).all()):
-            norm = norm.clamp_min(_TINY)
-            log_scale = log_scale + norm.log()
-            a.div_(norm[:, None, None])
-            norm = torch.ones_like(norm)
-        if check and step + 1 == _CHECK_AFTER - 1:
-            captured = _captured(a, probe)
-        if check and step + 1 == _CHECK_AFTER and step + 1 < squarings:
-            separating = _leftover(captured, _captured(a, probe), rank,
-                                   squarings - step - 1) <= _LEFTOVER_LIMIT
-            if not bool(separating.all()):
-                a, norm, log_scale, kept = (t[separating] for t in (a, norm, log_scale, kept))
-                spare = torch.empty_like(a)  # the next squaring must not write into a
-                buffers = (spare, a) if (step + 1) % 2 == 0 else (a, spare)
+    # contiguous for bfloat16: jacrev's Jacobians come transposed in memory, where bfloat16 products
+    # leave oneDNN's kernels for a reference loop 100x slower
+    a = torch.div(a, norm[:, None, None], out=torch.empty(a.shape, dtype=a.dtype, device=a.device)
+                  if low_precision else torch.empty_like(a))
+    spare = torch.empty_like(a)
+    done = 0
+    if check and squarings > _CHECK_AFTER:
+        a, log_scale, norm, spare, separating = _separating(a, log_scale, probe, squarings, spare)
+        done = _CHECK_AFTER
+        if not bool(separating.all()):
+            a, log_scale, kept = (t[separating] for t in (a, log_scale, kept))
+            spare = torch.empty_like(a)
+    exact_steps = min(max(LOW_PRECISION_FROM - done, 0), squarings - done) if low_precision else squarings - done
+    a, log_scale, norm, spare = _squarings(a, log_scale, exact_steps, spare)
+    if done + exact_steps < squarings:
+        a = a.to(torch.bfloat16, memory_format=torch.contiguous_format)
+        a, log_scale, norm, _ = _squarings(a, log_scale, squarings - done - exact_steps,
+                                           torch.empty_like(a))
+        a = a.to(log_scale.dtype)
     gelfand = torch.exp((log_scale + norm.clamp_min(_TINY).log()) / 2**squarings)
     right = torch.linalg.qr(a @ probe).Q
     # x^T A, not A^T x: the transposed product of a batched matrix by a thin block runs at
@@ -188,12 +237,16 @@ def spectral_radius(
     early_exit: bool = False,
     exact_gradient: ExactGradient = "eigenvectors",
     rescue: bool = True,
+    squaring_precision: SquaringPrecision = "auto",
 ) -> torch.Tensor:
     """Spectral radius of each square matrix in a (B, n, n) batch; differentiable.
 
-    ``early_exit=False, exact_gradient="eig", rescue=False`` is the former "ritz" path
-    (every sample squared 12 times; no inverse-iteration rescue; the fallback's gradient
-    from the backward of a full eig), kept to time against."""
+    ``early_exit=False, exact_gradient="eig", rescue=False, squaring_precision="float32"``
+    is the former "ritz" path (every sample squared 12 times in float32; no
+    inverse-iteration rescue; the fallback's gradient from the backward of a full eig),
+    kept to time against. ``squaring_precision``: "bfloat16" squares the samples whose
+    spectrum separates in bfloat16 after the early check; "auto" does so where that pays
+    (low_precision_pays)."""
     if jac.shape[-1] != jac.shape[-2]:
         raise ValueError(f"spectral_radius needs square matrices, got shape {tuple(jac.shape)}")
     if method == "eig":
@@ -202,11 +255,22 @@ def spectral_radius(
         raise ValueError(f"unknown radius method {method!r}; use 'eig' or 'ritz'")
     if exact_gradient not in ("eigenvectors", "eig"):
         raise ValueError(f"unknown exact_gradient {exact_gradient!r}; use 'eigenvectors' or 'eig'")
+    if squaring_precision not in ("auto", "float32", "bfloat16"):
+        raise ValueError(f"unknown squaring_precision {squaring_precision!r}; use 'auto', "
+                         "'float32' or 'bfloat16'")
+    low = squaring_precision == "bfloat16" or (squaring_precision == "auto" and low_precision_pays(jac))
     rank = min(rank, jac.shape[-1])
     right, left, gelfand, kept, power = _dominant_subspaces(jac.detach(), squarings, rank, generator,
-                                                            check=early_exit)
-    radius, trusted, shift, bound = _ritz_radius(jac, right, left, gelfand, kept, refine)
-    if rescue:
+                                                            check=early_exit, low_precision=low)
+    # bfloat16's rounding leaves the Ritz vectors about 1e-3 off (the gradient 1% off): there
+    # the Ritz value is only the shift (no graph, no float64 refinement: the inverse
+    # iteration's 4 solves reach the rounding floor from it all the same), the radius and
+    # its gradient come from inverse iteration on J itself, as a ring's
+    with torch.set_grad_enabled(torch.is_grad_enabled() and not low):
+        radius, trusted, shift, bound = _ritz_radius(jac, right, left, gelfand, kept, 0 if low else refine)
+    if low:
+        trusted = torch.zeros_like(trusted)
+    if rescue or low:
         radius, trusted = _rescued(jac, radius, trusted, shift, bound, power, kept)
     # The samples the early check gave up on, those whose projection is unusable or whose
     # subspaces missed the dominant eigenvalue (too many near-equal moduli for the rank) go
@@ -346,16 +410,22 @@ _DEFLATED_SHARE = 0.1
 @torch.no_grad()
 def _deflated_share(power: torch.Tensor, right: torch.Tensor, left: torch.Tensor,
                     value: torch.Tensor) -> torch.Tensor:
-    """||P (I - E)||_F / ||P||_F for each power P = J^m and E the spectral projector of
-    the eigenvalue (v u^H / u^H v), plus its conjugate's for a complex eigenvalue. One
-    sample at a time: the complex n x n products would otherwise take K n^2 x 8 bytes."""
-    image = _times(power, right) / (left.conj() * right).sum(-1)[:, None]  # P v / u^H v
-    pair = 1 + (value.imag != 0).to(power.dtype)  # 2: the conjugate's projector as well
-    shares = []
-    for matrix, w, u, factor in zip(power, image, left, pair):
-        deflated = matrix - (w[:, None] * u.conj()[None, :]).real * factor
-        shares.append(torch.linalg.matrix_norm(deflated) / torch.linalg.matrix_norm(matrix).clamp_min(_TINY))
-    return torch.stack(shares)
+    """||P - R||_F / ||P||_F for each power P = J^m and R = P E, E the spectral projector of
+    the eigenvalue (v u^H / u^H v), plus its conjugate's for a complex eigenvalue: R = f
+    Re(w u^H), w = P v / u^H v, f = 2 for a complex pair, else 1. In closed form, from two
+    thin products instead of K dense n x n differences: ||P - R||^2 = ||P||^2 -
+    2 f Re(w^T P conj(u)) + f^2 (||w||^2 ||u||^2 + Re(sum(w^2) sum(conj(u)^2))) / 2, in
+    float64 (the difference cancels to 1e-2 of ||P||^2 at the threshold)."""
+    w = _times(power, right) / (left.conj() * right).sum(-1)[:, None]  # P v / u^H v
+    factor = (1 + (value.imag != 0).to(torch.float64))
+    p_u = _times(power, left.conj()).to(torch.complex128)
+    w, u = w.to(torch.complex128), left.to(torch.complex128)
+    cross = (w * p_u).sum(-1).real
+    r_squared = (w.abs().square().sum(-1) * u.abs().square().sum(-1)
+                 + (w.square().sum(-1) * u.conj().square().sum(-1)).real) / 2
+    p_squared = torch.linalg.vector_norm(power, dim=(-2, -1), dtype=torch.float64).square()
+    deflated = (p_squared - 2 * factor * cross + factor.square() * r_squared).clamp_min(0)
+    return (deflated / p_squared.clamp_min(_TINY)).sqrt().to(power.dtype)
 
 
 def exact_radius(jac: torch.Tensor, gradient: ExactGradient = "eigenvectors") -> torch.Tensor:
