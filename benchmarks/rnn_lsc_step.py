@@ -8,9 +8,13 @@ new      what lscrepro.lsc.recurrent does: every local Jacobian of the step (rec
          eigenvalues only, the gradient from the dominant eigenvectors; with
          ``--early-exit`` it also gives up after 3 squarings on a spectrum that the early
          check expects not to separate;
+new, float32 squarings
+         the same with ``squaring_precision="float32"`` (the default "auto" squares
+         float32 Jacobians of 512 rows or more in bfloat16 after the sixth squaring where
+         the hardware has fast bfloat16), printed as a second speed-up line;
 old      the same step with the former Ritz radius (12 squarings for every sample, the
          exact path's gradient from the backward of a full eig), on a copy of the same
-         model; old and new alternate, ``--repeats`` times each, and the medians are
+         model; the three alternate, ``--repeats`` times each, and the medians are
          compared ("speed-up");
 naive    a per-sample autograd loop: torch.autograd.functional.jacobian (create_graph)
          of one sample's step, torch.linalg.eigvals, the loss's backward. It is far too
@@ -179,10 +183,12 @@ def warm_states(model, batch: int, generator) -> tuple[torch.Tensor, list[torch.
 
 
 @contextmanager
-def new_radius(early_exit: bool):
-    """The recurrent LSC's radii by today's Ritz path, with or without the early check."""
+def new_radius(early_exit: bool, squaring_precision: str = "float32"):
+    """The recurrent LSC's radii by today's Ritz path, with or without the early check, its
+    squarings in ``squaring_precision``."""
     original = recurrent.spectral_radius
-    recurrent.spectral_radius = functools.partial(original, early_exit=early_exit)
+    recurrent.spectral_radius = functools.partial(original, early_exit=early_exit,
+                                                   squaring_precision=squaring_precision)
     try:
         yield
     finally:
@@ -205,19 +211,25 @@ def counted_exact(counts: list):
         radius_module.exact_radius = original
 
 
+# the paths timed, alternating: the former radius, today's default (squaring_precision
+# "auto": bfloat16 squarings where they pay) and today's with float32 squarings throughout
+PATHS = {"old": None, "new": "auto", "new, float32 squarings": "float32"}
+
+
 def timed_paths(model, tokens, states, settings, repeats: int,
                 early_exit: bool) -> tuple[dict[str, list[float]], dict[str, list[int]]]:
     """Old and new steps, alternating, each on its own copy of the model and optimiser;
     their seconds and how many samples each sent to the exact eigensolver."""
     runs = {}
-    for name in ("old", "new"):
+    for name in PATHS:
         copied = copy.deepcopy(model)
         optimizer = adabelief_lookahead(copied.parameters(), settings.lr, settings.weight_decay)
         runs[name] = (copied, optimizer, torch.Generator().manual_seed(1), [], [])
     for _ in range(repeats):
         for name, (copied, optimizer, generator, seconds, exact) in runs.items():
             exact.append(0)
-            with former_radius() if name == "old" else new_radius(early_exit), counted_exact(exact):
+            with (former_radius() if name == "old" else new_radius(early_exit, PATHS[name])), \
+                    counted_exact(exact):
                 seconds.append(batched_step(copied, optimizer, tokens, states, settings, generator))
     return {name: run[3] for name, run in runs.items()}, {name: run[4] for name, run in runs.items()}
 
@@ -258,6 +270,8 @@ def main() -> None:
               f"{', '.join(f'{t:.2f}' for t in values)}; samples to the exact eigensolver per "
               f"step: {', '.join(map(str, exact[name]))})")
     print(f"speed-up: {medians['old'] / medians['new']:.1f}x")
+    print(f"speed-up with float32 squarings throughout: "
+          f"{medians['old'] / medians['new, float32 squarings']:.1f}x")
     if squarings:
         report_squarings(squarings, sum(map(sum, seconds.values())))
     closed, autograd = jacobian_seconds(model, tokens, states)

@@ -150,15 +150,14 @@ def _dominant_subspaces(jac: torch.Tensor, squarings: int, rank: int, generator,
     Gelfand estimate of the spectral radius from J^(2^squarings), the indices (K,) of
     the samples they belong to (with ``check``, those whose spectrum the early check
     expects to separate: the others' squarings are skipped) and J^(2^squarings) itself,
-    scaled (K, n, n). With ``low_precision`` the squarings after the early check run in
-    bfloat16 for the samples it expects to separate."""
+    scaled (K, n, n). With ``low_precision`` the squarings from LOW_PRECISION_FROM on run
+    in bfloat16 (from a contiguous copy: jacrev's Jacobians come transposed in memory,
+    where bfloat16 products leave oneDNN's kernels for a loop 100x slower)."""
     a = jac if jac.dtype == torch.float64 else jac.float()
     probe = torch.randn(a.shape[-1], rank, generator=generator, dtype=a.dtype, device=a.device)
     kept = torch.arange(len(a), device=a.device)
     norm = torch.linalg.matrix_norm(a).clamp_min(_TINY)
     log_scale = norm.log()
-    # contiguous for bfloat16: jacrev's Jacobians come transposed in memory, where bfloat16 products
-    # leave oneDNN's kernels for a reference loop 100x slower
     a = torch.div(a, norm[:, None, None], out=torch.empty(a.shape, dtype=a.dtype, device=a.device)
                   if low_precision else torch.empty_like(a))
     spare = torch.empty_like(a)
@@ -244,9 +243,11 @@ def spectral_radius(
     ``early_exit=False, exact_gradient="eig", rescue=False, squaring_precision="float32"``
     is the former "ritz" path (every sample squared 12 times in float32; no
     inverse-iteration rescue; the fallback's gradient from the backward of a full eig),
-    kept to time against. ``squaring_precision``: "bfloat16" squares the samples whose
-    spectrum separates in bfloat16 after the early check; "auto" does so where that pays
-    (low_precision_pays)."""
+    kept to time against. ``squaring_precision``: "bfloat16" runs the squarings from
+    LOW_PRECISION_FROM on in bfloat16 and takes every sample's radius and gradient from
+    inverse iteration on J (_confirmed for the samples the Ritz check trusts, the rescue
+    for the others); "auto" (the default) does so where the hardware makes it faster
+    (low_precision_pays); "float32" never does."""
     if jac.shape[-1] != jac.shape[-2]:
         raise ValueError(f"spectral_radius needs square matrices, got shape {tuple(jac.shape)}")
     if method == "eig":
@@ -263,13 +264,12 @@ def spectral_radius(
     right, left, gelfand, kept, power = _dominant_subspaces(jac.detach(), squarings, rank, generator,
                                                             check=early_exit, low_precision=low)
     # bfloat16's rounding leaves the Ritz vectors about 1e-3 off (the gradient 1% off): there
-    # the Ritz value is only the shift (no graph, no float64 refinement: the inverse
-    # iteration's 4 solves reach the rounding floor from it all the same), the radius and
-    # its gradient come from inverse iteration on J itself, as a ring's
+    # the Ritz value is only the shift (no graph), the radius and its gradient come from
+    # inverse iteration on J itself (_confirmed, or the rescue)
     with torch.set_grad_enabled(torch.is_grad_enabled() and not low):
-        radius, trusted, shift, bound = _ritz_radius(jac, right, left, gelfand, kept, 0 if low else refine)
+        radius, trusted, shift, bound = _ritz_radius(jac, right, left, gelfand, kept, refine)
     if low:
-        trusted = torch.zeros_like(trusted)
+        radius, trusted = _confirmed(jac, radius, trusted, shift, bound)
     if rescue or low:
         radius, trusted = _rescued(jac, radius, trusted, shift, bound, power, kept)
     # The samples the early check gave up on, those whose projection is unusable or whose
@@ -304,9 +304,11 @@ def _ritz_radius(jac, right, left, gelfand, kept, refine: int):
     pick, trusted, loose = _pick_ritz(moduli.detach(), vectors.detach(),
                                       (jac_right - right @ projected).detach(), gelfand.double())
     radius = moduli.gather(-1, pick[:, None]).squeeze(-1).to(jac.dtype)
-    shift = values.detach().gather(-1, loose[:, None]).squeeze(-1).to(_complex(jac.dtype))
-    shift = torch.where(usable, shift, torch.full_like(shift, float("nan")))
     trusted = usable & trusted
+    # the shift: the pick where it is trusted (_confirmed), else the largest below the bound
+    shift = values.detach().gather(-1, torch.where(trusted, pick, loose)[:, None]).squeeze(-1)
+    shift = shift.to(_complex(jac.dtype))
+    shift = torch.where(usable, shift, torch.full_like(shift, float("nan")))
     if whole:
         return radius, trusted, shift, gelfand.to(jac.dtype)
     zeros = torch.zeros(len(jac), dtype=radius.dtype, device=radius.device)
@@ -381,13 +383,25 @@ def _rescued(jac, radius, trusted, shift, bound, power, kept):
     return radius, trusted
 
 
-def _refined_radius(jac: torch.Tensor, shift: torch.Tensor, bound: torch.Tensor,
-                    power: torch.Tensor):
-    """|lam| of the eigenvalue lam nearest each ``shift`` by inverse iteration (one or two
-    LUs per sample), differentiable like _eigenvector_radius, and whether it can be trusted:
-    both residuals converged, |lam| inside the Gelfand window that a Ritz pick must meet,
-    and lam (with its conjugate) carrying J^(2^12) (``power``) nearly alone, so that no
-    eigenvalue of larger or near-equal modulus hides beside it."""
+def _confirmed(jac, radius, trusted, shift, bound):
+    """bfloat16 squarings leave a trusted Ritz value's vectors about 1e-3 off: each trusted
+    sample's radius and gradient come from inverse iteration at its Ritz value instead,
+    kept where the pair converged inside the same Gelfand window (the Ritz check has
+    already vouched that the value is the dominant one); the others go to the rescue."""
+    rows = trusted.nonzero().squeeze(1)
+    if not len(rows):
+        return radius, trusted
+    modulus, converged, _ = _inverse_radius(jac[rows], shift[rows], bound[rows])
+    radius, trusted = radius.clone(), trusted.clone()
+    radius[rows[converged]] = modulus[converged]
+    trusted[rows[~converged]] = False
+    return radius, trusted
+
+
+def _inverse_radius(jac: torch.Tensor, shift: torch.Tensor, bound: torch.Tensor):
+    """|lam| of the eigenvalue nearest each ``shift`` by inverse iteration (one or two LUs
+    per sample), differentiable like _eigenvector_radius; whether both residuals converged
+    with |lam| inside the Gelfand window that a Ritz pick must meet; and (right, left, lam)."""
     right, left = _inverse_iteration(jac.detach(), shift)
     jac_right = _times(jac, right)
     rayleigh = (left.conj() * jac_right).sum(-1) / (left.conj() * right).sum(-1)
@@ -396,9 +410,19 @@ def _refined_radius(jac: torch.Tensor, shift: torch.Tensor, bound: torch.Tensor,
         modulus = value.abs()
         converged = ((_residual(jac.detach(), right, left, value, jac_right.detach()) <= _REFINED_TOL * modulus)
                      & (modulus >= bound * (1 - _BELOW_GELFAND))
-                     & (modulus <= bound * (1 + _ABOVE_GELFAND))
-                     & (_deflated_share(power, right, left, value) <= _DEFLATED_SHARE))
-    return rayleigh.abs().to(jac.dtype), converged
+                     & (modulus <= bound * (1 + _ABOVE_GELFAND)))
+    return rayleigh.abs().to(jac.dtype), converged, (right, left, value)
+
+
+def _refined_radius(jac: torch.Tensor, shift: torch.Tensor, bound: torch.Tensor,
+                    power: torch.Tensor):
+    """_inverse_radius's |lam| and whether it can be trusted: converged in the window, and
+    lam (with its conjugate) carrying J^(2^12) (``power``) nearly alone, so that no
+    eigenvalue of larger or near-equal modulus hides beside it."""
+    modulus, converged, (right, left, value) = _inverse_radius(jac, shift, bound)
+    with torch.no_grad():
+        converged = converged & (_deflated_share(power, right, left, value) <= _DEFLATED_SHARE)
+    return modulus, converged
 
 
 # The share of ||J^m||_F (m = 2^12) left outside lam's spectral projector. Another
@@ -488,7 +512,6 @@ def _dominant_eigenvectors(jac: torch.Tensor, dominant: torch.Tensor,
     ``dominant`` (the shift), by ``iterations`` solves of inverse iteration from
     ``start`` (right and left (K, n) vectors; by default one fixed vector)."""
     n = jac.shape[-1]
-    eye = torch.eye(n, dtype=dominant.dtype, device=jac.device)
     if start is None:
         # a fixed start, no random draw: generically not orthogonal to any eigenvector
         fixed = torch.cos(torch.arange(n, device=jac.device, dtype=jac.dtype) * 2.39996)
@@ -497,7 +520,9 @@ def _dominant_eigenvectors(jac: torch.Tensor, dominant: torch.Tensor,
     rights, lefts = [], []
     # One matrix at a time: MKL's batched getrf on 2 threads fails (?LASWP parameter 6)
     for matrix, shift, right, left in zip(jac, dominant, *start):
-        lu, pivots, _ = torch.linalg.lu_factor_ex(matrix.to(dominant.dtype) - shift * eye)
+        shifted = matrix.to(dominant.dtype, copy=True)
+        shifted.diagonal().sub_(shift)  # J - shift I without an n x n identity (a fifth of the LU)
+        lu, pivots, _ = torch.linalg.lu_factor_ex(shifted)
         # lam exact in the working precision can leave an exactly zero pivot
         pivot = lu.diagonal()
         floor = torch.finfo(jac.dtype).eps * matrix.abs().max().clamp_min(_TINY)
