@@ -82,14 +82,14 @@ _LEFTOVER_LIMIT = 100.0
 LOW_PRECISION_FROM = 6
 # Squarings of at least this size are worth bfloat16 (where the hardware has fast bfloat16
 # products): below it they are a small part of the LSC step.
-_LOW_PRECISION_FROM = 512
+_LOW_PRECISION_SIZE = 512
 
 
 def low_precision_pays(jac: torch.Tensor) -> bool:
-    """Whether "auto" squares in bfloat16: float32 matrices of at least _LOW_PRECISION_FROM
+    """Whether "auto" squares in bfloat16: float32 matrices of at least _LOW_PRECISION_SIZE
     rows on hardware whose bfloat16 products run several times faster than float32's
     (AMX tiles on the CPU: 6x at n = 1300, one thread; a CUDA device with bfloat16)."""
-    if jac.dtype != torch.float32 or jac.shape[-1] < _LOW_PRECISION_FROM:
+    if jac.dtype != torch.float32 or jac.shape[-1] < _LOW_PRECISION_SIZE:
         return False
     if jac.device.type == "cuda":
         return torch.cuda.is_bf16_supported()
@@ -158,8 +158,7 @@ def _dominant_subspaces(jac: torch.Tensor, squarings: int, rank: int, generator,
     kept = torch.arange(len(a), device=a.device)
     norm = torch.linalg.matrix_norm(a).clamp_min(_TINY)
     log_scale = norm.log()
-    a = torch.div(a, norm[:, None, None], out=torch.empty(a.shape, dtype=a.dtype, device=a.device)
-                  if low_precision else torch.empty_like(a))
+    a = torch.div(a, norm[:, None, None])
     spare = torch.empty_like(a)
     done = 0
     if check and squarings > _CHECK_AFTER:
@@ -168,11 +167,11 @@ def _dominant_subspaces(jac: torch.Tensor, squarings: int, rank: int, generator,
         if not bool(separating.all()):
             a, log_scale, kept = (t[separating] for t in (a, log_scale, kept))
             spare = torch.empty_like(a)
-    exact_steps = min(max(LOW_PRECISION_FROM - done, 0), squarings - done) if low_precision else squarings - done
-    a, log_scale, norm, spare = _squarings(a, log_scale, exact_steps, spare)
-    if done + exact_steps < squarings:
+    in_full = min(LOW_PRECISION_FROM, squarings) if low_precision else squarings
+    a, log_scale, norm, spare = _squarings(a, log_scale, max(in_full - done, 0), spare)
+    if in_full < squarings:
         a = a.to(torch.bfloat16, memory_format=torch.contiguous_format)
-        a, log_scale, norm, _ = _squarings(a, log_scale, squarings - done - exact_steps,
+        a, log_scale, norm, _ = _squarings(a, log_scale, squarings - max(in_full, done),
                                            torch.empty_like(a))
         a = a.to(log_scale.dtype)
     gelfand = torch.exp((log_scale + norm.clamp_min(_TINY).log()) / 2**squarings)
