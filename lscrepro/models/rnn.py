@@ -304,6 +304,15 @@ class SimpleRNNView(RecurrentLSCView):
         return [layer.kernel] + ([layer.bias] if biases else []), [layer.recurrent_kernel]
 
 
+# the activations written into a given tensor (SimpleRNNSequence's time-major buffer); the same
+# kernels as SIMPLE_ACTIVATIONS (PyTorch's relu is clamp_min(x, 0))
+_ACTIVATIONS_INTO: dict[str, Callable[..., torch.Tensor]] = {
+    "relu": lambda x, out: torch.clamp_min(x, 0, out=out),
+    "swish": lambda x, out: torch.ops.aten.silu.out(x, out=out),
+    "sigmoid": lambda x, out: torch.sigmoid(x, out=out),
+}
+
+
 def _activation_derivative(name: str, pre: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """phi'(pre) as PyTorch's own backward computes it (out = phi(pre))."""
     if name == "relu":
@@ -321,7 +330,7 @@ class SimpleRNNSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, driven, recurrent_kernel, h0, activation_name):
-        activation = SIMPLE_ACTIVATIONS[activation_name]
+        activation = _ACTIVATIONS_INTO[activation_name]
         steps = driven.shape[1]
         drive = driven.transpose(0, 1)  # time-major: per-step slices are contiguous
         h_all = torch.empty((steps + 1, *h0.shape), dtype=h0.dtype, device=h0.device)
@@ -329,7 +338,7 @@ class SimpleRNNSequence(torch.autograd.Function):
         h_all[0] = h0
         for t in range(steps):
             pre = torch.mm(h_all[t], recurrent_kernel, out=pre_all[t]).add_(drive[t])
-            h_all[t + 1] = activation(pre)
+            activation(pre, out=h_all[t + 1])  # written in place: no per-step copy
         ctx.activation_name = activation_name
         ctx.save_for_backward(recurrent_kernel, h_all, pre_all)
         return h_all[1:].transpose(0, 1)
@@ -341,11 +350,11 @@ class SimpleRNNSequence(torch.autograd.Function):
         derivative = _activation_derivative(ctx.activation_name, pre_all, h_all[1:])
         grad_h = grad_out.transpose(0, 1)
         grad_pre_all = torch.empty_like(derivative)
-        carry = torch.zeros_like(h_all[0])
-        kernel_t = recurrent_kernel.T
-        for t in range(derivative.shape[0] - 1, -1, -1):
-            grad_pre = torch.mul(grad_h[t] + carry, derivative[t], out=grad_pre_all[t])
-            carry = grad_pre @ kernel_t
+        kernel_t, last = recurrent_kernel.T, derivative.shape[0] - 1
+        torch.mul(grad_h[last], derivative[last], out=grad_pre_all[last])
+        for t in range(last - 1, -1, -1):  # dh_t = grad_t + dp_{t+1} U^T, summed by the GEMM itself
+            torch.addmm(grad_h[t], grad_pre_all[t + 1], kernel_t, out=grad_pre_all[t]).mul_(derivative[t])
+        carry = grad_pre_all[0] @ kernel_t
         n = recurrent_kernel.shape[0]
         grad_kernel = h_all[:-1].reshape(-1, n).T @ grad_pre_all.reshape(-1, n)
         return grad_pre_all.transpose(0, 1), grad_kernel, carry, None
