@@ -121,3 +121,13 @@ def test_ptb_evaluation_through_the_fused_loss_equals_the_logits_path(monkeypatc
     logits = evaluate(model, task, "val")
     assert fused.keys() == logits.keys()
     assert all(abs(fused[k] - logits[k]) <= 1e-5 * abs(logits[k]) for k in fused), (fused, logits)
+
+
+def test_a_tie_at_the_largest_logit_counts_the_target_correct():
+    """Rows tie at the maximum: the target among the tied counts (deviation 40), a target
+    below the maximum does not."""
+    weight = torch.eye(4)
+    h = torch.tensor([[1.0, 3.0, 3.0, 0.0], [1.0, 3.0, 3.0, 0.0], [5.0, 1.0, 0.0, 0.0]])
+    target = torch.tensor([2, 1, 1])
+    _, _, correct = readout_cross_entropy(h, weight, None, target)
+    assert correct.item() == 2

@@ -10,8 +10,9 @@ backward is the scaling of two saved gradients. The unfused path allocates three
 N x C tensors per step (the logits, their log-softmax and its gradient: 256 MB each for
 PTB's 6,400 rows x 10,000 words) and on this CPU pays for their page faults every time.
 
-The pass also counts the rows whose argmax is the target (the accuracy), so a task's
-metrics need no logits either.
+The pass also counts the rows whose target has the largest logit (the accuracy), so a
+task's metrics need no logits either. That is argmax's count except on exact ties of the
+largest logit, where a target among the tied counts as correct.
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ def chunked_pass(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
             torch.mm(h_chunk, weight.T, out=logits)
         else:
             torch.addmm(bias, h_chunk, weight.T, out=logits)
-        best, predicted = logits.max(dim=1)  # the first maximum, as argmax
-        correct += (predicted == t_chunk[:, 0]).sum()
+        # amax without indices: a third of max(dim)'s time on this CPU; a row is correct when its
+        # target's logit is the row's maximum (argmax's first index differs only on exact ties)
+        best = logits.amax(dim=1)
         picked = logits.gather(1, t_chunk)[:, 0]
+        correct += (picked == best).sum()
         exps = logits.sub_(best[:, None]).exp_()  # in place: the buffer now holds exp(l - max)
         sums = exps.sum(dim=1)
         loss_sum += (sums.log() + best - picked).sum(dtype=torch.float64)
