@@ -15,8 +15,8 @@ seeded with the model seed, so the same seed gives bit-identical weights on CPU.
 
 Every layer exposes ``step(x_t, state) -> (h_t, new_state)`` and ``initial_state``: a
 pure function of plain tensors that the LSC pre-training differentiates with
-torch.func. LSTM and GRU train through the fused nn.LSTM / nn.GRU with the same
-parameters as ``step``.
+torch.func. LSTM trains through the fused nn.LSTM, GRU through ``GRUSequence``
+(gru_sequence.py) on its nn.GRU's parameters, both with the same parameters as ``step``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from torch import nn
 from ..catalog.cells import cell_entry, register_cell  # noqa: F401 (register_cell: its old home)
 from ..catalog.entrypoints import load
 from ..lsc.views import RecurrentLSCView, diagonal_rows
+from .gru_sequence import GRUSequence
 from .spiking import ALIFLayer, glorot_uniform
 from .stack import SequenceStack, UniformDropout
 
@@ -201,6 +202,17 @@ class GRULayer(nn.Module):
         return h_new, (h_new,)
 
     def forward(self, x: torch.Tensor, state: State | None = None):
+        """nn.GRU's numbers (to float rounding) from its parameters, through ``GRUSequence``'s
+        hand-written backward through time (a few ops per step instead of nn.GRU's CPU loop)."""
+        if state is None:
+            state = self.initial_state(x.shape[0], x.device, x.dtype)
+        gru = self.fused
+        projected = F.linear(x, gru.weight_ih_l0, gru.bias_ih_l0)  # all steps at once
+        out = GRUSequence.apply(projected, gru.weight_hh_l0, gru.bias_hh_l0, state[0])
+        return out, (out[:, -1].clone(),)  # a copy: a carried state must not pin the sequence
+
+    def forward_fused(self, x: torch.Tensor, state: State | None = None):
+        """``forward`` through nn.GRU itself (reference for tests)."""
         if state is None:
             state = self.initial_state(x.shape[0], x.device, x.dtype)
         out, h = self.fused(x, state[0].unsqueeze(0).contiguous())

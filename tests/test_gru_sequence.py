@@ -1,0 +1,109 @@
+"""GRUSequence (lscrepro/models/gru_sequence.py): the hand-written GRU backward through time
+against gradcheck and against nn.GRU, alone and as GRULayer.forward."""
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.functional import linear
+
+from lscrepro.models.gru_sequence import GRUSequence
+from lscrepro.models.rnn import GRULayer
+
+TOLERANCES = {torch.float64: dict(rtol=1e-10, atol=1e-12), torch.float32: dict(rtol=1e-5, atol=1e-6)}
+
+
+def random_gru(n_in: int, n: int, dtype: torch.dtype, seed: int = 0) -> nn.GRU:
+    """An nn.GRU with every parameter, biases too, drawn wide enough to saturate some gates."""
+    gru = nn.GRU(n_in, n, batch_first=True).to(dtype)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in gru.parameters():
+            p.copy_(1.6 * torch.rand(p.shape, generator=generator, dtype=dtype) - 0.8)
+    return gru
+
+
+def sequence_forward(gru: nn.GRU, x: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    out = GRUSequence.apply(linear(x, gru.weight_ih_l0, gru.bias_ih_l0), gru.weight_hh_l0, gru.bias_hh_l0, h0)
+    return out, out[:, -1]
+
+
+def fused_forward(gru: nn.GRU, x: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    out, h = gru(x, h0.unsqueeze(0))
+    return out, h[0]
+
+
+def outputs_and_grads(forward, gru, segments, h0):
+    """Runs ``forward`` over the segments, each starting from the previous one's final state
+    (a carried state, not detached), and differentiates a loss of every output and the last
+    state by the inputs, the initial state and all parameters."""
+    generator = torch.Generator().manual_seed(5)
+    h, loss, outputs = h0, 0, []
+    for x in segments:
+        out, h = forward(gru, x, h)
+        weights = torch.randn(out.shape, generator=generator, dtype=out.dtype)
+        loss = loss + (out * weights).sum()
+        outputs.append(out)
+    loss = loss + 3 * h.square().sum()
+    grads = torch.autograd.grad(loss, [*segments, h0, *gru.parameters()])
+    return outputs, h, grads
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("lengths", [(9,), (1,), (6, 5)], ids=["one", "single-step", "carried"])
+def test_matches_nn_gru(dtype, lengths):
+    gru = random_gru(4, 7, dtype)
+    generator = torch.Generator().manual_seed(1)
+    segments = [(2 * torch.randn(3, t, 4, generator=generator, dtype=dtype)).requires_grad_() for t in lengths]
+    h0 = torch.randn(3, 7, generator=generator, dtype=dtype).requires_grad_()  # nonzero
+    got = outputs_and_grads(sequence_forward, gru, segments, h0)
+    expected = outputs_and_grads(fused_forward, gru, segments, h0)
+    tolerance = TOLERANCES[dtype]
+    for a, b in zip(got[0], expected[0]):
+        torch.testing.assert_close(a, b, **tolerance)
+    torch.testing.assert_close(got[1], expected[1], **tolerance)
+    for a, b in zip(got[2], expected[2]):
+        assert b.abs().max() > 0
+        torch.testing.assert_close(a, b, **tolerance)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 5])
+def test_gradcheck(steps):
+    generator = torch.Generator().manual_seed(steps)
+
+    def draw(*shape, scale=1.0):
+        return (scale * torch.randn(*shape, generator=generator, dtype=torch.float64)).requires_grad_()
+
+    n = 3
+    inputs = (draw(2, steps, 3 * n, scale=2.0), draw(3 * n, n), draw(3 * n), draw(2, n))
+    assert torch.autograd.gradcheck(GRUSequence.apply, inputs)
+
+
+def test_gru_layer_forward_matches_nn_gru_with_carried_state():
+    """GRULayer.forward (GRUSequence) against forward_fused (nn.GRU) on the same parameters."""
+    layer = GRULayer(5, 6, torch.Generator().manual_seed(0))
+    with torch.no_grad():  # Keras' zero biases would leave the bias gradients' paths untested
+        layer.fused.bias_ih_l0.uniform_(-0.5, 0.5)
+        layer.fused.bias_hh_l0.uniform_(-0.5, 0.5)
+    generator = torch.Generator().manual_seed(2)
+    x = torch.randn(4, 8, 5, generator=generator).requires_grad_()
+    weights = torch.randn(4, 8, 6, generator=generator)
+    results = []
+    for forward in (layer.forward, layer.forward_fused):
+        state = layer.initial_state(4)
+        first, state = forward(x[:, :3], state)
+        second, state = forward(x[:, 3:], state)
+        out = torch.cat([first, second], dim=1)
+        loss = (out * weights).sum() + state[0].square().sum()
+        results.append((out, state[0], torch.autograd.grad(loss, [x, *layer.parameters()])))
+    (out, final, grads), (out_ref, final_ref, grads_ref) = results
+    torch.testing.assert_close(out, out_ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(final, final_ref, rtol=1e-5, atol=1e-6)
+    for got, expected in zip(grads, grads_ref):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_carried_state_is_a_copy():
+    """The final state must not be a view of the output (it would pin the whole sequence)."""
+    layer = GRULayer(3, 4, torch.Generator().manual_seed(0))
+    out, (h,) = layer(torch.randn(2, 5, 3))
+    assert torch.equal(h, out[:, -1]) and h.untyped_storage().data_ptr() != out.untyped_storage().data_ptr()
