@@ -325,6 +325,17 @@ _ACTIVATIONS_INTO: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
+# dp = dh * phi'(p) in one call per step, written into ``into``: PyTorch's own backward kernels
+# of the activations (those autograd runs through the step loop), given (dh, p, phi(p), into)
+_ACTIVATION_BACKWARDS: dict[str, Callable[..., torch.Tensor]] = {
+    "relu": lambda grad, pre, out, into: torch.ops.aten.threshold_backward.grad_input(
+        grad, out, 0, grad_input=into),
+    "swish": lambda grad, pre, out, into: torch.ops.aten.silu_backward.grad_input(grad, pre, grad_input=into),
+    "sigmoid": lambda grad, pre, out, into: torch.ops.aten.sigmoid_backward.grad_input(
+        grad, out, grad_input=into),
+}
+
+
 def _activation_derivative(name: str, pre: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """phi'(pre) as PyTorch's own backward computes it (out = phi(pre))."""
     if name == "relu":
@@ -337,8 +348,9 @@ def _activation_derivative(name: str, pre: torch.Tensor, out: torch.Tensor) -> t
 
 class SimpleRNNSequence(torch.autograd.Function):
     """h_t = phi(d_t + h_{t-1} U) over a sequence (d = x W + b given), with the backward
-    through time written out: dp_t = (dh_t + dp_{t+1} U^T) * phi'(p_t), and the
-    gradient of U summed over all steps after the loop."""
+    through time written out: dp_t = (dh_t + dp_{t+1} U^T) * phi'(p_t), phi' applied by the
+    activation's own backward kernel at each step (no sequence-long derivative tensor), and
+    the gradient of U summed over all steps after the loop."""
 
     @staticmethod
     def forward(ctx, driven, recurrent_kernel, h0, activation_name):
@@ -359,13 +371,14 @@ class SimpleRNNSequence(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         recurrent_kernel, h_all, pre_all = ctx.saved_tensors
-        derivative = _activation_derivative(ctx.activation_name, pre_all, h_all[1:])
+        backward = _ACTIVATION_BACKWARDS[ctx.activation_name]
         grad_h = grad_out.transpose(0, 1)
-        grad_pre_all = torch.empty_like(derivative)
-        kernel_t, last = recurrent_kernel.T, derivative.shape[0] - 1
-        torch.mul(grad_h[last], derivative[last], out=grad_pre_all[last])
+        grad_pre_all, grad_h_t = torch.empty_like(pre_all), torch.empty_like(h_all[0])
+        kernel_t, last = recurrent_kernel.T, pre_all.shape[0] - 1
+        backward(grad_h[last], pre_all[last], h_all[last + 1], grad_pre_all[last])
         for t in range(last - 1, -1, -1):  # dh_t = grad_t + dp_{t+1} U^T, summed by the GEMM itself
-            torch.addmm(grad_h[t], grad_pre_all[t + 1], kernel_t, out=grad_pre_all[t]).mul_(derivative[t])
+            torch.addmm(grad_h[t], grad_pre_all[t + 1], kernel_t, out=grad_h_t)
+            backward(grad_h_t, pre_all[t], h_all[t + 1], grad_pre_all[t])
         carry = grad_pre_all[0] @ kernel_t
         n = recurrent_kernel.shape[0]
         grad_kernel = h_all[:-1].reshape(-1, n).T @ grad_pre_all.reshape(-1, n)
