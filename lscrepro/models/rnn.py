@@ -206,6 +206,9 @@ class GRULayer(nn.Module):
         hand-written backward through time (a few ops per step instead of nn.GRU's CPU loop)."""
         if state is None:
             state = self.initial_state(x.shape[0], x.device, x.dtype)
+        if state[0].device != x.device:  # as nn.GRU: a state on the wrong device is an error, not a copy
+            raise RuntimeError("Input and hidden tensors are not at the same device, found input "
+                               f"tensor at {x.device} and hidden tensor at {state[0].device}")
         gru = self.fused
         projected = F.linear(x, gru.weight_ih_l0, gru.bias_ih_l0)  # all steps at once
         out = GRUSequence.apply(projected, gru.weight_hh_l0, gru.bias_hh_l0, state[0])
