@@ -174,6 +174,30 @@ def test_backward_through_time_matches_autograd(cell, activation):
         assert torch.allclose(got, expected, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("gauss_beta", [False, True], ids=["maLSNN", "maLSNNb"])
+def test_alif_sequence_rounds_as_the_step_loop_in_float32(gauss_beta):
+    """float32, a wider and longer run, an initial z that is not 0/1: the sequence's spikes
+    and final (v, a) equal the step loop's bit for bit (each fused multiply-add rounds once,
+    so one would show in v), its gradients to float32 rounding."""
+    layer = ALIFLayer(20, 64, 20.0, torch.Generator().manual_seed(1), gauss_beta=gauss_beta)
+    generator = torch.Generator().manual_seed(5)
+    x = 3 * (torch.rand(16, 60, 20, generator=generator) < 0.3).float()
+    initial = tuple(torch.rand(16, 64, generator=generator).requires_grad_() for _ in range(3))
+    weights = torch.randn(16, 60, 64, generator=generator)
+    results = []
+    for forward in (layer.forward, layer.forward_stepwise):
+        out, final = forward(x, initial)
+        loss = (out * weights).sum() + sum((k + 1) * part.square().sum() for k, part in enumerate(final))
+        results.append((out, final, torch.autograd.grad(loss, [*initial, *layer.parameters()])))
+    (fused, fused_final, fused_grads), (stepped, stepped_final, stepped_grads) = results
+    assert 0.1 < fused.mean() < 0.9
+    assert torch.equal(fused, stepped)
+    assert all(torch.equal(got, expected) for got, expected in zip(fused_final, stepped_final))
+    for got, expected in zip(fused_grads, stepped_grads):
+        assert expected.abs().max() > 0
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
+
+
 def test_alif_no_self_connections_after_optimiser_step():
     model = make("maLSNN", depth=1)
     layer = model.cells()[0]

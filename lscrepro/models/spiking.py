@@ -62,6 +62,12 @@ def surrogate_derivative(v_scaled: torch.Tensor, dampening: float = DAMPENING,
     return dampening / (1 + torch.abs(2 * sharpness * v_scaled)) ** 2
 
 
+def _surrogate_derivative_(v_scaled: torch.Tensor) -> torch.Tensor:
+    """``surrogate_derivative`` in place (no sequence-sized temporaries), for the hand-written
+    backward; dampening / y as reciprocal times dampening: equal up to one rounding."""
+    return v_scaled.abs_().mul_(2 * SHARPNESS).add_(1).square_().reciprocal_().mul_(DAMPENING)
+
+
 def spike(v_scaled: torch.Tensor, dampening: float = DAMPENING, sharpness: float = SHARPNESS) -> torch.Tensor:
     return SurrogateSpike.apply(v_scaled, dampening, sharpness)
 
@@ -197,51 +203,102 @@ class ALIFSequence(torch.autograd.Function):
         dz_{t-1} = dv_tot W^T + (1 - rho) da_tot + output grad;  dv_{t-1} = alpha dv_tot;
         da_{t-1} = rho da_tot;  no term through the reset (stop-gradient)
     and the weight gradients are sums over all steps taken after the loop.
+
+    Both directions keep v and a (and their adjoints) stacked as (2, T, B, n), so one
+    eager call decays both (per step: 9 calls forward, 4 backward). The forward rounds
+    exactly as ``ALIFLayer._advance``: addcmul (a fused multiply-add on CPU) only
+    multiplies by spikes, whose products are exact.
     """
 
     @staticmethod
     def forward(ctx, input_currents, w_rec, alpha, rho, thr, beta, z0, v0, a0):
         steps = input_currents.shape[1]
-        currents = input_currents.transpose(0, 1)  # time-major: per-step slices are contiguous
-        # z, v, a of steps 0..T (index 0: the initial state)
-        z_all = torch.empty((steps + 1, *z0.shape), dtype=z0.dtype, device=z0.device)
-        v_all, a_all = torch.empty_like(z_all), torch.empty_like(z_all)
-        z_all[0], v_all[0], a_all[0] = z0, v0, a0
-        one_minus_rho = 1 - rho
-        for t in range(steps):
-            z, v, a = z_all[t], v_all[t], a_all[t]
-            current = torch.mm(z, w_rec).add_(currents[t])
-            a_new = torch.mul(rho, a, out=a_all[t + 1]).add_(one_minus_rho * z)
-            threshold = (beta * a_new).add_(thr)
-            v_new = torch.mul(alpha, v, out=v_all[t + 1]).add_(current).sub_(threshold * z)
-            torch.gt(v_new - threshold, 0, out=z_all[t + 1])
-        ctx.save_for_backward(w_rec, alpha, rho, thr, beta, z_all, v_all, a_all)
-        return z_all[1:].transpose(0, 1), v_all[-1].clone(), a_all[-1].clone()
+        # z and the stacked (v, a) of steps 0..T (index 0: the initial state), time-major
+        z_all = z0.new_empty((steps + 1, *z0.shape))
+        va_all = z0.new_empty((2, steps + 1, *z0.shape))
+        threshold_all = z0.new_empty((steps, *z0.shape))
+        z_all[0], va_all[0, 0], va_all[1, 0] = z0, v0, a0
+        constants = (w_rec, torch.stack([alpha, rho]).unsqueeze(1), 1 - rho, thr, beta)
+        # per-step views made once (indexing in the loop would be one more call per tensor)
+        state = (z_all.unbind(0), va_all.unbind(1), va_all[0].unbind(0), va_all[1].unbind(0))
+        current = torch.empty_like(z0)
+        for t, (input_t, threshold) in enumerate(zip(input_currents.unbind(1), threshold_all.unbind(0))):
+            # z0 may be any tensor; later spikes are 0 or 1
+            _alif_forward_step(t, input_t, state, threshold, current, constants, t > 0)
+        ctx.save_for_backward(w_rec, alpha, rho, beta, z_all, va_all, threshold_all)
+        return z_all[1:].transpose(0, 1), va_all[0, -1].clone(), va_all[1, -1].clone()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_spikes, grad_v_last, grad_a_last):
-        w_rec, alpha, rho, thr, beta, z_all, v_all, a_all = ctx.saved_tensors
-        steps = z_all.shape[0] - 1
-        surrogate = surrogate_derivative(v_all[1:] - (beta * a_all[1:] + thr))
-        grad_spikes = torch.zeros_like(surrogate) if grad_spikes is None else grad_spikes.transpose(0, 1)
-        dv = torch.zeros_like(v_all[0]) if grad_v_last is None else grad_v_last
-        da = torch.zeros_like(a_all[0]) if grad_a_last is None else grad_a_last
-        ds_all, dv_tot_all, da_tot_all = (torch.empty_like(surrogate) for _ in range(3))
-        carry_z = torch.zeros_like(dv)
-        w_rec_t, one_minus_rho = w_rec.T, 1 - rho
-        for t in range(steps - 1, -1, -1):
-            ds = torch.mul(grad_spikes[t] + carry_z, surrogate[t], out=ds_all[t])
-            dv_tot = torch.add(dv, ds, out=dv_tot_all[t])
-            da_tot = torch.addcmul(da, beta, ds, value=-1, out=da_tot_all[t])
-            carry_z = torch.addmm(one_minus_rho * da_tot, dv_tot, w_rec_t)
-            dv, da = alpha * dv_tot, rho * da_tot
+        w_rec, alpha, rho, beta, z_all, va_all, threshold_all = ctx.saved_tensors
+        v_all, a_all = va_all
+        # (surrogate, -beta surrogate), which the loop multiplies in place by dz into (ds, -beta ds)
+        ds_pair = torch.empty_like(va_all[:, 1:])
+        _surrogate_derivative_(torch.sub(v_all[1:], threshold_all, out=ds_pair[0]))
+        torch.mul(ds_pair[0], -beta, out=ds_pair[1])
+        grad_spikes = None if grad_spikes is None else grad_spikes.unbind(1)
+        last = [torch.zeros_like(v_all[0]) if grad is None else grad for grad in (grad_v_last, grad_a_last)]
+        totals = torch.empty_like(ds_pair)
+        decays = torch.stack([alpha, rho]).unsqueeze(1)
+        grad_z0 = _alif_backward_loop(grad_spikes, torch.stack(last), ds_pair, totals, decays, w_rec, 1 - rho)
+        grad_v0, grad_a0 = decays * totals[:, 0]
+        dv_tot_all, da_tot_all, ds_all = totals[0], totals[1], ds_pair[0]
         z_prev, v_prev, a_prev = z_all[:-1], v_all[:-1], a_all[:-1]
         n = w_rec.shape[0]
         grad_w_rec = z_prev.reshape(-1, n).T @ dv_tot_all.reshape(-1, n)
-        grad_alpha = (dv_tot_all * v_prev).sum((0, 1))
-        grad_rho = (da_tot_all * (a_prev - z_prev)).sum((0, 1))
+        # the products go into -beta ds's buffer, spent by now: a fresh (T, B, n) tensor
+        # costs more in first-touch page faults than the multiply itself
+        scratch = ds_pair[1]
+        grad_alpha = torch.mul(dv_tot_all, v_prev, out=scratch).sum((0, 1))
+        grad_rho = torch.sub(a_prev, z_prev, out=scratch).mul_(da_tot_all).sum((0, 1))
         grad_thr = -ds_all.sum((0, 1))
-        grad_beta = -(ds_all * a_all[1:]).sum((0, 1))
+        grad_beta = -torch.mul(ds_all, a_all[1:], out=scratch).sum((0, 1))
         return (dv_tot_all.transpose(0, 1), grad_w_rec, grad_alpha, grad_rho, grad_thr, grad_beta,
-                carry_z, dv, da)
+                grad_z0, grad_v0, grad_a0)
+
+
+def _alif_forward_step(t, input_t, state, threshold, current, constants, binary):
+    """Step t of ``ALIFSequence.forward``, written into the state buffers at t + 1.
+
+    ``binary``: z_{t-1} holds only 0 and 1, so the fused multiply-adds are exact."""
+    z_all, va_all, v_all, a_all = state
+    w_rec, decays, one_minus_rho, thr, beta = constants
+    z, v_new, a_new = z_all[t], v_all[t + 1], a_all[t + 1]
+    torch.mm(z, w_rec, out=current).add_(input_t)  # not addmm: it rounds differently
+    torch.mul(decays, va_all[t], out=va_all[t + 1])  # alpha v and rho a in one call
+    if binary:
+        a_new.addcmul_(one_minus_rho, z)
+    else:
+        a_new.add_(one_minus_rho * z)
+    torch.mul(beta, a_new, out=threshold).add_(thr)
+    v_new.add_(current)
+    if binary:  # the reset, stop-gradient: no term for it in the backward
+        v_new.addcmul_(threshold, z, value=-1)
+    else:
+        v_new.sub_(threshold * z)
+    torch.gt(v_new, threshold, out=z_all[t + 1])  # = (v - threshold > 0) for IEEE floats
+
+
+def _alif_backward_loop(grad_spikes, last, ds_pair, totals, decays, w_rec, one_minus_rho):
+    """The reverse loop of ``ALIFSequence.backward``: turns ``ds_pair`` from the surrogate
+    factors into (ds, -beta ds) and fills ``totals`` = (dv_tot, da_tot) of every step;
+    returns the initial spikes' gradient."""
+    steps = ds_pair.shape[1]
+    ds_t, total_t = ds_pair.unbind(1), totals.unbind(1)
+    dv_tot_t, da_tot_t = totals[0].unbind(0), totals[1].unbind(0)
+    w_rec_t = w_rec.T
+    grad_z = torch.zeros_like(last[0]) if grad_spikes is None else grad_spikes[-1]
+    carry = torch.empty_like(last[0])
+    for t in range(steps - 1, -1, -1):
+        ds_t[t].mul_(grad_z)
+        if t == steps - 1:
+            torch.add(ds_t[t], last, out=total_t[t])
+        else:  # the decayed adjoints of step t + 1 plus this step's
+            torch.addcmul(ds_t[t], decays, total_t[t + 1], out=total_t[t])
+        if t == 0 or grad_spikes is None:
+            torch.mul(one_minus_rho, da_tot_t[t], out=carry)
+        else:  # the next output gradient folded into the addmm's base
+            torch.addcmul(grad_spikes[t - 1], one_minus_rho, da_tot_t[t], out=carry)
+        grad_z = torch.addmm(carry, dv_tot_t[t], w_rec_t, out=carry)
+    return grad_z
