@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn.functional import linear
 
-from lscrepro.models.gru_sequence import GRUSequence
+from lscrepro.models.gru_sequence import GRUSequence, gru_sequence
 from lscrepro.models.rnn import GRULayer
 
 TOLERANCES = {torch.float64: dict(rtol=1e-10, atol=1e-12), torch.float32: dict(rtol=1e-5, atol=1e-6)}
@@ -23,6 +23,13 @@ def random_gru(n_in: int, n: int, dtype: torch.dtype, seed: int = 0) -> nn.GRU:
 
 
 def sequence_forward(gru: nn.GRU, x: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Through gru_sequence: the projection time-major or batch-major, the backward overwriting."""
+    out = gru_sequence(x, gru.weight_ih_l0, gru.bias_ih_l0, gru.weight_hh_l0, gru.bias_hh_l0, h0)
+    return out, out[:, -1]
+
+
+def kept_forward(gru: nn.GRU, x: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """GRUSequence as its defaults: a batch-major projection, the factors kept."""
     out = GRUSequence.apply(linear(x, gru.weight_ih_l0, gru.bias_ih_l0), gru.weight_hh_l0, gru.bias_hh_l0, h0)
     return out, out[:, -1]
 
@@ -50,12 +57,15 @@ def outputs_and_grads(forward, gru, segments, h0):
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("lengths", [(9,), (1,), (6, 5)], ids=["one", "single-step", "carried"])
-def test_matches_nn_gru(dtype, lengths):
-    gru = random_gru(4, 7, dtype)
+@pytest.mark.parametrize("n_in, forward", [(4, sequence_forward), (25, sequence_forward), (4, kept_forward)],
+                         ids=["time-major", "batch-major", "kept"])
+def test_matches_nn_gru(dtype, lengths, n_in, forward):
+    gru = random_gru(n_in, 7, dtype)  # 25 inputs > 3 x 7: gru_sequence projects batch-major
     generator = torch.Generator().manual_seed(1)
-    segments = [(2 * torch.randn(3, t, 4, generator=generator, dtype=dtype)).requires_grad_() for t in lengths]
+    segments = [(2 * torch.randn(3, t, n_in, generator=generator, dtype=dtype)).requires_grad_()
+                for t in lengths]
     h0 = torch.randn(3, 7, generator=generator, dtype=dtype).requires_grad_()  # nonzero
-    got = outputs_and_grads(sequence_forward, gru, segments, h0)
+    got = outputs_and_grads(forward, gru, segments, h0)
     expected = outputs_and_grads(fused_forward, gru, segments, h0)
     tolerance = TOLERANCES[dtype]
     for a, b in zip(got[0], expected[0]):
@@ -76,6 +86,24 @@ def test_gradcheck(steps):
     n = 3
     inputs = (draw(2, steps, 3 * n, scale=2.0), draw(3 * n, n), draw(3 * n), draw(2, n))
     assert torch.autograd.gradcheck(GRUSequence.apply, inputs)
+
+
+def test_without_grad_the_same_outputs_and_nothing_kept():
+    gru = random_gru(4, 7, torch.float32)
+    x, h0 = torch.randn(3, 6, 4), torch.randn(3, 7)
+    with_grad = sequence_forward(gru, x, h0)[0]
+    with torch.no_grad():
+        without = sequence_forward(gru, x, h0)[0]
+    assert with_grad.requires_grad and not without.requires_grad
+    assert torch.equal(with_grad, without)
+
+
+def test_an_overwriting_backward_runs_once():
+    gru = random_gru(4, 7, torch.float64)
+    out, _ = sequence_forward(gru, torch.randn(3, 6, 4, dtype=torch.float64), torch.zeros(3, 7, dtype=torch.float64))
+    out.sum().backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="runs once per forward"):
+        out.sum().backward()
 
 
 def test_gru_layer_forward_matches_nn_gru_with_carried_state():

@@ -7,93 +7,127 @@ PyTorch's GRU formula (gate order r, z, n; reset after the recurrent product):
 
 On CPU nn.GRU runs this as a dozen small autograd ops per step and twice that backward.
 ``GRUSequence`` takes the input projection of all steps (computed outside, so autograd
-handles W_ih and b_ih) and runs five ops per step forward (one addmm, sigmoid over the r|z
-columns, addcmul + tanh for m, lerp for h'). Its backward first turns the saved gates into
-per-step factors of the carried gradient g = dL/dh' in a few whole-sequence ops:
+handles W_ih and b_ih) and runs seven ops per step forward. Where a gradient is wanted, six
+more per step (while the step's gates are in cache: a pass over the whole sequence costs
+more on a CPU) store the factors of the carried gradient g = dL/dh':
 
-    d(r pre-activation) = g (1 - z)(1 - m^2) h_n r (1 - r)      d(h_n) = g (1 - z)(1 - m^2) r
-    d(z pre-activation) = g (h - m) z (1 - z)                   d(x_n) = g (1 - z)(1 - m^2)
+    d(h_n) = g (1 - z)(1 - m^2) r       d(r pre-activation) = d(h_n) h_n (1 - r)
+    d(z pre-activation) = g (h - m) z (1 - z)      d(x_n) = g (1 - z)(1 - m^2)
     dL/dh = dL/dh_out + g z + (d(r), d(z), d(h_n)) W_hh
 
-so that each step is one broadcast mul, one addcmul and one addmm; the gradients of W_hh
-and b_hh are one GEMM and one sum over all steps after the loop.
+so that each backward step is one broadcast mul, one addcmul and one addmm; the gradients
+of W_hh and b_hh are one GEMM and one sum over all steps after the loop. The factors are
+stored in the order (h_n, r, z, x_n): the recurrent gradient is the first 3n columns (with
+W_hh's row blocks permuted to match) and the input projection's the last 3n, both views.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+_sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input  # g * (1 - y) * y, into grad_input
 
-def _backward_factors(h_all: torch.Tensor, hidden: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
-    """(T, B, 4n) per-step factors [d r-pre, d z-pre, d h_n, d x_n] / dL/dh' (see the module doc)."""
-    n = h_all.shape[-1]
-    r, z, candidate = gates.split(n, dim=-1)
-    h_n = hidden[..., 2 * n:]
-    factors = torch.empty((*gates.shape[:-1], 4 * n), dtype=gates.dtype, device=gates.device)
-    f_r, f_z, f_hn, f_n = factors.split(n, dim=-1)
-    torch.mul(1 - z, 1 - candidate.square(), out=f_n)
-    torch.mul(f_n, r, out=f_hn)
-    torch.mul(f_hn, h_n * (1 - r), out=f_r)
-    torch.mul(h_all[:-1] - candidate, z * (1 - z), out=f_z)
-    return factors
+
+def gru_sequence(x: torch.Tensor, weight_ih: torch.Tensor, bias_ih: torch.Tensor, weight_hh: torch.Tensor,
+                 bias_hh: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """(B, T, n_in) inputs -> (B, T, n) outputs of a GRU layer with nn.GRU's parameters."""
+    if x.shape[-1] <= weight_ih.shape[0] or x.transpose(0, 1).is_contiguous():
+        # project time-major: GRUSequence hands back the projection's gradient time-major, which
+        # F.linear's backward then reads in place (batch-major it would copy it); this costs
+        # a copy of x only where x is batch-major and narrower than the projection
+        projected = F.linear(x.transpose(0, 1), weight_ih, bias_ih).transpose(0, 1)
+    else:  # wide inputs (sl-MNIST's 784 channels): the narrower gradient is copied instead
+        projected = F.linear(x, weight_ih, bias_ih)
+    return GRUSequence.apply(projected, weight_hh, bias_hh, h0, torch.is_grad_enabled(), True)
+
+
+def _forward_buffers(steps: int, batch: int, n: int, grad: bool, like: dict):
+    """z (T, B, n) and the factors (T, B, 4n) in the order (h_n, r, z, x_n), with their
+    per-step views: sequence buffers where the backward reads them, else one scratch reused
+    at every step."""
+    def per_step(width):
+        if grad:
+            return torch.empty((steps, batch, width), **like)
+        return torch.empty((batch, width), **like).expand(steps, batch, width)
+    z, factors = per_step(n), per_step(4 * n)
+    return z, factors, (z.unbind(0), *(f.unbind(0) for f in factors.split(n, dim=-1)))
 
 
 class GRUSequence(torch.autograd.Function):
-    """apply(projected (B, T, 3n) = x W_ih^T + b_ih, weight_hh (3n, n), bias_hh (3n), h0 (B, n))
-    -> the outputs h_1..h_T (B, T, n), as nn.GRU's to float rounding."""
+    """apply(projected (B, T, 3n) = x W_ih^T + b_ih, weight_hh (3n, n), bias_hh (3n), h0 (B, n),
+    grad_enabled=True, overwrite=False) -> the outputs h_1..h_T (B, T, n), as nn.GRU's to float
+    rounding. Without grad_enabled (torch.is_grad_enabled() outside: inside a Function's
+    forward it is always off) the forward computes no factors and keeps nothing for a
+    backward. With overwrite the backward writes the gradients over the saved factors (a
+    fresh buffer as large costs its page faults again, 17 ms per 64 MB here), so it runs
+    once: a second backward (retain_graph=True, gradcheck) raises."""
 
     @staticmethod
-    def forward(ctx, projected, weight_hh, bias_hh, h0):
+    def forward(ctx, projected, weight_hh, bias_hh, h0, grad_enabled=True, overwrite=False):
         batch, steps, width3 = projected.shape
         n = width3 // 3
         like = dict(dtype=projected.dtype, device=projected.device)
-        x_seq = projected.transpose(0, 1)  # time-major: per-step slices of the buffers are contiguous
-        # hidden[t] = [r pre-activation, z pre-activation, h_n]: the input side and the recurrent
-        # bias go in first, the step's addmm adds h W_hh^T in place
-        hidden = torch.empty((steps, batch, width3), **like)
-        torch.add(x_seq[..., :2 * n], bias_hh[:2 * n], out=hidden[..., :2 * n])
-        hidden[..., 2 * n:] = bias_hh[2 * n:]
-        gates = torch.empty_like(hidden)  # [r, z, candidate m]
+        grad = grad_enabled and any(ctx.needs_input_grad)
+        x_seq = projected.transpose(0, 1)
+        z_all, factors, (z, _, f_r, f_z, f_n) = _forward_buffers(steps, batch, n, grad, like)
         h_all = torch.empty((steps + 1, batch, n), **like)
         h_all[0] = h0
-        weight_t = weight_hh.T
-        per_step = zip(hidden.unbind(0), hidden[..., :2 * n].unbind(0), gates[..., :2 * n].unbind(0),
-                       gates[..., :n].unbind(0), gates[..., n:2 * n].unbind(0),
-                       gates[..., 2 * n:].unbind(0), hidden[..., 2 * n:].unbind(0),
-                       x_seq[..., 2 * n:].unbind(0), h_all.unbind(0), h_all[1:].unbind(0))
-        for hid, pre_rz, rz, r, z, candidate, h_n, x_n, h_prev, h_next in per_step:
-            hid.addmm_(h_prev, weight_t)
-            torch.sigmoid(pre_rz, out=rz)
-            torch.addcmul(x_n, r, h_n, out=candidate).tanh_()
-            torch.lerp(candidate, h_prev, z, out=h_next)  # m + z (h - m)
-        ctx.save_for_backward(weight_hh, h_all, hidden, gates)
+        hidden, candidate, gap = (torch.empty((batch, k), **like) for k in (3 * n, n, n))
+        ones = torch.ones((batch, n), **like)
+        hidden_rz, hidden_r, hidden_z, hidden_n = hidden[:, :2 * n], *hidden.split(n, dim=-1)
+        r = hidden_z  # r goes where z's pre-activation was, so that (r, h_n) are one (B, 2, n) view
+        r_and_h_n = hidden[:, n:].unflatten(-1, (2, n))
+        f_hn_and_r = factors[..., :2 * n].unflatten(-1, (2, n)).unbind(0)
+        inputs = zip(x_seq[..., :2 * n].unbind(0), x_seq[..., 2 * n:].unbind(0), h_all.unbind(0),
+                     h_all[1:].unbind(0))
+        for t, (x_rz, x_n, h, h_next) in enumerate(inputs):
+            torch.addmm(bias_hh, h, weight_hh.T, out=hidden)
+            hidden_rz.add_(x_rz)
+            torch.sigmoid(hidden_z, out=z[t])
+            torch.sigmoid(hidden_r, out=r)
+            torch.addcmul(x_n, r, hidden_n, out=candidate).tanh_()
+            torch.sub(h, candidate, out=gap)
+            torch.addcmul(candidate, gap, z[t], out=h_next)  # m + (h - m) z, as nn.GRU
+            if grad:  # the backward's factors, see the module doc
+                torch.addcmul(ones, candidate, candidate, value=-1, out=f_n[t]).addcmul_(f_n[t], z[t], value=-1)
+                torch.mul(f_n[t].unsqueeze(1), r_and_h_n, out=f_hn_and_r[t])  # (f_n r, f_n h_n)
+                _sigmoid_backward(f_r[t], r, grad_input=f_r[t])
+                _sigmoid_backward(gap, z[t], grad_input=f_z[t])
+        if grad:
+            ctx.save_for_backward(weight_hh, h_all, z_all, factors)
+            ctx.overwrite, ctx.factors_spent = overwrite, False
         return h_all[1:].transpose(0, 1)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        weight_hh, h_all, hidden, gates = ctx.saved_tensors
-        steps, batch, n = h_all.shape[0] - 1, h_all.shape[1], h_all.shape[2]
-        factors = _backward_factors(h_all, hidden, gates)
-        # grads[t] = [d r-pre, d z-pre, d h_n, d x_n]; its first 3n columns are dL/d(h W_hh^T + b_hh)
-        grads = torch.empty_like(factors)
-        carried = torch.empty_like(h_all[1:])  # carried[t] = dL/dh_t in full (g above)
-        grad_h = grad_out.transpose(0, 1)
-        z = gates[..., n:2 * n]
-        carried[-1] = grad_h[-1]
-        blocks_in, blocks_out = factors.unflatten(-1, (4, n)), grads.unflatten(-1, (4, n))
-        for t in range(steps - 1, 0, -1):
-            torch.mul(carried[t].unsqueeze(1), blocks_in[t], out=blocks_out[t])
-            torch.addcmul(grad_h[t - 1], carried[t], z[t], out=carried[t - 1])
-            carried[t - 1].addmm_(grads[t, :, :3 * n], weight_hh)
-        torch.mul(carried[0].unsqueeze(1), blocks_in[0], out=blocks_out[0])
-        grad_h0 = torch.mul(carried[0], z[0]).addmm_(grads[0, :, :3 * n], weight_hh)
+        if ctx.factors_spent:
+            raise RuntimeError("GRUSequence(overwrite=True) wrote its gradients over its saved factors: "
+                               "its backward runs once per forward")
+        ctx.factors_spent = ctx.overwrite
+        weight_hh, h_all, z_all, factors = ctx.saved_tensors
+        steps, n = h_all.shape[0] - 1, h_all.shape[2]
+        w_r, w_z, w_n = weight_hh.split(n)
+        weight_perm = torch.cat((w_n, w_r, w_z))  # rows in the factors' order (h_n, r, z)
+        grads = factors if ctx.overwrite else torch.empty_like(factors)  # [d h_n, d r-pre, d z-pre, d x_n]
         grad_hidden = grads[..., :3 * n]
+        blocks_in, blocks = factors.unflatten(-1, (4, n)).unbind(0), grads.unflatten(-1, (4, n)).unbind(0)
+        grad_h, z = grad_out.transpose(0, 1), z_all.unbind(0)
+        # g = dL/dh_t in full: two buffers taken in turn
+        g, g_prev = grad_h[-1].clone(memory_format=torch.contiguous_format), torch.empty_like(h_all[0])
+        for t in range(steps - 1, 0, -1):
+            torch.mul(blocks_in[t], g.unsqueeze(1), out=blocks[t])
+            torch.addcmul(grad_h[t - 1], g, z[t], out=g_prev).addmm_(grad_hidden[t], weight_perm)
+            g, g_prev = g_prev, g
+        torch.mul(blocks_in[0], g.unsqueeze(1), out=blocks[0])
+        grad_h0 = torch.mul(g, z[0]).addmm_(grad_hidden[0], weight_perm)
         grad_weight = grad_bias = None
         if ctx.needs_input_grad[1]:
-            grad_weight = grad_hidden.reshape(-1, 3 * n).T @ h_all[:-1].reshape(-1, n)
+            permuted = grad_hidden.reshape(-1, 3 * n).T @ h_all[:-1].reshape(-1, n)
+            grad_weight = torch.cat((permuted[n:], permuted[:n]))
         if ctx.needs_input_grad[2]:
-            grad_bias = grad_hidden.sum(dim=(0, 1))
-        grad_projected = torch.cat((grads[..., :2 * n], grads[..., 3 * n:]), dim=-1).transpose(0, 1)
-        return grad_projected, grad_weight, grad_bias, grad_h0
+            permuted = grad_hidden.sum(dim=(0, 1))
+            grad_bias = torch.cat((permuted[n:], permuted[:n]))
+        return grads[..., n:].transpose(0, 1), grad_weight, grad_bias, grad_h0, None, None

@@ -31,7 +31,7 @@ from torch import nn
 from ..catalog.cells import cell_entry, register_cell  # noqa: F401 (register_cell: its old home)
 from ..catalog.entrypoints import load
 from ..lsc.views import RecurrentLSCView, diagonal_rows
-from .gru_sequence import GRUSequence
+from .gru_sequence import gru_sequence
 from .spiking import ALIFLayer, glorot_uniform
 from .stack import SequenceStack, UniformDropout
 
@@ -210,8 +210,7 @@ class GRULayer(nn.Module):
             raise RuntimeError("Input and hidden tensors are not at the same device, found input "
                                f"tensor at {x.device} and hidden tensor at {state[0].device}")
         gru = self.fused
-        projected = F.linear(x, gru.weight_ih_l0, gru.bias_ih_l0)  # all steps at once
-        out = GRUSequence.apply(projected, gru.weight_hh_l0, gru.bias_hh_l0, state[0])
+        out = gru_sequence(x, gru.weight_ih_l0, gru.bias_ih_l0, gru.weight_hh_l0, gru.bias_hh_l0, state[0])
         return out, (out[:, -1].clone(),)  # a copy: a carried state must not pin the sequence
 
     def forward_fused(self, x: torch.Tensor, state: State | None = None):
