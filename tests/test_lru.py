@@ -180,3 +180,70 @@ def test_step_under_vmap_jacrev():
     # and it agrees with autograd on one sample
     reference = torch.autograd.functional.jacobian(lambda u_t: lru.step(u_t, x[2])[1], u[2])
     torch.testing.assert_close(jac_u[2], reference)
+
+
+# --- the fused training path (LRUSequence, GatedTail) against the module-by-module one ---------
+def recurrence_forward(lru: LRU, u: torch.Tensor, x0: torch.Tensor | None):
+    """``LRU.forward`` as it was before LRUSequence: autograd through the drive's GEMM, the
+    LinearRecurrence node, the readout's GEMM and D u."""
+    lam_re, lam_im = lru.lambda_parts()
+    gamma = torch.exp(lru.gamma_log)
+    w_in = torch.cat([lru.B_re * gamma, lru.B_im * gamma], dim=1)
+    w_out = torch.cat([lru.C_re, -lru.C_im], dim=0)
+    states = LinearRecurrence.apply(lam_re, lam_im, u @ w_in, x0, lru.method, False)
+    return states @ w_out + lru.D * u, states[:, -1]
+
+
+def _block_and_reference(dtype):
+    block = ResLRUBlock(H, H, torch.Generator().manual_seed(7), dropout=0.3).to(dtype).train()
+
+    def reference(x, state):  # the modules one after another, LRU.forward as before
+        adapted, u = block._head(x)
+        y, x_last = recurrence_forward(block.lru, u, state)
+        return block._tail(y, adapted), x_last
+    return block, reference
+
+
+@pytest.mark.parametrize("method", ["scan", "loop"])
+@pytest.mark.parametrize("dtype,rtol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+def test_fused_block_equals_the_module_path(method, dtype, rtol):
+    """Same weights and dropout masks (the same random numbers): the block's output, final
+    state and every gradient as the module-by-module path computes them."""
+    block, reference = _block_and_reference(dtype)
+    block.lru.method = method
+    generator = torch.Generator().manual_seed(8)
+    x = torch.randn(3, 29, H, generator=generator, dtype=dtype, requires_grad=True)
+    x0 = torch.randn(3, 4 * H, generator=generator, dtype=dtype, requires_grad=True)
+    weights = torch.randn(3, 29, H, generator=generator, dtype=dtype)
+    inputs = [x, x0, *block.parameters()]
+    results = []
+    for forward in (lambda x_, s_: (lambda o: (o[0], o[1][0]))(block(x_, (s_,))), reference):
+        torch.manual_seed(9)
+        out, x_last = forward(x, x0)
+        loss = (out * weights).sum() + x_last.square().sum()
+        results.append((out.detach(), x_last.detach(), *torch.autograd.grad(loss, inputs)))
+    for new, old in zip(*results):
+        torch.testing.assert_close(new, old, rtol=rtol, atol=rtol * old.abs().max().item())
+
+
+def test_fused_tail_draws_the_modules_masks_and_falls_back():
+    from lscrepro.models import lru as lru_module
+    from lscrepro.models.stack import UniformDropout
+    dropout = UniformDropout(0.3).train()
+    like = torch.ones(4, 5, 6)
+    torch.manual_seed(3)
+    expected = dropout(like)  # ones * mask
+    torch.manual_seed(3)
+    mask, scale = lru_module._uniform_dropout_masks(dropout, like=like)
+    assert torch.equal(mask * scale, expected)
+    assert lru_module._uniform_dropout_masks(dropout.eval(), like=like) is None
+    assert lru_module._uniform_dropout_masks(UniformDropout(0.0), like=like) is None
+    assert lru_module._uniform_dropout_masks(torch.nn.Dropout(0.3), like=like) is None
+
+
+def test_sum_of_products_in_row_chunks():
+    from lscrepro.models.lru import _sum_of_products
+    generator = torch.Generator().manual_seed(5)
+    a, b = (torch.randn(3, 23, 6, dtype=torch.float64, generator=generator) for _ in range(2))
+    for rows in (5, 23, 2048):  # chunks with a short last one, one chunk, fewer rows than a chunk
+        torch.testing.assert_close(_sum_of_products(a, b, rows=rows), (a * b).sum(dim=(0, 1)))

@@ -19,9 +19,9 @@ The LRU (N = 2H complex states, one per pair of real state entries)::
     lambda = exp(-exp(nu) + i theta),   gamma = exp(gamma_log)
     x_t = lambda * x_{t-1} + gamma * (u_t B),   y_t = Re(x_t C) + D * u_t
 
-``LRU.forward`` computes a whole sequence at once: the input projection of all steps,
-then the diagonal recurrence in one autograd node (``LinearRecurrence``, backward written
-out) by a log-depth parallel scan (Hillis-Steele doubling; lambda is the same at every
+``LRU.forward`` computes a whole sequence at once, in one autograd node with its backward
+written out (``LRUSequence``): the input projection of all steps, then the diagonal
+recurrence by a log-depth parallel scan (Hillis-Steele doubling; lambda is the same at every
 step so the "a" half of the scan pair is just lambda^(2^k)) on accelerators, or by an
 in-place loop over time on the CPU, where it is faster; then the readout of all steps.
 It holds the complex states as real tensors, ``[Re x | Im x]`` along the last axis, so
@@ -30,6 +30,9 @@ on strided ``.real``/``.imag`` views, copied first, and a complex loop's copies;
 benchmarks/lru_train_step.py). ``LRU.step`` is the one-step cell on real tensors, the
 state stored as the reference stores it, ``[Re x, Im x]`` (2N real entries), so that
 torch.func can differentiate it. States at every API boundary use that real layout.
+Training on the CPU, ``ResLRUBlock`` runs its GELU, dropouts, gated unit and residual as
+one node too (``GatedTail``, with UniformDropout's masks drawn as the modules draw them);
+in evaluation and on other devices it calls the modules in turn.
 
 Initialisation draws from one torch.Generator seeded with the model seed, so the same
 seed gives bit-identical weights on CPU.
@@ -178,7 +181,7 @@ class LinearRecurrence(torch.autograd.Function):
     Both passes update one buffer in place, instead of an autograd graph of every round.
 
     ``in_place``: the recurrence overwrites ``drive`` and its backward the incoming
-    gradient (``LRU.forward``, whose drive and state gradient are its own fresh tensors:
+    gradient (for callers whose drive and state gradient are their own fresh tensors:
     two (B, T, 2N) allocations fewer per layer and step); otherwise both are copied."""
 
     @staticmethod
@@ -201,17 +204,90 @@ class LinearRecurrence(torch.autograd.Function):
         lam_re, lam_im, x, x0 = ctx.saved_tensors
         own = ctx.in_place and grad_x.is_contiguous()
         grad = grad_x if own else grad_x.clone(memory_format=torch.contiguous_format)
-        if ctx.method == "loop":
-            grad_re, grad_im = _reverse_loop_with_lambda_grad(lam_re, lam_im, grad, x)
-        else:
-            _recur_inplace(lam_re, -lam_im, grad, ctx.method, reverse=True)
-            grad_re, grad_im = _conj_product_sum(grad[:, 1:], x[:, :-1])
-        grad_x0 = None
-        if x0 is not None:  # the first step's lam * x0: g_0 conj(x0) and conj(lam) g_0
-            more_re, more_im = _conj_product_sum(grad[:, 0], x0)
-            grad_re, grad_im = grad_re + more_re, grad_im + more_im
-            grad_x0 = _times_lambda(lam_re, -lam_im, grad[:, 0]) if ctx.needs_input_grad[3] else None
+        grad_re, grad_im, grad_x0 = _recurrence_backward(lam_re, lam_im, grad, x, x0, ctx.method,
+                                                         ctx.needs_input_grad[3])
         return grad_re, grad_im, grad, grad_x0, None, None
+
+
+def _recurrence_backward(lam_re, lam_im, grad, x, x0, method, need_x0):
+    """The backward of x_t = lam x_{t-1} + drive_t given the states x: the state gradient
+    ``grad`` (B, T, 2N) becomes the drive's, in place; returns (grad Re lam, grad Im lam,
+    grad x0 or None)."""
+    if method == "loop":
+        grad_re, grad_im = _reverse_loop_with_lambda_grad(lam_re, lam_im, grad, x)
+    else:
+        _recur_inplace(lam_re, -lam_im, grad, method, reverse=True)
+        grad_re, grad_im = _conj_product_sum(grad[:, 1:], x[:, :-1])
+    grad_x0 = None
+    if x0 is not None:  # the first step's lam * x0: g_0 conj(x0) and conj(lam) g_0
+        more_re, more_im = _conj_product_sum(grad[:, 0], x0)
+        grad_re, grad_im = grad_re + more_re, grad_im + more_im
+        grad_x0 = _times_lambda(lam_re, -lam_im, grad[:, 0]) if need_x0 else None
+    return grad_re, grad_im, grad_x0
+
+
+def _sum_of_products(a: torch.Tensor, b: torch.Tensor, rows: int = 2048) -> torch.Tensor:
+    """sum over all but the last axis of a * b, for contiguous a, b (..., H): accumulated in a
+    (rows, H) buffer that stays in cache, where (a * b).sum() would write and read back a
+    temporary as large as a."""
+    a, b = a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])
+    rows = min(rows, a.shape[0])
+    total = torch.mul(a[:rows], b[:rows])
+    for start in range(rows, a.shape[0], rows):
+        stop = min(start + rows, a.shape[0])
+        total[:stop - start].addcmul_(a[start:stop], b[start:stop])
+    return total.sum(dim=0)
+
+
+class LRUSequence(torch.autograd.Function):
+    """The LRU over a sequence in one node: u (B, T, H) -> drive u @ w_in (B, T, 2N) -> the
+    recurrence (as ``LinearRecurrence``, in place) -> y = states @ w_out + D u, and the final
+    state. Written out so that the backward needs no elementwise temporaries as large as u:
+    grad u = grad_states @ w_in^T + D grad_y is one GEMM and one in-place addcmul (autograd
+    made grad_y * D and the sum of the two as new tensors), grad D accumulates in cache
+    (``_sum_of_products``), and the state gradient from the readout's GEMM is updated in
+    place. Inputs: u, w_in (H, 2N), w_out (2N, H), D (H,), lam_re, lam_im (N,), x0 (B, 2N)
+    or None, method; outputs (y, x_T)."""
+
+    @staticmethod
+    def forward(ctx, u, w_in, w_out, d, lam_re, lam_im, x0, method):
+        batch, steps, width = u.shape
+        u = u.contiguous()
+        states = torch.mm(u.view(-1, width), w_in).view(batch, steps, -1)
+        if x0 is not None:
+            states[:, 0] += _times_lambda(lam_re, lam_im, x0)
+        _recur_inplace(lam_re, lam_im, states, method)
+        y = torch.mm(states.view(batch * steps, -1), w_out).view(batch, steps, width).addcmul_(u, d)
+        ctx.method = method
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(u, w_in, w_out, d, lam_re, lam_im, states, x0)
+        return y, states[:, -1].clone()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_y, grad_last):
+        u, w_in, w_out, d, lam_re, lam_im, states, x0 = ctx.saved_tensors
+        batch, steps, width = u.shape
+        if grad_y is None:
+            grad_y = torch.zeros_like(u)
+        grad_y = grad_y.contiguous()
+        flat_y, flat_u, flat_states = grad_y.view(-1, width), u.view(-1, width), states.view(batch * steps, -1)
+        grad = torch.mm(flat_y, w_out.T).view(states.shape)  # this node's own: updated in place
+        if grad_last is not None:
+            grad[:, -1] += grad_last
+        grad_lam_re, grad_lam_im, grad_x0 = _recurrence_backward(lam_re, lam_im, grad, states, x0,
+                                                                 ctx.method, ctx.needs_input_grad[6])
+        flat_grad = grad.view(batch * steps, -1)
+        grad_u = grad_w_in = grad_w_out = grad_d = None
+        if ctx.needs_input_grad[0]:
+            grad_u = torch.mm(flat_grad, w_in.T).view(u.shape).addcmul_(grad_y, d)
+        if ctx.needs_input_grad[1]:
+            grad_w_in = flat_u.T @ flat_grad
+        if ctx.needs_input_grad[2]:
+            grad_w_out = flat_states.T @ flat_y
+        if ctx.needs_input_grad[3]:
+            grad_d = _sum_of_products(grad_y, u)
+        return grad_u, grad_w_in, grad_w_out, grad_d, grad_lam_re, grad_lam_im, grad_x0, None
 
 
 def default_method(device: torch.device) -> str:
@@ -266,7 +342,7 @@ class LRU(nn.Module):
 
     def forward(self, u: torch.Tensor, x0: torch.Tensor | None = None):
         """u (B, T, H), x0 (B, 2N) or None (zeros) -> (y (B, T, H), x_T (B, 2N)), the
-        recurrence over the whole sequence at once (``LinearRecurrence``), on real tensors
+        recurrence over the whole sequence at once (``LRUSequence``), on real tensors
         in the ``[Re | Im]`` layout: one GEMM gives the drive's both parts (gamma folded into
         [B_re | B_im]), one reads out Re(x C) = [Re x | Im x] @ [C_re; -C_im]."""
         lam_re, lam_im = self.lambda_parts()
@@ -274,11 +350,7 @@ class LRU(nn.Module):
         w_in = torch.cat([self.B_re * gamma, self.B_im * gamma], dim=1)  # (H, 2N)
         w_out = torch.cat([self.C_re, -self.C_im], dim=0)  # (2N, H)
         method = self.method or default_method(u.device)
-        # in place: the drive is this call's own tensor, and so is its gradient (from the
-        # readout's GEMM and the final state's copy); so is the readout, which D u joins
-        states = LinearRecurrence.apply(lam_re, lam_im, u @ w_in, x0, method, True)
-        y = (states @ w_out).addcmul_(u, self.D)
-        return y, states[:, -1].clone()
+        return LRUSequence.apply(u, w_in, w_out, self.D, lam_re, lam_im, x0, method)
 
     def forward_stepwise(self, u: torch.Tensor, x0: torch.Tensor | None = None):
         """``forward`` by a Python loop over ``step`` (reference for tests/benchmarks)."""
@@ -297,6 +369,65 @@ def _dense(n_in: int, n_out: int, generator: torch.Generator) -> nn.Linear:
         linear.weight.copy_(glorot_uniform((n_in, n_out), generator).T)
         linear.bias.zero_()
     return linear
+
+
+def _uniform_dropout_masks(*dropouts: nn.Module, like: torch.Tensor) -> tuple | None:
+    """The keep masks (1 kept, 0 dropped) that the ``UniformDropout`` modules would draw for
+    tensors like ``like``, in order (the same random numbers: uniform >= p), and their scales
+    1 / (1 - p): (mask, ..., scale, ...). None unless every one is an unpatched UniformDropout
+    that drops on the CPU. ``GatedTail`` folds the scales into small factors, which spares a
+    pass over each mask."""
+    for dropout in dropouts:
+        if (type(dropout).forward is not _UNIFORM_FORWARD or not dropout.training or dropout.p == 0
+                or like.device.type != "cpu"):
+            return None
+    masks = tuple(torch.rand_like(like).ge_(d.p) for d in dropouts)
+    return masks + tuple(1 / (1 - d.p) for d in dropouts)
+
+
+_UNIFORM_FORWARD = UniformDropout.forward
+
+
+class GatedTail(torch.autograd.Function):
+    """``ResLRUBlock``'s tail in one node: h = m1 gelu(y) / (1 - p1); [a | b] = h [W1; W3]^T
+    + [b1; b3] (one GEMM); out = adapted + m2 sigmoid(a) b / (1 - p2), with m1, m2 the 0/1
+    dropout masks. The elementwise steps run in place on this node's own tensors (autograd
+    gave each one a new tensor as large as y, forward and backward: 8 each way, here 3 and
+    2), the dropout scales ride on the weights, the addcmul and the small gradients (not on
+    the masks), and the backward's GEMMs take the two Dense layers at once. Inputs: y,
+    weight (2H, H), bias (2H,), adapted, mask_1, mask_2 (as y), scale_1, scale_2; output: out."""
+
+    @staticmethod
+    def forward(ctx, y, weight, bias, adapted, mask_1, mask_2, scale_1, scale_2):
+        width = y.shape[-1]
+        y = y.contiguous()
+        h = F.gelu(y).mul_(mask_1)  # the dropout's output / scale_1
+        gates = torch.addmm(bias, h.view(-1, width), weight.T, alpha=scale_1)  # [a | b]
+        sig, lin = gates[:, :width].sigmoid_(), gates[:, width:].mul_(mask_2.view(-1, width))
+        out = torch.addcmul(adapted, sig.view(y.shape), lin.view(y.shape), value=scale_2)
+        ctx.scales = scale_1, scale_2
+        ctx.save_for_backward(y, weight, h, gates, mask_1, mask_2)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        y, weight, h, gates, mask_1, mask_2 = ctx.saved_tensors
+        scale_1, scale_2 = ctx.scales
+        width = y.shape[-1]
+        flat = grad_out.contiguous().view(-1, width)
+        sig, lin = gates[:, :width], gates[:, width:]  # sigmoid(a), m2 b
+        grad_gates = torch.empty_like(gates)  # the gates' gradient / scale_2
+        grad_a, grad_b = grad_gates[:, :width], grad_gates[:, width:]
+        torch.mul(flat, lin, out=grad_a)
+        torch.ops.aten.sigmoid_backward.grad_input(grad_a, sig, grad_input=grad_a)
+        torch.mul(flat, mask_2.view(-1, width), out=grad_b).mul_(sig)
+        grad_h = torch.mm(grad_gates, weight * (scale_1 * scale_2)).mul_(mask_1.view(-1, width))
+        grad_y = torch.ops.aten.gelu_backward.grad_input(grad_h, y.view(-1, width), approximate="none",
+                                                        grad_input=grad_h)
+        grad_weight = torch.mm(grad_gates.T, h.view(-1, width)).mul_(scale_1 * scale_2)
+        grad_bias = grad_gates.sum(dim=0).mul_(scale_2)
+        return grad_y.view(y.shape), grad_weight, grad_bias, grad_out, None, None, None, None
 
 
 class ResLRUBlock(nn.Module):
@@ -335,7 +466,12 @@ class ResLRUBlock(nn.Module):
     def forward(self, x: torch.Tensor, state: State | None = None):
         adapted, u = self._head(x)
         y, x_last = self.lru(u, None if state is None else state[0])
-        return self._tail(y, adapted), (x_last,)
+        masks = _uniform_dropout_masks(self.dropout_1, self.dropout_2, like=y)
+        if masks is None:  # evaluation, no dropout, another device: the modules in turn
+            return self._tail(y, adapted), (x_last,)
+        weight = torch.cat([self.w_1.weight, self.w_3.weight])
+        bias = torch.cat([self.w_1.bias, self.w_3.bias])
+        return GatedTail.apply(y, weight, bias, adapted, *masks), (x_last,)
 
 
 class ResLRUNet(SequenceStack):
