@@ -80,8 +80,9 @@ def bench(name: str, repeats: int) -> None:
     print(f"{name}: input {n_in}, GRU {widths}, batch {batch}, {steps} steps; median of {repeats}")
     print(f"  largest relative gradient difference new vs old: {gap:.1e}")
     for label, step in (("old", old), ("new", new)):
-        print(f"  {label}: wall {statistics.median(wall[label]):.3f} s, CPU {statistics.median(cpu[label]):.3f} s; "
-              f"ATen calls per time step: {per_step_calls(step, steps)}")
+        calls = per_step_calls(step, steps)
+        print(f"  {label}: wall {statistics.median(wall[label]):.3f} s, "
+              f"CPU {statistics.median(cpu[label]):.3f} s; ATen calls per time step: {calls}")
     print(f"  old / new: wall {statistics.median(wall['old']) / statistics.median(wall['new']):.2f}x, "
           f"CPU {statistics.median(cpu['old']) / statistics.median(cpu['new']):.2f}x")
 

@@ -100,7 +100,8 @@ def test_without_grad_the_same_outputs_and_nothing_kept():
 
 def test_an_overwriting_backward_runs_once():
     gru = random_gru(4, 7, torch.float64)
-    out, _ = sequence_forward(gru, torch.randn(3, 6, 4, dtype=torch.float64), torch.zeros(3, 7, dtype=torch.float64))
+    x, h0 = torch.randn(3, 6, 4, dtype=torch.float64), torch.zeros(3, 7, dtype=torch.float64)
+    out, _ = sequence_forward(gru, x, h0)
     out.sum().backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="runs once per forward"):
         out.sum().backward()

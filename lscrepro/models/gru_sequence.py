@@ -5,11 +5,12 @@ PyTorch's GRU formula (gate order r, z, n; reset after the recurrent product):
     r = sigmoid(x_r + h_r),  z = sigmoid(x_z + h_z),  m = tanh(x_n + r * h_n),
     h' = (1 - z) m + z h,    with (x_r, x_z, x_n) = x W_ih^T + b_ih and (h_r, h_z, h_n) = h W_hh^T + b_hh.
 
-On CPU nn.GRU runs this as a dozen small autograd ops per step and twice that backward.
-``GRUSequence`` takes the input projection of all steps (computed outside, so autograd
-handles W_ih and b_ih) and runs seven ops per step forward. Where a gradient is wanted, six
-more per step (while the step's gates are in cache: a pass over the whole sequence costs
-more on a CPU) store the factors of the carried gradient g = dL/dh':
+On CPU nn.GRU runs this as about 30 ATen calls per step, forward and backward, besides
+its GEMMs. ``GRUSequence`` takes the input projection of all steps (computed outside, so
+autograd handles W_ih and b_ih) and runs one addmm and seven elementwise calls per step
+forward. Where a gradient is wanted, five more per step (while the step's gates are in
+cache: a pass over the whole sequence costs more on a CPU) store the factors of the
+carried gradient g = dL/dh':
 
     d(h_n) = g (1 - z)(1 - m^2) r       d(r pre-activation) = d(h_n) h_n (1 - r)
     d(z pre-activation) = g (h - m) z (1 - z)      d(x_n) = g (1 - z)(1 - m^2)
@@ -78,12 +79,13 @@ class GRUSequence(torch.autograd.Function):
         ones = torch.ones((batch, n), **like)
         hidden_rz, hidden_r, hidden_z, hidden_n = hidden[:, :2 * n], *hidden.split(n, dim=-1)
         r = hidden_z  # r goes where z's pre-activation was, so that (r, h_n) are one (B, 2, n) view
-        r_and_h_n = hidden[:, n:].unflatten(-1, (2, n))
+        r_and_h_n, weight_t = hidden[:, n:].unflatten(-1, (2, n)), weight_hh.T
         f_hn_and_r = factors[..., :2 * n].unflatten(-1, (2, n)).unbind(0)
+        f_n_rows = factors[..., 3 * n:].unsqueeze(2).unbind(0)  # f_n as (B, 1, n)
         inputs = zip(x_seq[..., :2 * n].unbind(0), x_seq[..., 2 * n:].unbind(0), h_all.unbind(0),
                      h_all[1:].unbind(0))
         for t, (x_rz, x_n, h, h_next) in enumerate(inputs):
-            torch.addmm(bias_hh, h, weight_hh.T, out=hidden)
+            torch.addmm(bias_hh, h, weight_t, out=hidden)
             hidden_rz.add_(x_rz)
             torch.sigmoid(hidden_z, out=z[t])
             torch.sigmoid(hidden_r, out=r)
@@ -91,8 +93,9 @@ class GRUSequence(torch.autograd.Function):
             torch.sub(h, candidate, out=gap)
             torch.addcmul(candidate, gap, z[t], out=h_next)  # m + (h - m) z, as nn.GRU
             if grad:  # the backward's factors, see the module doc
-                torch.addcmul(ones, candidate, candidate, value=-1, out=f_n[t]).addcmul_(f_n[t], z[t], value=-1)
-                torch.mul(f_n[t].unsqueeze(1), r_and_h_n, out=f_hn_and_r[t])  # (f_n r, f_n h_n)
+                torch.addcmul(ones, candidate, candidate, value=-1, out=f_n[t])
+                f_n[t].addcmul_(f_n[t], z[t], value=-1)
+                torch.mul(f_n_rows[t], r_and_h_n, out=f_hn_and_r[t])  # (f_n r, f_n h_n)
                 _sigmoid_backward(f_r[t], r, grad_input=f_r[t])
                 _sigmoid_backward(gap, z[t], grad_input=f_z[t])
         if grad:
@@ -115,19 +118,23 @@ class GRUSequence(torch.autograd.Function):
         grad_hidden = grads[..., :3 * n]
         blocks_in, blocks = factors.unflatten(-1, (4, n)).unbind(0), grads.unflatten(-1, (4, n)).unbind(0)
         grad_h, z = grad_out.transpose(0, 1), z_all.unbind(0)
-        # g = dL/dh_t in full: two buffers taken in turn
-        g, g_prev = grad_h[-1].clone(memory_format=torch.contiguous_format), torch.empty_like(h_all[0])
-        for t in range(steps - 1, 0, -1):
-            torch.mul(blocks_in[t], g.unsqueeze(1), out=blocks[t])
-            torch.addcmul(grad_h[t - 1], g, z[t], out=g_prev).addmm_(grad_hidden[t], weight_perm)
-            g, g_prev = g_prev, g
-        torch.mul(blocks_in[0], g.unsqueeze(1), out=blocks[0])
-        grad_h0 = torch.mul(g, z[0]).addmm_(grad_hidden[0], weight_perm)
+        # g = dL/dh_t in full: two buffers taken in turn, also as (B, 1, n) rows
+        pair = torch.empty((2, *h_all.shape[1:]), dtype=h_all.dtype, device=h_all.device)
+        pair[0] = grad_h[-1]
+        g, g_rows = pair.unbind(0), pair.unsqueeze(2).unbind(0)
+        for k, t in enumerate(range(steps - 1, 0, -1)):
+            now, before = k % 2, 1 - k % 2
+            torch.mul(blocks_in[t], g_rows[now], out=blocks[t])
+            torch.addcmul(grad_h[t - 1], g[now], z[t], out=g[before]).addmm_(grad_hidden[t], weight_perm)
+        now = (steps - 1) % 2
+        torch.mul(blocks_in[0], g_rows[now], out=blocks[0])
+        grad_h0 = torch.mul(g[now], z[0]).addmm_(grad_hidden[0], weight_perm)
         grad_weight = grad_bias = None
         if ctx.needs_input_grad[1]:
             permuted = grad_hidden.reshape(-1, 3 * n).T @ h_all[:-1].reshape(-1, n)
             grad_weight = torch.cat((permuted[n:], permuted[:n]))
         if ctx.needs_input_grad[2]:
+            # (torch.mv with a ones vector is 2-3x faster here, but 10x less accurate in float32)
             permuted = grad_hidden.sum(dim=(0, 1))
             grad_bias = torch.cat((permuted[n:], permuted[:n]))
         return grads[..., n:].transpose(0, 1), grad_weight, grad_bias, grad_h0, None, None
