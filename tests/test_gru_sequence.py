@@ -136,3 +136,26 @@ def test_carried_state_is_a_copy():
     layer = GRULayer(3, 4, torch.Generator().manual_seed(0))
     out, (h,) = layer(torch.randn(2, 5, 3))
     assert torch.equal(h, out[:, -1]) and h.untyped_storage().data_ptr() != out.untyped_storage().data_ptr()
+
+
+def test_forward_takes_the_sequence_on_the_cpu():
+    layer = GRULayer(3, 4, torch.Generator().manual_seed(0))
+    out, _ = layer(torch.randn(2, 5, 3))
+    assert type(out.grad_fn).__name__ == "GRUSequenceBackward"
+
+
+def test_the_sequence_on_a_device_without_violations(monkeypatch):
+    """Off the CPU forward takes nn.GRU; here the audit's device runs GRUSequence instead:
+    every tensor made on the input's device, no host sync."""
+    from lscrepro.device_audit import audit_family
+    applied, apply = [], GRUSequence.apply
+
+    def counted(*args):
+        applied.append(args[0].device)
+        return apply(*args)
+
+    monkeypatch.setattr(GRUSequence, "apply", counted)
+    monkeypatch.setattr(GRULayer, "forward_fused", GRULayer.forward_sequence)
+    report = audit_family("GRU")
+    assert not report.violations, report.summary()
+    assert applied and all(device.type != "cpu" for device in applied)

@@ -15,8 +15,9 @@ seeded with the model seed, so the same seed gives bit-identical weights on CPU.
 
 Every layer exposes ``step(x_t, state) -> (h_t, new_state)`` and ``initial_state``: a
 pure function of plain tensors that the LSC pre-training differentiates with
-torch.func. LSTM trains through the fused nn.LSTM, GRU through ``GRUSequence``
-(gru_sequence.py) on its nn.GRU's parameters, both with the same parameters as ``step``.
+torch.func. LSTM trains through the fused nn.LSTM, GRU on the CPU through ``GRUSequence``
+(gru_sequence.py) on its nn.GRU's parameters and elsewhere through the nn.GRU, all with the
+same parameters as ``step``.
 """
 
 from __future__ import annotations
@@ -202,19 +203,26 @@ class GRULayer(nn.Module):
         return h_new, (h_new,)
 
     def forward(self, x: torch.Tensor, state: State | None = None):
-        """nn.GRU's numbers (to float rounding) from its parameters, through ``GRUSequence``'s
-        hand-written backward through time (a few ops per step instead of nn.GRU's CPU loop)."""
+        """On the CPU ``forward_sequence`` (nn.GRU's CPU loop is a dozen small autograd ops
+        per step), elsewhere ``forward_fused`` (one fused kernel, cuDNN's on CUDA)."""
         if state is None:
             state = self.initial_state(x.shape[0], x.device, x.dtype)
         if state[0].device != x.device:  # as nn.GRU: a state on the wrong device is an error, not a copy
             raise RuntimeError("Input and hidden tensors are not at the same device, found input "
                                f"tensor at {x.device} and hidden tensor at {state[0].device}")
+        return (self.forward_sequence if x.device.type == "cpu" else self.forward_fused)(x, state)
+
+    def forward_sequence(self, x: torch.Tensor, state: State | None = None):
+        """nn.GRU's numbers (to float rounding) from its parameters, through ``GRUSequence``'s
+        hand-written backward through time (gru_sequence.py)."""
+        if state is None:
+            state = self.initial_state(x.shape[0], x.device, x.dtype)
         gru = self.fused
         out = gru_sequence(x, gru.weight_ih_l0, gru.bias_ih_l0, gru.weight_hh_l0, gru.bias_hh_l0, state[0])
         return out, (out[:, -1].clone(),)  # a copy: a carried state must not pin the sequence
 
     def forward_fused(self, x: torch.Tensor, state: State | None = None):
-        """``forward`` through nn.GRU itself (reference for tests)."""
+        """``forward`` through nn.GRU itself (off the CPU, and the reference for tests)."""
         if state is None:
             state = self.initial_state(x.shape[0], x.device, x.dtype)
         out, h = self.fused(x, state[0].unsqueeze(0).contiguous())
