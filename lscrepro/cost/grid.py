@@ -31,6 +31,7 @@ from multiprocessing import get_context
 import torch
 import torch.nn.functional as F
 
+from ..host_memory import keep_freed_memory
 from ..models import build_model
 from ..models.readout import readout_cross_entropy
 from ..optim import adabelief_lookahead
@@ -154,6 +155,7 @@ def job_seconds(shape: Shape, timed: dict, capped: bool = True) -> float:
 
 def _measure_in_child(args: tuple[Shape, str, int]) -> dict:
     shape, device, threads = args
+    keep_freed_memory()  # as the jobs run (lscrepro.jobs.common.setup)
     torch.set_num_threads(threads)
     return measure_shape(shape, device)
 

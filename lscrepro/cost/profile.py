@@ -46,6 +46,7 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from ..host_memory import keep_freed_memory
 from ..models import build_model
 from .flops import GEMM_SIZE, train_step_flops
 from .grid import Shape, describe_shape, training_loss, training_step
@@ -443,6 +444,7 @@ def profile_shape(shape: Shape, rate: float | None = None) -> dict:
 
 
 def _profile_in_child(args: tuple[Shape, float | None]) -> dict:
+    keep_freed_memory()  # as the jobs run (lscrepro.jobs.common.setup)
     torch.set_num_threads(1)  # as the jobs run (the rules' threads: 1)
     return profile_shape(*args)
 

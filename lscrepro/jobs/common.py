@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..device import make_deterministic, resolve_device
+from ..host_memory import keep_freed_memory
 from ..models import build_model
 from ..provenance import provenance
 from ..tasks import build_task
@@ -18,6 +19,7 @@ def setup(spec: dict, threads: int):
     """Device, task and freshly initialised model of a spec."""
     device = resolve_device(spec.get("device", "auto"))
     make_deterministic(device)
+    keep_freed_memory()  # no page faults for each step's large tensors (host_memory.py)
     torch.set_num_threads(threads)
     task = build_task(spec["task"], spec["data"], device)
     model = build_model(spec["model"], task.dims, spec["seed"]).to(device)

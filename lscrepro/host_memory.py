@@ -1,0 +1,41 @@
+"""The C allocator's policy for a job's host memory: freed tensors stay in the process.
+
+glibc's malloc serves a block above its mmap threshold (128 KiB, rising with use to 32 MiB)
+with a fresh ``mmap`` and hands it back to the kernel at ``free``; its heap also gives its
+free top back once that exceeds the trim threshold. A training step that allocates a
+sequence-long tensor (tens to hundreds of MB) every step then pays the kernel's page
+faults for all of it every step: the first write to each fresh 4 KiB page. With mmap off
+and the trim threshold at its largest, a freed block stays in the heap and later steps
+reuse warm pages: on this VM sl-MNIST's 128-wide simple RNN step took 0.61 CPU s instead of
+0.67-0.70, and PTB's depth-5 LSTM 2.1-2.2 instead of 2.3-2.4 (docs/benchmarks.md). The price
+is resident memory: the heap keeps its free blocks and fragments, so a job's peak grows by
+a third to a half (sl-MNIST 1.17 -> 1.56 GB, level from the 40th of 80 steps; PTB LSTM
+0.93 -> 1.40 GB); ``benchmarks/grid_cost.py`` measures peaks with the policy on, as the
+jobs run. It changes no number the step computes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+# mallopt(3) parameters (glibc's malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+_INT_MAX = 2 ** 31 - 1
+
+
+def keep_freed_memory() -> bool:
+    """Tell glibc's malloc never to ``mmap`` a block and never to trim its heap, for this
+    process and the processes it forks. Returns whether the policy is in force: False on a
+    C library without glibc's ``mallopt`` (macOS, musl), where nothing changes."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    # mallopt returns 1 on success; both settings or the policy is not what the docstring says
+    return mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, _INT_MAX) == 1
