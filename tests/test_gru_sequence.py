@@ -1,5 +1,5 @@
 """GRUSequence (lscrepro/models/gru_sequence.py): the hand-written GRU backward through time
-against gradcheck and against nn.GRU, alone and as GRULayer.forward."""
+against gradcheck and against nn.GRU, alone and as GRULayer.forward, and under the device audit."""
 
 import pytest
 import torch
