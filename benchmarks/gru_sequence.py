@@ -9,7 +9,10 @@ ratios (wall and process CPU time), the largest gradient difference, and the ATe
 time step of each (a TorchDispatchMode counter below autograd, forward and backward: GEMMs,
 views and the other ops counted apart).
 
-    python benchmarks/gru_sequence.py [--repeats 7] [--threads 1] [--shapes ptb sl_mnist]
+    python benchmarks/gru_sequence.py [--repeats 7] [--threads 1] [--shapes ptb sl_mnist] [--heap]
+
+--heap: glibc's malloc keeps freed memory in the heap (lscrepro.host_memory, as the jobs
+run), so that sequence-long buffers stop faulting their pages in at every step.
 """
 
 from __future__ import annotations
@@ -92,7 +95,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--heap", action="store_true", help="the jobs' malloc policy (host_memory)")
     args = parser.parse_args()
+    if args.heap:
+        from lscrepro.host_memory import keep_freed_memory
+        print(f"freed memory kept in the heap: {keep_freed_memory()}")
     torch.set_num_threads(args.threads)
     for name in args.shapes:
         bench(name, args.repeats)

@@ -62,8 +62,9 @@ class GRUSequence(torch.autograd.Function):
     rounding. Without grad_enabled (torch.is_grad_enabled() outside: inside a Function's
     forward it is always off) the forward computes no factors and keeps nothing for a
     backward. With overwrite the backward writes the gradients over the saved factors (a
-    fresh buffer as large costs its page faults again, 17 ms per 64 MB here), so it runs
-    once: a second backward (retain_graph=True, gradcheck) raises."""
+    fresh buffer as large cost 1-3% of the two-layer benchmarks' steps with the jobs' heap
+    policy, lscrepro/host_memory.py, and 7% without, where its pages fault in at every step),
+    so it runs once: a second backward (retain_graph=True, gradcheck) raises."""
 
     @staticmethod
     def forward(ctx, projected, weight_hh, bias_hh, h0, grad_enabled=True, overwrite=False):
