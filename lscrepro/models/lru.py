@@ -378,10 +378,9 @@ def _uniform_dropout_masks(*dropouts: nn.Module, like: torch.Tensor) -> tuple | 
     that drops on the CPU. ``GatedTail`` folds the scales into small factors, which spares a
     pass over each mask."""
     for dropout in dropouts:
-        if (type(dropout).forward is not _UNIFORM_FORWARD or not dropout.training or dropout.p == 0
-                or like.device.type != "cpu"):
+        if type(dropout).forward is not _UNIFORM_FORWARD or not dropout.draws_uniform(like):
             return None
-    masks = tuple(torch.rand_like(like).ge_(d.p) for d in dropouts)
+    masks = tuple(d.keep_mask(like) for d in dropouts)
     return masks + tuple(1 / (1 - d.p) for d in dropouts)
 
 
