@@ -116,3 +116,26 @@ def test_the_profile_requests_cover_the_measured_grid_with_the_margins():
             assert profile[rule][key] >= value, (rule, key, profile[rule].get(key), value)
     for rules_file in (ROOT / "rules").glob("*.smk"):
         assert "resources:" not in rules_file.read_text(), rules_file  # only the profile sets them
+
+
+def test_settle_warms_up_until_the_calls_stop_faulting_in_pages():
+    """A call that touches fresh memory each time is run ``most`` times; one whose memory
+    is warm after its first call stops at the second."""
+    import mmap
+
+    from lscrepro.cost.sizes import settle
+    calls = []
+    warm = bytearray(32 * 2 ** 20)
+
+    def fresh():  # a new mapping whatever malloc's policy: every page written faults in
+        calls.append("fresh")
+        with mmap.mmap(-1, 32 * 2 ** 20) as pages:
+            pages[::4096] = bytes(len(pages[::4096]))
+
+    def reused():
+        calls.append("warm")
+        warm[::4096] = bytes(len(warm[::4096]))  # touches every page of one buffer
+
+    settle(fresh, most=4)
+    settle(reused, most=4)
+    assert calls.count("fresh") == 4 and calls.count("warm") == 2

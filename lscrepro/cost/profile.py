@@ -1,6 +1,6 @@
 """Where a training step's time goes: each training shape of the grid stepped as
-``grid.training_step`` builds it (grid_cost's model and random batch), one warm-up step,
-then the step timed and one step under torch.profiler (CPU, one thread), split into GEMM
+``grid.training_step`` builds it (grid_cost's model and random batch), warmed up until its
+steps stop faulting in fresh pages (``sizes.settle``), then the step timed and one step under torch.profiler (CPU, one thread), split into GEMM
 kernels and the rest.
 
 Times are CPU seconds of the process (``time.process_time``), and the GEMM rate is the
@@ -50,7 +50,7 @@ from ..host_memory import keep_freed_memory
 from ..models import build_model
 from .flops import GEMM_SIZE, train_step_flops
 from .grid import Shape, describe_shape, training_loss, training_step
-from .sizes import task_sizes
+from .sizes import settle, task_sizes
 
 # leaf ops whose self time is dense matrix arithmetic (BLAS / oneDNN)
 GEMM_OPS = frozenset({
@@ -425,7 +425,7 @@ def profile_shape(shape: Shape, rate: float | None = None) -> dict:
     dims, _ = task_sizes(spec)
     model = build_model(spec["model"], dims, 0)
     step, _ = training_step(model, spec, dims, generator)
-    step()  # warm-up: first-touch pages, oneDNN primitives, the optimiser's state
+    settle(step)  # warm-up: the heap's growth, oneDNN primitives, the optimiser's state
     wall_s, step_s = step_seconds(step)
     # the profile least interrupted by other processes: a core taken away for one time
     # slice (~10 ms) in a step of tens of ms would be charged to whichever op was running

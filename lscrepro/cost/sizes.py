@@ -3,6 +3,7 @@ of the real dataset (``Preparation.canonical_info``), batches of its layout, and
 
 from __future__ import annotations
 
+import resource
 import time
 
 import torch
@@ -41,12 +42,26 @@ def random_batch(dims: dict, batch: int, generator: torch.Generator) -> tuple[to
     return x, torch.randint(classes, (batch,), generator=generator)
 
 
+def settle(call, most: int = 6) -> float:
+    """Calls ``call`` until one faults in few fresh memory pages (a twentieth of the first
+    call's): the allocator has grown to the call's needs, as a job's steps do after a few
+    (lscrepro.host_memory), at most ``most`` times; the seconds of the last call."""
+    first = None
+    for _ in range(most):
+        faults, start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+        call()
+        seconds = time.perf_counter() - start
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+        if first is not None and faults <= first / 20:
+            break
+        first = faults if first is None else first
+    return seconds
+
+
 def seconds_per_call(call, budget: float = 1.0, most: int = 3) -> float:
-    """The fastest of a few calls after one warm-up; slow calls (over ``budget`` s) are
-    timed once, their warm-up being the measurement."""
-    start = time.perf_counter()
-    call()
-    first = time.perf_counter() - start
+    """The fastest of a few calls once warmed up (``settle``); slow calls (over ``budget`` s)
+    are timed once, the last warm-up call being the measurement."""
+    first = settle(call)
     if first > budget:
         return first
     times = []
