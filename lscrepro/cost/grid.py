@@ -115,7 +115,7 @@ def training_seconds(model, spec: dict, dims: dict, generator) -> tuple[float, f
         model.eval()
         with torch.no_grad():
             logits()
-    return seconds_per_call(step), seconds_per_call(evaluate)
+    return seconds_per_call(step, settled=True), seconds_per_call(evaluate, settled=True)
 
 
 def measure_shape(shape: Shape, device: str = "cpu") -> dict:

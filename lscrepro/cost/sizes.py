@@ -58,10 +58,11 @@ def settle(call, most: int = 6) -> float:
     return seconds
 
 
-def seconds_per_call(call, budget: float = 1.0, most: int = 3) -> float:
-    """The fastest of a few calls once warmed up (``settle``); slow calls (over ``budget`` s)
-    are timed once, the last warm-up call being the measurement."""
-    first = settle(call)
+def seconds_per_call(call, budget: float = 1.0, most: int = 3, settled: bool = False) -> float:
+    """The fastest of a few calls after one warm-up call, or with ``settled`` after the
+    warm-up of ``settle`` (training steps: a job makes thousands); slow calls (over
+    ``budget`` s) are timed once, the last warm-up call being the measurement."""
+    first = settle(call) if settled else settle(call, most=1)
     if first > budget:
         return first
     times = []
