@@ -32,7 +32,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 import yaml
 
 from lscrepro.cost.grid import grid_shapes
@@ -117,23 +116,24 @@ def old_forward(self, u, x0=None):
 def old_lru():
     """Every LRU runs the old forward inside the block, and dropout draws its mask with
     the Bernoulli sampler (nn.Dropout), as before issue 26."""
-    new_forward, new_dropout = lru_module.LRU.forward, UniformDropout.forward
-    lru_module.LRU.forward, UniformDropout.forward = old_forward, nn.Dropout.forward
+    new_forward = lru_module.LRU.forward
+    lru_module.LRU.forward = old_forward
     try:
-        yield
+        with bernoulli_dropout():
+            yield
     finally:
-        lru_module.LRU.forward, UniformDropout.forward = new_forward, new_dropout
+        lru_module.LRU.forward = new_forward
 
 
 @contextlib.contextmanager
 def bernoulli_dropout():
     """Dropout as nn.Dropout inside the block: the same masks for both paths."""
-    new_dropout = UniformDropout.forward
-    UniformDropout.forward = nn.Dropout.forward
+    draws_uniform = UniformDropout.draws_uniform
+    UniformDropout.draws_uniform = lambda self, x: False  # forward falls back to nn.Dropout's
     try:
         yield
     finally:
-        UniformDropout.forward = new_dropout
+        UniformDropout.draws_uniform = draws_uniform
 
 
 # --- the step ------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Where a training step's time goes: each training shape of the grid stepped as
 ``grid.training_step`` builds it (grid_cost's model and random batch), warmed up until its
-steps stop faulting in fresh pages (``sizes.settle``), then the step timed and one step under torch.profiler (CPU, one thread), split into GEMM
-kernels and the rest.
+steps stop faulting in fresh pages (``sizes.settle``), then the step timed and one step
+under torch.profiler (CPU, one thread), split into GEMM kernels and the rest.
 
 Times are CPU seconds of the process (``time.process_time``), and the GEMM rate is the
 same 2048^3 float32 product as grid_cost's, timed the same way in the same process just

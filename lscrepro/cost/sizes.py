@@ -52,9 +52,10 @@ def settle(call, most: int = 6) -> float:
         call()
         seconds = time.perf_counter() - start
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
-        if first is not None and faults <= first / 20:
+        if first is None:
+            first = faults
+        elif faults <= first / 20:
             break
-        first = faults if first is None else first
     return seconds
 
 

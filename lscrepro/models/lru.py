@@ -172,6 +172,14 @@ def _times_lambda(lam_re, lam_im, z: torch.Tensor) -> torch.Tensor:
     return torch.cat([lam_re * z_re - lam_im * z_im, lam_re * z_im + lam_im * z_re], dim=-1)
 
 
+def _recur_from(lam_re, lam_im, x: torch.Tensor, x0: torch.Tensor | None, method: str) -> None:
+    """x (B, T, 2N) holding the drive becomes the states x_t = lam x_{t-1} + drive_t, in place,
+    from x_{-1} = x0 (or 0)."""
+    if x0 is not None:
+        x[:, 0] += _times_lambda(lam_re, lam_im, x0)
+    _recur_inplace(lam_re, lam_im, x, method)
+
+
 class LinearRecurrence(torch.autograd.Function):
     """x_t = lam * x_{t-1} + drive_t (x_{-1} = x0 or 0) over a sequence, on real tensors in
     the ``[Re | Im]`` layout (drive (B, T, 2N), lam as (Re, Im), each (N,)): contiguous
@@ -191,9 +199,7 @@ class LinearRecurrence(torch.autograd.Function):
             x = drive
         else:
             x = drive.clone()
-        if x0 is not None:
-            x[:, 0] += _times_lambda(lam_re, lam_im, x0)
-        _recur_inplace(lam_re, lam_im, x, method)
+        _recur_from(lam_re, lam_im, x, x0, method)
         ctx.method, ctx.in_place = method, in_place
         ctx.save_for_backward(lam_re, lam_im, x, x0)
         return x
@@ -254,9 +260,7 @@ class LRUSequence(torch.autograd.Function):
         batch, steps, width = u.shape
         u = u.contiguous()
         states = torch.mm(u.view(-1, width), w_in).view(batch, steps, -1)
-        if x0 is not None:
-            states[:, 0] += _times_lambda(lam_re, lam_im, x0)
-        _recur_inplace(lam_re, lam_im, states, method)
+        _recur_from(lam_re, lam_im, states, x0, method)
         y = torch.mm(states.view(batch * steps, -1), w_out).view(batch, steps, width).addcmul_(u, d)
         ctx.method = method
         ctx.set_materialize_grads(False)
@@ -374,17 +378,14 @@ def _dense(n_in: int, n_out: int, generator: torch.Generator) -> nn.Linear:
 def _uniform_dropout_masks(*dropouts: nn.Module, like: torch.Tensor) -> tuple | None:
     """The keep masks (1 kept, 0 dropped) that the ``UniformDropout`` modules would draw for
     tensors like ``like``, in order (the same random numbers: uniform >= p), and their scales
-    1 / (1 - p): (mask, ..., scale, ...). None unless every one is an unpatched UniformDropout
-    that drops on the CPU. ``GatedTail`` folds the scales into small factors, which spares a
+    1 / (1 - p): (mask, ..., scale, ...). None unless every one is a UniformDropout that
+    draws its mask (``draws_uniform``: training on the CPU). ``GatedTail`` folds the scales into small factors, which spares a
     pass over each mask."""
     for dropout in dropouts:
-        if type(dropout).forward is not _UNIFORM_FORWARD or not dropout.draws_uniform(like):
+        if not (isinstance(dropout, UniformDropout) and dropout.draws_uniform(like)):
             return None
     masks = tuple(d.keep_mask(like) for d in dropouts)
     return masks + tuple(1 / (1 - d.p) for d in dropouts)
-
-
-_UNIFORM_FORWARD = UniformDropout.forward
 
 
 class GatedTail(torch.autograd.Function):
