@@ -1,6 +1,7 @@
 """benchmarks/step_profile.py's library (lscrepro/cost/profile.py): the report of the demo
 grid's training shapes, the verdict on planted steps (non-GEMM-heavy, slow GEMMs, a non-GEMM
-floor above or below the target's allowance), and the floor's byte and call arithmetic."""
+floor above or below the target's allowance); and lscrepro/cost/floor.py's arithmetic of
+bytes, working sets and calls, checked against measured time."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import pytest
 import torch
 import yaml
 
+from lscrepro.cost.floor import (READ, UPDATE, WRITE, OpCensus, RecentBytes, byte_blocks, call_floor,
+                                 eager_floor, floor_calibration, traffic_seconds)
 from lscrepro.cost.grid import grid_shapes
-from lscrepro.cost.profile import (EAGER_FLOOR, GEMM_RATE, IN_PRINCIPLE, MEETS, PYTHON, OpCensus, breakdown,
-                                   call_floor, eager_floor, floor_calibration, gemm_rate, model_width, op_seconds,
-                                   profile_all, timed, traffic_seconds)
+from lscrepro.cost.profile import (EAGER_FLOOR, GEMM_OPS, GEMM_RATE, IN_PRINCIPLE, MEETS, PYTHON, breakdown,
+                                   gemm_rate, model_width, op_seconds, profile_all, timed)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = {"rule", "jobs", "shape", "width", "step_s", "step_wall_s", "profiled_s", "on_cpu", "step_flops",
@@ -103,47 +105,96 @@ def test_the_census_counts_the_bytes_each_call_must_move():
     calls = census_of(lambda: (torch.mul(a, b, out=out), a.add_(a), a.t(), torch.rand_like(a),
                                torch.zeros_like(a), a.unsqueeze(0).expand(4, 64, 32).sum(), a @ a.t())).calls
     n = 64 * 32 * 4
-    assert calls[("aten::mul", n + 32 * 4 + n, 0)] == 1  # reads a and b, writes out (not read)
-    assert calls[("aten::add_", n + n, 0)] == 1          # a read once (twice given), written
-    assert calls[("aten::t", 0, 0)] == 2                 # a view moves nothing (a.t() twice)
-    assert calls[("aten::rand_like", n, 64 * 32)] == 1   # writes, draws; the template is not read
-    assert calls[("aten::zeros_like", n, 0)] == 1
-    assert calls[("aten::sum", n + 4, 0)] == 1           # the broadcast copies are the same bytes
-    assert calls[("aten::mm", 64 * 64 * 4, 0)] == 1      # not known to read all: its result only
+    # small storages are in cache: every stream at the call's own bytes
+    assert calls[("aten::mul", ((READ, n, 2 * n + 128), (READ, 128, 2 * n + 128), (WRITE, n, 2 * n + 128)), 0)] == 1
+    assert calls[("aten::add_", ((UPDATE, n, 2 * n),), 0)] == 1   # a read once (given twice) and written
+    assert calls[("aten::t", (), 0)] == 2                          # a view moves nothing (a.t() twice)
+    assert calls[("aten::rand_like", ((WRITE, n, n),), 64 * 32)] == 1  # writes, draws; the template is not read
+    assert calls[("aten::zeros_like", ((WRITE, n, n),), 0)] == 1
+    assert calls[("aten::sum", ((READ, n, n + 4), (WRITE, 4, n + 4)), 0)] == 1  # broadcast copies: the same bytes
+    assert calls[("aten::mm", ((WRITE, 64 * 64 * 4, 64 * 64 * 4),), 0)] == 1  # not known to read all: its result
+
+
+def test_a_slice_of_a_large_storage_streams_from_memory_unless_just_touched():
+    steps, cache = 64, 2 ** 16
+    buffer, hot = torch.zeros(2, steps, 32, 32), torch.ones(2, 32, 32)  # 2 x 4 KiB per step, 512 KiB in all
+    census = OpCensus(cache_bytes=cache)
+    with census:
+        for t in range(steps):
+            torch.mul(hot, 2.0, out=buffer[:, t])  # a fresh pair of slices: not touched since the buffer was made
+            buffer[1, t].add_(hot[0])              # half of that pair, just written
+    pair, half = 2 * 4096, 4096
+    assert census.calls[("aten::mul", ((READ, pair, 2 * pair), (WRITE, pair, buffer.nbytes)), 0)] == steps
+    assert census.calls[("aten::add_", ((READ, half, 3 * half), (UPDATE, half, 3 * half)), 0)] == steps
+
+
+def test_the_blocks_of_a_view_and_the_window_of_recent_bytes():
+    buffer = torch.zeros(2, 8, 4, 4)
+    base, size = buffer.data_ptr(), 4 * 4 * 4
+    assert byte_blocks(buffer[:, 3]) == [(base + 3 * size, base + 4 * size), (base + 11 * size, base + 12 * size)]
+    assert byte_blocks(buffer[1]) == [(base + 8 * size, base + 16 * size)]
+    assert byte_blocks(buffer[:, :, 0], most=4) == [(base, base + 15 * size + 16)]  # 16 blocks: one range
+    recent = RecentBytes(window=100)
+    recent.touch([(0, 50)], 50, large=True)
+    assert recent.touched([(40, 60)]) and not recent.touched([(50, 60)])
+    recent.touch([(1000, 1200)], 200, large=True)  # larger than the window: not kept, and it pushes out (0, 50)
+    assert not recent.touched([(0, 50)]) and not recent.touched([(1000, 1010)])
+    recent.touch([(300, 310)], 10, large=False)    # in a small storage: counted, not kept
+    assert not recent.touched([(300, 310)])
+
+
+CALIBRATION = {"dispatch_s": 1e-6, "bytes_per_s": {512: 1e12, 4096: 4e10, 2 ** 20: 1e10},
+               "read_bytes_per_s": {512: 1e12, 4096: 1e10, 2 ** 20: 5e9},
+               "write_bytes_per_s": {512: 1e12, 4096: 2e10, 2 ** 20: 2e9},
+               "sampler_s_per_element": {"uniform_": 2e-9}}
 
 
 def test_the_floor_of_a_call_is_its_binding_bound():
-    calibration = {"dispatch_s": 1e-6, "bytes_per_s": {512: 1e12, 4096: 4e10, 2 ** 20: 1e10},
-                   "sampler_s_per_element": {"uniform_": 2e-9}}
+    calibration = CALIBRATION
     # the best rate at working sets no smaller than the largest measured size below
     assert traffic_seconds(8192, calibration["bytes_per_s"]) == pytest.approx(8192 / 4e10)
     assert traffic_seconds(2 ** 22, calibration["bytes_per_s"]) == pytest.approx(2 ** 22 / 1e10)
     assert traffic_seconds(100, calibration["bytes_per_s"]) == pytest.approx(100 / 1e12)
-    assert call_floor("aten::mul", 1024, 0, calibration) == (1e-6, "dispatch")
-    assert call_floor("aten::mul", 2 ** 22, 0, calibration) == (pytest.approx(2 ** 22 / 1e10), "bytes")
-    assert call_floor("aten::rand_like", 4 * 10 ** 6, 10 ** 6, calibration) == (pytest.approx(2e-3),
-                                                                                 "random numbers")
-    assert call_floor("aten::view", 0, 0, calibration) == (0.0, "none")
-    floor = eager_floor({("aten::mm", 2 ** 22, 0): 5, ("aten::mul", 2 ** 22, 0): 2, ("aten::mul_", 10, 0): 3},
-                        calibration)
-    assert floor["seconds"] == pytest.approx(2 * 2 ** 22 / 1e10 + 3e-6)  # GEMMs keep their own time
+    assert traffic_seconds(100, calibration["bytes_per_s"], working_set=2 ** 21) == pytest.approx(100 / 1e10)
+    assert call_floor("aten::mul", ((READ, 512, 1024), (WRITE, 512, 1024)), 0, calibration) == (1e-6, "dispatch")
+    # all bytes at the best rate: 2^22 / 1e10; the reads at the sum's: 2^21 / 5e9; the fresh writes at the fill's
+    copy = ((READ, 2 ** 21, 2 ** 22), (WRITE, 2 ** 21, 2 ** 22))
+    assert call_floor("aten::copy_", copy, 0, calibration) == (pytest.approx(2 ** 21 / 2e9), "bytes")
+    update = ((UPDATE, 2 ** 21, 2 ** 22),)  # read and written in place: no fresh write
+    assert call_floor("aten::mul_", update, 0, calibration) == (pytest.approx(2 ** 21 / 5e9), "bytes")
+    # 10^6 half-precision draws: 2 MB at the fill's 2e9 B/s, 1 ms, or 2 ms at the sampler's rate
+    assert call_floor("aten::rand_like", ((WRITE, 2 * 10 ** 6, 2 * 10 ** 6),), 10 ** 6, calibration) == (
+        pytest.approx(2e-3), "random numbers")
+    assert call_floor("aten::view", (), 0, calibration) == (0.0, "none")
+    big = ((READ, 2 ** 22, 2 ** 22),)
+    floor = eager_floor({("aten::mm", big, 0): 5, ("aten::mul", big, 0): 2,
+                         ("aten::mul_", ((UPDATE, 10, 20),), 0): 3}, calibration, GEMM_OPS)
+    assert floor["seconds"] == pytest.approx(2 * 2 ** 22 / 5e9 + 3e-6)  # GEMMs keep their own time
     assert floor["calls"] == 5 and floor["calls_by_op"] == {"aten::mul": 2, "aten::mul_": 3}
 
 
 def test_the_measured_floor_stays_below_the_time_of_elementwise_work():
     torch.set_num_threads(1)
-    calibration = floor_calibration(largest=2 ** 25)  # larger calls get the rate at 32 MiB: a higher one
+    calibration = floor_calibration(largest=2 ** 27)  # larger calls get the rate at 128 MiB: a higher one
     x, y, small = torch.randn(2 ** 22), torch.randn(2 ** 22), torch.randn(64, 64)
+    sequence, step = torch.zeros(400, 64, 256), torch.randn(64, 256)  # 26 MB; 64 KiB slices
 
     def work():
         for _ in range(3):
             (x * y).add_(x).sigmoid_()
         for _ in range(500):
             small.mul(small).tanh_()
+        for t in range(400):  # a time loop writing each step's slice, then reading them back
+            torch.mul(step, 0.5, out=sequence[t]).add_(step)
+        for t in range(400):
+            step.add_(sequence[t])
     work()
-    floor = eager_floor(census_of(work).calls, calibration)
+    census = census_of(work)
+    floor = eager_floor(census.calls, calibration, GEMM_OPS)
     assert 0 < floor["seconds"] < min(timed(work)[1] for _ in range(3))
     assert floor["by_kind"]["bytes"] > 0 and floor["by_kind"]["dispatch"] > 0
+    # the slices streamed from memory: working sets as large as the sequence
+    assert any(size >= sequence.nbytes for (_, streams, _) in census.calls for (_, _, size) in streams)
 
 
 def test_the_width_is_the_widest_layer_or_the_embedding():

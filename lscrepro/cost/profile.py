@@ -20,19 +20,15 @@ From the split, per shape: the GEMMs' own rate (counted FLOPs / GEMM seconds) as
 the run's GEMM rate is the ceiling of ``step_mfu`` if everything else took no time; set
 against issue 26's target it says whether the GEMMs alone allow it.
 
-The eager floor then bounds the rest: one more step runs under a dispatch mode (OpCensus)
-that sees every ATen op call below autograd (the forward's, the backward's, the
-optimiser's), with a lower bound of the bytes each reads and writes and of the random
-numbers it draws. Each non-GEMM call is given the most of three floors measured in the
-same process just before the shape: the least time of an eager op call made from C++
-(``dispatch_floor``), its bytes at the best rate of five streams (a copy, in-place binary
-and unary ops, a sum, a fill) of that many bytes, hot in cache (``stream_bandwidths``),
-and its random numbers at its sampler's rate (``sampler_seconds``). Python between ops
-gets no floor; the GEMMs keep their profiled seconds. Verdicts: the step meets its target;
-or its GEMMs alone run below it ("GEMM rate too low"); or the GEMMs plus the floor take
-longer than the target allows ("eager floor too high": the step's own sequence of op calls
-cannot meet it in eager PyTorch on this CPU, only fewer calls, fused, could); or not
-("reachable in principle").
+The eager floor then bounds the rest (lscrepro/cost/floor.py): one more step runs under a
+dispatch mode (OpCensus) that sees every ATen op call below autograd, and each non-GEMM call
+is given the least time its dispatch, its reads and writes (at the rates measured on its
+working set: a time step's slice of a sequence-long buffer streams from memory) and its
+random draws allow. Python between ops gets no floor; the GEMMs keep their profiled
+seconds. Verdicts: the step meets its target; or its GEMMs alone run below it ("GEMM rate
+too low"); or the GEMMs plus the floor take longer than the target allows ("eager floor too
+high": the step's own sequence of op calls cannot meet it in eager PyTorch on this CPU,
+only fewer calls, fused, could); or not ("reachable in principle").
 """
 
 from __future__ import annotations
@@ -43,11 +39,10 @@ from multiprocessing import get_context
 
 import torch
 from torch.profiler import ProfilerActivity, profile
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
 from ..host_memory import keep_freed_memory
 from ..models import build_model
+from .floor import SAMPLERS, OpCensus, eager_floor, floor_calibration
 from .flops import GEMM_SIZE, train_step_flops
 from .grid import Shape, describe_shape, training_loss, training_step
 from .sizes import settle, task_sizes
@@ -108,26 +103,6 @@ def op_seconds(call) -> tuple[dict, dict[str, float]]:
 
 # --- the eager floor of a step's non-GEMM op calls ---
 
-# ops that read every element of each tensor they are given, besides those tagged pointwise
-READS_ALL = frozenset({
-    "aten::sum", "aten::mean", "aten::amax", "aten::amin", "aten::max", "aten::min", "aten::norm",
-    "aten::linalg_vector_norm", "aten::_log_softmax", "aten::_log_softmax_backward_data", "aten::_softmax",
-    "aten::_softmax_backward_data", "aten::cat", "aten::stack", "aten::clone", "aten::_to_copy",
-    "aten::native_layer_norm", "aten::native_layer_norm_backward", "aten::ge_", "aten::gt_", "aten::le_",
-    "aten::lt_", "aten::eq_", "aten::ne_"})
-# ops that write their first argument without reading it
-OVERWRITES_SELF = frozenset({"aten::copy_", "aten::fill_", "aten::zero_", "aten::uniform_", "aten::normal_",
-                             "aten::bernoulli_", "aten::random_", "aten::exponential_"})
-# ops whose tensor arguments give only a shape: the result is written, nothing read
-TEMPLATES = frozenset({"aten::zeros_like", "aten::ones_like", "aten::full_like", "aten::rand_like",
-                       "aten::randn_like", "aten::new_zeros", "aten::new_ones", "aten::new_full"})
-# random-number ops, by the sampler they run (the first result's elements are drawn)
-SAMPLERS = {"aten::rand": "uniform_", "aten::rand_like": "uniform_", "aten::uniform_": "uniform_",
-            "aten::randn": "normal_", "aten::randn_like": "normal_", "aten::normal_": "normal_",
-            "aten::normal": "normal_", "aten::bernoulli": "bernoulli_", "aten::bernoulli_": "bernoulli_",
-            "aten::native_dropout": "bernoulli_"}
-
-
 # where the profiler books the time of a census op that runs its work in a child op
 PROFILED_AS = {**{op: f"aten::{sampler}" for op, sampler in SAMPLERS.items()},
                **dict.fromkeys(("aten::clone", "aten::_to_copy"), "aten::copy_"), "aten::stack": "aten::cat",
@@ -153,170 +128,6 @@ def by_family(seconds: dict[str, float], family) -> Counter:
     for op, value in seconds.items():
         grouped[family(op)] += value
     return grouped
-
-
-def distinct_bytes(tensor: torch.Tensor) -> int:
-    """Bytes of the distinct elements a tensor views: a broadcast dimension (stride 0) holds
-    one element, and no view spans more than its storage."""
-    if tensor.numel() == 0 or storage_pointer(tensor) is None:
-        return 0  # an opaque tensor (no strided storage) is given nothing
-    count = 1
-    for size, stride in zip(tensor.shape, tensor.stride()):
-        count *= size if stride else 1
-    return min(count * tensor.element_size(), tensor.untyped_storage().nbytes())
-
-
-def storage_pointer(tensor: torch.Tensor) -> int | None:
-    try:
-        return tensor.untyped_storage().data_ptr()
-    except (RuntimeError, NotImplementedError):
-        return None
-
-
-def _unique(tensors) -> list[torch.Tensor]:
-    keys = {(t.data_ptr(), tuple(t.shape), tuple(t.stride()), t.dtype): t for t in tensors}
-    return list(keys.values())
-
-
-def call_traffic(func, args: tuple, kwargs: dict, out) -> tuple[int, int]:
-    """(bytes, random numbers) one op call must at least move and draw: the inputs of ops
-    known to read all of them (pointwise, reductions, copies), and the results it writes
-    (fresh ones, and the mutated arguments of those ops); views and allocations move none,
-    and an op not known to read all its inputs is charged only its fresh results."""
-    name = func._schema.name
-    if func.is_view or "empty" in name:
-        return 0, 0
-    written_kwargs = [v for v in kwargs.values() if isinstance(v, torch.Tensor)]  # out=
-    inputs = [t for t in tree_flatten(args)[0] if isinstance(t, torch.Tensor)]
-    results = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
-    whole = torch.Tag.pointwise in func.tags or name in READS_ALL or name in OVERWRITES_SELF
-    read = [] if name in TEMPLATES or not whole else inputs[1:] if name in OVERWRITES_SELF else inputs
-    if not whole:
-        argument_storages = {storage_pointer(t) for t in inputs + written_kwargs}
-        results = [t for t in results if storage_pointer(t) not in argument_storages]
-    moved = sum(map(distinct_bytes, _unique(read))) + sum(map(distinct_bytes, _unique(results)))
-    drawn = results[0].numel() if name in SAMPLERS and results else 0
-    return moved, drawn
-
-
-class OpCensus(TorchDispatchMode):
-    """Every ATen op call under the mode, below autograd (forward, backward, optimiser), as
-    {(op, bytes, random numbers): calls}. Ops that the mode sees call no nested op it sees,
-    so the calls partition the step's work."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls: Counter = Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        self.calls[(func._schema.name, *call_traffic(func, args, kwargs, out))] += 1
-        return out
-
-
-def least_cpu_seconds(call, most: int = 5) -> float:
-    return min(timed(call)[1] for _ in range(most))
-
-
-def dispatch_floor(calls: int = 2000) -> float:
-    """CPU seconds of the cheapest eager op call made from C++: ``torch._foreach_add_`` of
-    1-element tensors loops over ``aten::add_`` through the dispatcher on the CPU, with no
-    Python call and no allocation per tensor."""
-    xs, ys = [torch.ones(1) for _ in range(calls)], [torch.ones(1) for _ in range(calls)]
-    torch._foreach_add_(xs, ys)
-    return least_cpu_seconds(lambda: torch._foreach_add_(xs, ys)) / calls
-
-
-def stream_calls(source: torch.Tensor, target: torch.Tensor, total: torch.Tensor) -> dict:
-    """{stream: (bytes counted per element, n -> a call on n elements)}: the kinds of memory
-    traffic of the step's ops, counted as call_traffic counts them (in-place ones read and
-    write the same bytes, which spares the write-allocate a fresh result costs)."""
-    def of(stream):
-        return lambda n: (lambda a, b: lambda: stream(a, b))(source[:n], target[:n])
-    return {"copy_": (8, of(lambda a, b: b.copy_(a))), "add_": (12, of(lambda a, b: a.add_(b))),
-            "mul_": (8, of(lambda a, b: a.mul_(1.0))), "fill_": (4, of(lambda a, b: a.fill_(1.0))),
-            "sum": (4, of(lambda a, b: torch.sum(a, dim=0, out=total)))}
-
-
-def stream_bandwidths(largest: int = 2 ** 29, most: int = 3) -> dict[int, float]:
-    """{bytes moved: bytes per CPU second}, at each power of two from 512 bytes to ``largest``,
-    the best of five float32 streams (stream_calls), each call repeated in cache as the size
-    allows, less the fixed cost of a 1-element call of the same stream."""
-    source, target, total = torch.ones(largest // 4), torch.zeros(largest // 8), torch.empty(())
-    best: dict[int, float] = {}
-    for per_element, call_of in stream_calls(source, target, total).values():
-        one = call_of(1)
-        fixed = least_cpu_seconds(lambda: [one() for _ in range(1000)], most) / 1000
-        moved = 512
-        while moved <= largest:
-            call, repeats = call_of(moved // per_element), max(1, 2 ** 23 // moved)
-            call()  # first touch
-            seconds = least_cpu_seconds(lambda: [call() for _ in range(repeats)], most) / repeats
-            best[moved] = max(best.get(moved, 0.0), moved / max(seconds - fixed, 1e-9))
-            moved *= 2
-    return best
-
-
-def sampler_seconds(most: int = 3) -> dict[str, float]:
-    """CPU seconds per element of each sampler, the least on 2^16 and 2^20 float32 elements
-    (Bernoulli: the least of a float and a tensor probability)."""
-    probability = torch.full((2 ** 20,), 0.5)
-    samplers = {"uniform_": [lambda t: t.uniform_()], "normal_": [lambda t: t.normal_()],
-                "bernoulli_": [lambda t: t.bernoulli_(0.5),
-                               lambda t: t.bernoulli_(probability[:t.numel()])]}
-    rates = {}
-    for name, draws in samplers.items():
-        rates[name] = min(least_cpu_seconds(lambda: draw(buffer), most) / buffer.numel()
-                          for draw in draws for buffer in (torch.empty(2 ** 16), torch.empty(2 ** 20)))
-    return rates
-
-
-def floor_calibration(largest: int = 2 ** 29) -> dict:
-    """The three per-call floors, measured in the calling process (one thread); bytes moved
-    measured up to ``largest`` (a larger call is given the rate of the largest)."""
-    return {"dispatch_s": dispatch_floor(), "bytes_per_s": stream_bandwidths(largest),
-            "sampler_s_per_element": sampler_seconds()}
-
-
-def traffic_seconds(moved: int, bandwidths: dict[int, float]) -> float:
-    """A lower bound on the seconds to move ``moved`` bytes: at the best rate measured on
-    working sets no smaller than the largest measured size not above ``moved`` (a larger
-    working set is taken to be no faster than the fastest of those)."""
-    if moved <= 0:
-        return 0.0
-    below = max([size for size in bandwidths if size <= moved], default=min(bandwidths))
-    return moved / max(rate for size, rate in bandwidths.items() if size >= below)
-
-
-def call_floor(op: str, moved: int, drawn: int, calibration: dict) -> tuple[float, str]:
-    """(seconds, which floor binds) of one op call that moves ``moved`` bytes and draws
-    ``drawn`` random numbers; a call that moves no element (a view, an allocation) gets 0."""
-    if not moved and not drawn:
-        return 0.0, "none"
-    floors = {"dispatch": calibration["dispatch_s"],
-              "bytes": traffic_seconds(moved, calibration["bytes_per_s"]),
-              "random numbers": drawn * calibration["sampler_s_per_element"].get(SAMPLERS.get(op, ""), 0.0)}
-    kind = max(floors, key=floors.get)
-    return floors[kind], kind
-
-
-def eager_floor(calls: Counter, calibration: dict) -> dict:
-    """The floor of a census's non-GEMM op calls: {seconds, calls, seconds by the binding
-    floor, seconds and calls by op}."""
-    total, by_kind, by_op, calls_by_op = 0.0, Counter(), Counter(), Counter()
-    for (op, moved, drawn), count in calls.items():
-        if op in GEMM_OPS:
-            continue
-        seconds, kind = call_floor(op, moved, drawn, calibration)
-        if not seconds:
-            continue
-        total += count * seconds
-        by_kind[kind] += count * seconds
-        by_op[op] += count * seconds
-        calls_by_op[op] += count
-    return {"seconds": total, "calls": sum(calls_by_op.values()), "by_kind": dict(by_kind),
-            "by_op": dict(by_op), "calls_by_op": dict(calls_by_op)}
 
 
 MEETS, GEMM_RATE, EAGER_FLOOR, IN_PRINCIPLE = ("meets", "GEMM rate too low", "eager floor too high",
@@ -436,8 +247,9 @@ def profile_shape(shape: Shape, rate: float | None = None) -> dict:
         step()
     counted = train_step_flops(spec, dims, lambda m, x, y: training_loss(m, x, y, dims))
     row = breakdown(profiled, ops, counted["step_flops"], rate, step_s, model_width(spec["model"]),
-                    eager_floor(census.calls, calibration))
-    calibration["bytes_per_s"] = {str(size): bw for size, bw in calibration["bytes_per_s"].items()}
+                    eager_floor(census.calls, calibration, GEMM_OPS))
+    for key in ("bytes_per_s", "read_bytes_per_s", "write_bytes_per_s"):  # JSON keys are strings
+        calibration[key] = {str(size): rate for size, rate in calibration[key].items()}
     return {"rule": shape.rule, "jobs": shape.jobs, "shape": describe_shape(shape),
             "step_wall_s": wall_s, "flops_counted": counted["flops_counted"], **row,
             "floor_calibration": calibration}
