@@ -274,6 +274,23 @@ def test_state_carry_equals_one_run(cell, dims):
         assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(layer_a, layer_b))
 
 
+def test_uniform_dropout_draws_its_mask_from_16_bit_lanes_of_64_bit_draws():
+    from lscrepro.models.stack import UniformDropout
+    dropout = UniformDropout(0.1)
+    assert dropout.threshold() == 6554 - 2 ** 15  # p 2^16 = 6553.6, rounded up: p is at most 2^-16 higher
+    torch.manual_seed(5)
+    words = torch.empty(3, dtype=torch.int64).random_(-2 ** 63, None)
+    torch.manual_seed(5)
+    mask = dropout.keep_mask(torch.empty(11))  # 11 elements: three draws, one lane left over
+    assert torch.equal(mask, (words.view(torch.int16)[:11] >= dropout.threshold()).float())
+    assert torch.equal(UniformDropout(0.0).keep_mask(torch.empty(1000)), torch.ones(1000))
+    # every lane is uniform: the top lane of each word too (its sign bit is drawn)
+    lanes = torch.empty(2 ** 18, dtype=torch.int64).random_(-2 ** 63, None).view(torch.int16).view(-1, 4)
+    assert ((lanes < 0).float().mean(0) - 0.5).abs().max() < 0.005  # 2^18 draws a lane: sd 0.001
+    big = UniformDropout(0.3).keep_mask(torch.empty(2 ** 22, dtype=torch.float64))
+    assert big.dtype == torch.float64 and abs(1 - big.mean().item() - 19661 / 2 ** 16) < 0.0012  # 5 sd
+
+
 def test_uniform_dropout_keeps_each_element_with_probability_1_minus_p_reproducibly():
     from lscrepro.models.stack import UniformDropout
     dropout = UniformDropout(0.3)

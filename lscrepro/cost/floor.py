@@ -53,7 +53,7 @@ TEMPLATES = frozenset({"aten::zeros_like", "aten::ones_like", "aten::full_like",
 SAMPLERS = {"aten::rand": "uniform_", "aten::rand_like": "uniform_", "aten::uniform_": "uniform_",
             "aten::randn": "normal_", "aten::randn_like": "normal_", "aten::normal_": "normal_",
             "aten::normal": "normal_", "aten::bernoulli": "bernoulli_", "aten::bernoulli_": "bernoulli_",
-            "aten::native_dropout": "bernoulli_"}
+            "aten::native_dropout": "bernoulli_", "aten::random_": "random_"}
 READ, WRITE, UPDATE = "read", "write", "update"  # the roles of a call's operands
 L2_FALLBACK = 2 ** 21
 
@@ -242,15 +242,18 @@ def stream_bandwidths(largest: int = 2 ** 29, most: int = 3) -> dict[str, dict[i
 
 def sampler_seconds(most: int = 3) -> dict[str, float]:
     """CPU seconds per element of each sampler, the least on 2^16 and 2^20 float32 elements
-    (Bernoulli: the least of a float and a tensor probability)."""
+    (Bernoulli: the least of a float and a tensor probability; ``random_``: 64-bit integers
+    over their whole range, as UniformDropout draws them)."""
     probability = torch.full((2 ** 20,), 0.5)
     samplers = {"uniform_": [lambda t: t.uniform_()], "normal_": [lambda t: t.normal_()],
                 "bernoulli_": [lambda t: t.bernoulli_(0.5),
-                               lambda t: t.bernoulli_(probability[:t.numel()])]}
+                               lambda t: t.bernoulli_(probability[:t.numel()])],
+                "random_": [lambda t: t.random_(-2 ** 63, None)]}
     rates = {}
     for name, draws in samplers.items():
-        rates[name] = min(least_cpu_seconds(lambda: draw(buffer), most) / buffer.numel()
-                          for draw in draws for buffer in (torch.empty(2 ** 16), torch.empty(2 ** 20)))
+        dtype = torch.int64 if name == "random_" else torch.float32
+        rates[name] = min(least_cpu_seconds(lambda: draw(buffer), most) / buffer.numel() for draw in draws
+                          for buffer in (torch.empty(2 ** 16, dtype=dtype), torch.empty(2 ** 20, dtype=dtype)))
     return rates
 
 

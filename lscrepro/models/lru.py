@@ -377,7 +377,7 @@ def _dense(n_in: int, n_out: int, generator: torch.Generator) -> nn.Linear:
 
 def _uniform_dropout_masks(*dropouts: nn.Module, like: torch.Tensor) -> tuple | None:
     """The keep masks (1 kept, 0 dropped) that the ``UniformDropout`` modules would draw for
-    tensors like ``like``, in order (the same random numbers: uniform >= p), and their scales
+    tensors like ``like``, in order (the same random numbers: ``keep_mask``), and their scales
     1 / (1 - p): (mask, ..., scale, ...). None unless every one is a UniformDropout that
     draws its mask (``draws_uniform``: training on the CPU). ``GatedTail`` folds the scales into small factors, which spares a
     pass over each mask."""
