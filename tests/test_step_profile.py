@@ -126,6 +126,13 @@ def test_a_slice_of_a_large_storage_streams_from_memory_unless_just_touched():
     pair, half = 2 * 4096, 4096
     assert census.calls[("aten::mul", ((READ, pair, 2 * pair), (WRITE, pair, buffer.nbytes)), 0)] == steps
     assert census.calls[("aten::add_", ((READ, half, 3 * half), (UPDATE, half, 3 * half)), 0)] == steps
+    with census:  # an operand larger than the cache is its own stream, wherever it lies
+        buffer[1].mul_(2.0)
+    assert census.calls[("aten::mul_", ((UPDATE, buffer.nbytes // 2, buffer.nbytes),), 0)] == 1
+    stacked, census = torch.zeros(4, steps, 32, 32), OpCensus(cache_bytes=cache)  # a quarter of its storage
+    with census:
+        stacked[3].mul_(2.0)
+    assert census.calls[("aten::mul_", ((UPDATE, stacked.nbytes // 4, stacked.nbytes // 2),), 0)] == 1
 
 
 def test_the_blocks_of_a_view_and_the_window_of_recent_bytes():

@@ -17,9 +17,11 @@ floors, measured in the same process just before the shape (floor_calibration):
 - random numbers: its draws at its sampler's rate (``sampler_seconds``).
 
 Working sets: a call's operands are as hot as the call's own bytes allow (the rate at its
-total size), except an operand in a storage larger than the core's L2 cache whose bytes no
-call touched within the last L2-sized window of traffic: it streams from a buffer as large
-as its storage and gets the rate measured at that size. That is a time step's slice of a
+total size), except a slice no larger than the core's L2 cache of a larger storage whose
+bytes no call touched within the last L2-sized window of traffic: it streams from a buffer
+as large as its storage and gets the rate measured at that size (an operand larger than the
+cache is its own stream, at the call's size: charging a half of a stacked buffer at the
+whole buffer's rate put in-place ops 7-20% above their measured time). That is a time step's slice of a
 sequence-long buffer, written once in the forward and read once in the backward: on this VM
 a 200 KB write into such a slice takes 27-31 us, against 5-7 us into a buffer in cache.
 """
@@ -184,8 +186,11 @@ class OpCensus(TorchDispatchMode):
         moving = [(role, t, moved, byte_blocks(t), storage_bytes(t) > self.cache_bytes)
                   for role, t, moved in moving if moved]
         total = sum(moved * (2 if role == UPDATE else 1) for role, _, moved, _, _ in moving)
-        streams = tuple((role, moved, max(storage_bytes(t), total) if large and not self.recent.touched(blocks)
-                         else total) for role, t, moved, blocks, large in moving)
+        # a slice (no larger than the cache) of a larger storage, not touched of late, is
+        # streamed through that storage; an operand larger than the cache is its own stream
+        streams = tuple((role, moved, max(storage_bytes(t), total)
+                         if large and moved <= self.cache_bytes and not self.recent.touched(blocks) else total)
+                        for role, t, moved, blocks, large in moving)
         for _, _, moved, blocks, large in moving:
             self.recent.touch(blocks, moved, large)
         return streams
