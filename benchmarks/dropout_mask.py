@@ -20,6 +20,7 @@ import time
 import torch
 import yaml
 
+from lscrepro.cost.floor import least_cpu_seconds
 from lscrepro.cost.grid import describe_shape, grid_shapes, training_step
 from lscrepro.cost.sizes import settle, task_sizes
 from lscrepro.host_memory import keep_freed_memory
@@ -41,12 +42,7 @@ class FloatUniformDropout(UniformDropout):
 def cpu_seconds(call, warmup: int = 3, timed: int = 5) -> float:
     for _ in range(warmup):
         call()
-    times = []
-    for _ in range(timed):
-        start = time.process_time()
-        call()
-        times.append(time.process_time() - start)
-    return min(times)
+    return least_cpu_seconds(call, timed)
 
 
 def mask_rows() -> None:

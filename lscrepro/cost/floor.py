@@ -21,9 +21,10 @@ total size), except a slice no larger than the core's L2 cache of a larger stora
 bytes no call touched within the last L2-sized window of traffic: it streams from a buffer
 as large as its storage and gets the rate measured at that size (an operand larger than the
 cache is its own stream, at the call's size: charging a half of a stacked buffer at the
-whole buffer's rate put in-place ops 7-20% above their measured time). That is a time step's slice of a
-sequence-long buffer, written once in the forward and read once in the backward: on this VM
-a 200 KB write into such a slice takes 27-31 us, against 5-7 us into a buffer in cache.
+whole buffer's rate put in-place ops 7-20% above their measured time). The slice is a time
+step's of a sequence-long buffer, written once in the forward and read once in the
+backward: on this VM a 200 KB write into such a slice takes 27-31 us, against 5-7 us into a
+buffer in cache.
 """
 
 from __future__ import annotations
@@ -72,19 +73,21 @@ def l2_cache_bytes() -> int:
 def distinct_bytes(tensor: torch.Tensor) -> int:
     """Bytes of the distinct elements a tensor views: a broadcast dimension (stride 0) holds
     one element, and no view spans more than its storage."""
-    if tensor.numel() == 0 or storage_bytes(tensor) is None:
+    storage = storage_bytes(tensor)
+    if tensor.numel() == 0 or storage is None:
         return 0  # an opaque tensor (no strided storage) is given nothing
-    count = 1
-    for size, stride in zip(tensor.shape, tensor.stride()):
-        count *= size if stride else 1
-    return min(count * tensor.element_size(), storage_bytes(tensor))
+    count = prod(size if stride else 1 for size, stride in zip(tensor.shape, tensor.stride()))
+    return min(count * tensor.element_size(), storage)
 
 
 def storage_bytes(tensor: torch.Tensor) -> int | None:
+    """Bytes of the storage a tensor views, or None for an opaque tensor (no strided storage)."""
+    return None if storage_pointer(tensor) is None else tensor.untyped_storage().nbytes()
+
+
+def storage_pointer(tensor: torch.Tensor) -> int | None:
     try:
-        storage = tensor.untyped_storage()
-        storage.data_ptr()
-        return storage.nbytes()
+        return tensor.untyped_storage().data_ptr()
     except (RuntimeError, NotImplementedError):
         return None
 
@@ -143,10 +146,8 @@ def call_operands(func, args: tuple, kwargs: dict, out) -> list[tuple[str, torch
     whole = torch.Tag.pointwise in func.tags or name in READS_ALL or name in OVERWRITES_SELF
     read = [] if name in TEMPLATES or not whole else inputs[1:] if name in OVERWRITES_SELF else inputs
     if not whole:
-        argument_storages = {t.untyped_storage().data_ptr() for t in inputs + written_kwargs
-                             if storage_bytes(t) is not None}
-        results = [t for t in results if storage_bytes(t) is None
-                   or t.untyped_storage().data_ptr() not in argument_storages]
+        argument_storages = {storage_pointer(t) for t in inputs + written_kwargs} - {None}
+        results = [t for t in results if storage_pointer(t) not in argument_storages]
     read, results = _unique(read), _unique(results)
     read_keys = {view_key(t) for t in read}
     updated_keys = {view_key(t) for t in results} & read_keys
@@ -182,17 +183,19 @@ class OpCensus(TorchDispatchMode):
     def streams(self, operands: list[tuple[str, torch.Tensor]]) -> tuple:
         """(role, distinct bytes, working set) of each operand that moves bytes; then the
         operands are marked as touched."""
-        moving = [(role, t, distinct_bytes(t)) for role, t in operands]
-        moving = [(role, t, moved, byte_blocks(t), storage_bytes(t) > self.cache_bytes)
-                  for role, t, moved in moving if moved]
-        total = sum(moved * (2 if role == UPDATE else 1) for role, _, moved, _, _ in moving)
+        moving = []  # (role, bytes, storage bytes, its blocks if the storage is larger than the cache)
+        for role, tensor in operands:
+            moved, storage = distinct_bytes(tensor), storage_bytes(tensor)
+            if moved:
+                moving.append((role, moved, storage, byte_blocks(tensor) if storage > self.cache_bytes else None))
+        total = sum(moved * (2 if role == UPDATE else 1) for role, moved, _, _ in moving)
         # a slice (no larger than the cache) of a larger storage, not touched of late, is
         # streamed through that storage; an operand larger than the cache is its own stream
-        streams = tuple((role, moved, max(storage_bytes(t), total)
-                         if large and moved <= self.cache_bytes and not self.recent.touched(blocks) else total)
-                        for role, t, moved, blocks, large in moving)
-        for _, _, moved, blocks, large in moving:
-            self.recent.touch(blocks, moved, large)
+        streams = tuple((role, moved, max(storage, total) if blocks is not None and moved <= self.cache_bytes
+                         and not self.recent.touched(blocks) else total)
+                        for role, moved, storage, blocks in moving)
+        for _, moved, _, blocks in moving:
+            self.recent.touch(blocks or [], moved, blocks is not None)
         return streams
 
 
