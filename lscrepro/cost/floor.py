@@ -177,8 +177,13 @@ class OpCensus(TorchDispatchMode):
         name = func._schema.name
         results = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
         drawn = results[0].numel() if name in SAMPLERS and results else 0
-        self.calls[(name, self.streams(call_operands(func, args, kwargs, out)), drawn)] += 1
+        key = (name, self.streams(call_operands(func, args, kwargs, out)), drawn)
+        self.calls[key] += 1
+        self.record(key, func, args, kwargs)
         return out
+
+    def record(self, key: tuple, func, args: tuple, kwargs: dict) -> None:
+        """What a subclass keeps of a call beyond its count (lscrepro/cost/replay.py)."""
 
     def streams(self, operands: list[tuple[str, torch.Tensor]]) -> tuple:
         """(role, distinct bytes, working set) of each operand that moves bytes; then the

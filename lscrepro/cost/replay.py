@@ -1,0 +1,163 @@
+"""A step's non-GEMM op calls replayed one at a time: what PyTorch's own eager kernels take
+for the calls a step makes, each alone, hot in cache, with no Python, autograd or allocator
+work between them (lscrepro/cost/profile.py sets the sum against issue 26's target).
+
+The eager floor (floor.py) charges each call what its bytes and draws cost at the best
+stream rates this CPU reaches; a kernel that runs below those rates (broadcasting over a
+strided operand, a bool mask cast to float, a reduction over a short dimension) keeps a
+step above its floor although no other work separates them. Replaying each distinct call
+(``ReplayCensus`` records the first call of each census key: the op, its arguments, and its
+tensors' sizes, strides, offsets and storage sharing) measures the kernels themselves. The
+replayed tensors are fresh storages of the recorded sizes: floating-point ones filled with
+uniform numbers in [0.5, 1) (no denormals, no NaN from a log or a square root), the others
+(indices, masks, counts) copies of the recorded values, so that an index or a gather stays
+in range. A call is charged the least of a few timed batches (an op that writes its own
+arguments: the least of single calls, each on the values as materialized, since exp_ of its
+own result runs into infinities, which take a slow path), less the Python cost of calling an
+op from the replay loop, and never less than its floor. Replays run hot (their operands in
+cache where they fit) and with denormals flushed: an estimate of the kernels' time, not a
+bound. On elementwise work of large and small tensors it comes within a fifth of the work's
+measured time (tests/test_step_profile.py); in a step's time loops it comes out well below
+the profiled time, whose slices stream from memory. A step whose GEMMs plus its replayed
+calls exceed the target's time cannot meet the target with these kernels, only with fewer,
+fused ones.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+from torch.utils._pytree import tree_map
+
+from .floor import OpCensus, call_floor, least_cpu_seconds
+
+BATCH_S, MOST_REPEATS = 2e-3, 200  # a timed batch: about 2 ms of calls, at most 200 of them
+
+
+@dataclass(frozen=True)
+class OperandSpec:
+    """A tensor argument of a recorded call: its view of a storage (``storage``: the index of
+    that storage among the call's), and its values where they are not floating point."""
+    size: tuple
+    stride: tuple
+    offset: int
+    dtype: torch.dtype
+    storage: int
+    storage_bytes: int
+    values: torch.Tensor | None
+
+
+def operand_spec(tensor: torch.Tensor, storages: dict[int, int]) -> OperandSpec:
+    storage = tensor.untyped_storage()
+    index = storages.setdefault(storage.data_ptr(), len(storages))
+    exact = tensor.dtype.is_floating_point or tensor.dtype.is_complex
+    return OperandSpec(tuple(tensor.shape), tuple(tensor.stride()), tensor.storage_offset(), tensor.dtype,
+                       index, storage.nbytes(), None if exact else tensor.clone())
+
+
+def call_template(args: tuple, kwargs: dict):
+    """(args, kwargs) with every tensor replaced by its OperandSpec."""
+    storages: dict[int, int] = {}
+    return tree_map(lambda a: operand_spec(a, storages) if isinstance(a, torch.Tensor) else a, (args, kwargs))
+
+
+def materialize(template) -> tuple[tuple, list[torch.Tensor]]:
+    """Fresh (args, kwargs) from a call_template, and the new storages (as byte tensors): one
+    per recorded storage, so that in-place and out= calls alias as they did, filled as the
+    module docstring says."""
+    storages: dict[int, torch.Tensor] = {}
+
+    def build(spec):
+        if not isinstance(spec, OperandSpec):
+            return spec
+        if spec.storage not in storages:
+            raw = torch.empty(spec.storage_bytes, dtype=torch.uint8)
+            if spec.storage_bytes % 4 == 0:
+                raw.view(torch.float32).uniform_(0.5, 1.0)
+            storages[spec.storage] = raw
+        view = torch.empty(0, dtype=spec.dtype).set_(storages[spec.storage].untyped_storage(), spec.offset,
+                                                     spec.size, spec.stride)
+        if spec.values is not None:
+            view.copy_(spec.values)
+        return view
+    return tree_map(build, template), list(storages.values())
+
+
+class ReplayCensus(OpCensus):
+    """OpCensus that also keeps, for each key, the op and a template of its first call."""
+
+    def __init__(self, cache_bytes: int | None = None):
+        super().__init__(cache_bytes)
+        self.first_calls: dict[tuple, tuple] = {}
+
+    def record(self, key: tuple, func, args: tuple, kwargs: dict) -> None:
+        if key not in self.first_calls:
+            self.first_calls[key] = (func, call_template(args, kwargs))
+
+
+def repeated(call, times: int):
+    """``call`` run ``times`` times, each result dropped before the next call (as a step drops
+    a temporary): a kept result would make every call fault in fresh pages."""
+    def run():
+        for _ in range(times):
+            call()
+    return run
+
+
+def python_call_seconds(calls: int = 2000) -> float:
+    """CPU seconds of calling an op from Python as the replay does (an OpOverload on
+    1-element tensors): the replay's own cost per call, with the op's dispatch and kernel."""
+    one, add = torch.ones(1), torch.ops.aten.add.Tensor
+    return least_cpu_seconds(repeated(lambda: add(one, one), calls)) / calls
+
+
+def replayed_call_seconds(func, template) -> float:
+    """The least CPU seconds per call of the recorded call: a batch's mean, or for an op that
+    writes its arguments (exp_ of its own result would run into infinities), the least of
+    single calls, each on the arguments as materialized."""
+    (args, kwargs), storages = materialize(template)
+    call = lambda: func(*args, **kwargs)  # noqa: E731
+    first = least_cpu_seconds(call, 1)
+    repeats = max(1, min(MOST_REPEATS, int(BATCH_S / max(first, 1e-7))))
+    if not func._schema.is_mutable:
+        return least_cpu_seconds(repeated(call, repeats), 3) / repeats
+    saved = [storage.clone() for storage in storages]
+
+    def restored_call() -> float:
+        for storage, values in zip(storages, saved):
+            storage.copy_(values)
+        return least_cpu_seconds(call, 1)
+    return max(min(restored_call() for _ in range(max(3, min(repeats, 20)))) - timer_seconds(), 0.0)
+
+
+def timer_seconds() -> float:
+    """CPU seconds that ``least_cpu_seconds`` reads around an empty call."""
+    return least_cpu_seconds(lambda: None, 20)
+
+
+def replayed_seconds(census: ReplayCensus, calibration: dict, gemm_ops: frozenset) -> dict:
+    """{seconds, by_op, unreplayed: {op: calls}}: the census's non-GEMM calls that move bytes
+    or draw numbers, each charged its replayed time less the replay's Python cost (the
+    dispatch kept), at least its floor; a call that cannot be replayed is charged its floor."""
+    overhead = max(python_call_seconds() - calibration["dispatch_s"], 0.0)
+    total, by_op, unreplayed = 0.0, Counter(), Counter()
+    flushed = torch.set_flush_denormal(True)
+    try:
+        for key, count in census.calls.items():
+            op, streams, drawn = key
+            floor, _ = call_floor(op, streams, drawn, calibration)
+            if op in gemm_ops or not floor:
+                continue
+            try:
+                seconds = max(floor, replayed_call_seconds(*census.first_calls[key]) - overhead)
+            except (RuntimeError, TypeError, ValueError, IndexError):  # e.g. an op that checks values
+                seconds, unreplayed[op] = floor, unreplayed[op] + count
+            total += count * seconds
+            by_op[op] += count * seconds
+    finally:
+        if flushed:
+            torch.set_flush_denormal(False)
+    return {"seconds": total, "by_op": dict(by_op), "unreplayed": dict(unreplayed)}
+
