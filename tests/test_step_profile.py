@@ -84,6 +84,7 @@ def planted_floor(seconds: float) -> dict:
     (0.4, 0.6, 0.5, 0.5, EAGER_FLOOR),    # GEMMs at 125%; 0.4 + 0.5 s > the 0.833 s that 60% allows
     (0.4, 0.6, 0.4, 0.5, EAGER_CALLS),    # the floor allows 62.5%, the replayed calls 0.4 + 0.5 s do not
     (0.4, 0.6, 0.4, 0.42, IN_PRINCIPLE),  # 0.4 + 0.42 s < 0.833 s: the time goes between the kernels
+    (0.4, 0.6, 0.4, 0.7, IN_PRINCIPLE),   # a replay above the 0.6 s measured is no evidence
     (0.45, 0.05, 0.0, 0.0, MEETS),        # the step at 100%
 ])
 def test_the_verdict_follows_the_numbers(gemm_s, other_s, floor_s, replayed_s, verdict):

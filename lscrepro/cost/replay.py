@@ -29,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import torch
-from torch.utils._pytree import tree_map
+from torch.utils._pytree import tree_flatten, tree_map
 
 from .floor import OpCensus, call_floor, least_cpu_seconds
 
@@ -114,22 +114,41 @@ def python_call_seconds(calls: int = 2000) -> float:
 
 
 def replayed_call_seconds(func, template) -> float:
-    """The least CPU seconds per call of the recorded call: a batch's mean, or for an op that
-    writes its arguments (exp_ of its own result would run into infinities), the least of
-    single calls, each on the arguments as materialized."""
-    (args, kwargs), storages = materialize(template)
+    """The least CPU seconds per call of the recorded call: a batch's mean, or for a call
+    that reads what it writes (``fed_back``: exp_ of its own result would run into
+    infinities), the least of single calls, each after its written views are restored."""
+    (args, kwargs), _ = materialize(template)
     call = lambda: func(*args, **kwargs)  # noqa: E731
     first = least_cpu_seconds(call, 1)
     repeats = max(1, min(MOST_REPEATS, int(BATCH_S / max(first, 1e-7))))
-    if not func._schema.is_mutable:
+    written = fed_back(func, args, kwargs)
+    if not written:
         return least_cpu_seconds(repeated(call, repeats), 3) / repeats
-    saved = [storage.clone() for storage in storages]
+    saved = [view.clone() for view in written]
 
     def restored_call() -> float:
-        for storage, values in zip(storages, saved):
-            storage.copy_(values)
+        for view, values in zip(written, saved):
+            view.copy_(values)
         return least_cpu_seconds(call, 1)
     return max(min(restored_call() for _ in range(max(3, min(repeats, 20)))) - timer_seconds(), 0.0)
+
+
+def fed_back(func, args: tuple, kwargs: dict) -> list[torch.Tensor]:
+    """The views a call writes when it may read them too, else []: an in-place op's self, or
+    an out= result in a storage that an input shares (a result written only, as most out=
+    calls write theirs, comes out the same at every repeat)."""
+    written, read = [], []
+    for index, argument in enumerate(func._schema.arguments):
+        value = kwargs.get(argument.name) if argument.kwarg_only or index >= len(args) else args[index]
+        tensors = [t for t in tree_flatten(value)[0] if isinstance(t, torch.Tensor)]
+        is_written = argument.alias_info is not None and argument.alias_info.is_write
+        (written if is_written else read).append((argument.kwarg_only, tensors))
+    inputs = {t.untyped_storage().data_ptr() for _, tensors in read for t in tensors}
+    views = [t for _, tensors in written for t in tensors]
+    if any(not kwarg_only for kwarg_only, _ in written) or any(
+            t.untyped_storage().data_ptr() in inputs for t in views):
+        return views
+    return []
 
 
 def timer_seconds() -> float:

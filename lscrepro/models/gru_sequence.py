@@ -28,19 +28,15 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from .stack import time_major_projection
+
 _sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input  # g * (1 - y) * y, into grad_input
 
 
 def gru_sequence(x: torch.Tensor, weight_ih: torch.Tensor, bias_ih: torch.Tensor, weight_hh: torch.Tensor,
                  bias_hh: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
     """(B, T, n_in) inputs -> (B, T, n) outputs of a GRU layer with nn.GRU's parameters."""
-    if x.shape[-1] <= weight_ih.shape[0] or x.transpose(0, 1).is_contiguous():
-        # project time-major: GRUSequence hands back the projection's gradient time-major, which
-        # F.linear's backward then reads in place (batch-major it would copy it); this costs
-        # a copy of x only where x is batch-major and narrower than the projection
-        projected = F.linear(x.transpose(0, 1), weight_ih, bias_ih).transpose(0, 1)
-    else:  # wide inputs (sl-MNIST's 784 channels): the narrower gradient is copied instead
-        projected = F.linear(x, weight_ih, bias_ih)
+    projected = time_major_projection(x, lambda v: F.linear(v, weight_ih, bias_ih), weight_ih.shape[0])
     return GRUSequence.apply(projected, weight_hh, bias_hh, h0, torch.is_grad_enabled(), True)
 
 

@@ -44,6 +44,19 @@ class UniformDropout(nn.Dropout):
         return x * self.keep_mask(x).mul_(1 / (1 - self.p))  # in place: one buffer
 
 
+def time_major_projection(x: torch.Tensor, project, width: int) -> torch.Tensor:
+    """``project(x)`` of a (B, T, n_in) sequence into ``width`` features, computed on x's
+    time-major view where that is free (x is the transposed view of a time-major buffer, as
+    a recurrent layer's output is) or cheaper (x no wider than the projection), and handed
+    back as a (B, T, width) view of a time-major result. The sequence functions then read
+    each step's slice contiguously and hand the projection's gradient back time-major, which
+    the projection's backward reads in place: projected batch-major, its GEMMs would first
+    copy the time-major operand (x, or the gradient) into batch order."""
+    if x.shape[-1] <= width or x.transpose(0, 1).is_contiguous():
+        return project(x.transpose(0, 1)).transpose(0, 1)
+    return project(x)  # wide batch-major inputs (sl-MNIST's 784 channels): the narrower gradient is copied
+
+
 class SequenceStack(nn.Module):
     """Subclasses set ``language``, ``embedding`` (language), ``dense_readout`` (None: tied),
     ``layers`` and ``depth``; ``layer_input`` is what enters each layer (e.g. dropout)."""
