@@ -235,12 +235,12 @@ def test_a_replayed_call_aliases_its_storages_and_keeps_its_indices():
         torch.nn.functional.embedding(ids, table)
     first = {key[0]: call for key, call in census.first_calls.items()}
     (mul, mul_template), (embedding, embedding_template) = first["aten::mul"], first["aten::embedding"]
-    ((source, factor), kwargs), _ = materialize(mul_template)
+    (source, factor), kwargs = materialize(mul_template)
     assert factor == 2.0 and source.shape == (2, 16) and source.stride() == buffer[:, 2].stride()
     assert kwargs["out"].untyped_storage().data_ptr() == source.untyped_storage().data_ptr()
     assert kwargs["out"].storage_offset() - source.storage_offset() == 16
     assert bool((source >= 0.5).all() and (source < 1).all())  # uniform in [0.5, 1): no denormal, no NaN
-    ((weight, indices), _), _ = materialize(embedding_template)
+    (weight, indices), _ = materialize(embedding_template)
     assert torch.equal(indices, ids) and embedding(weight, indices).shape == (2, 2, 16)
 
 

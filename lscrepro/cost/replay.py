@@ -12,7 +12,7 @@ replayed tensors are fresh storages of the recorded sizes: floating-point ones f
 uniform numbers in [0.5, 1) (no denormals, no NaN from a log or a square root), the others
 (indices, masks, counts) copies of the recorded values, so that an index or a gather stays
 in range. A call is charged the least of a few timed batches (an op that writes its own
-arguments: the least of single calls, each on the values as materialized, since exp_ of its
+arguments: the least of single calls, each on the same values, since exp_ of its
 own result runs into infinities, which take a slow path), less the Python cost of calling an
 op from the replay loop, and never less than its floor. Replays run hot (their operands in
 cache where they fit) and with denormals flushed: an estimate of the kernels' time, not a
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils._pytree import tree_flatten, tree_map
 
-from .floor import OpCensus, call_floor, least_cpu_seconds
+from .floor import OpCensus, call_floor, least_cpu_seconds, storage_pointer
 
 BATCH_S, MOST_REPEATS = 2e-3, 200  # a timed batch: about 2 ms of calls, at most 200 of them
 
@@ -63,10 +63,9 @@ def call_template(args: tuple, kwargs: dict):
     return tree_map(lambda a: operand_spec(a, storages) if isinstance(a, torch.Tensor) else a, (args, kwargs))
 
 
-def materialize(template) -> tuple[tuple, list[torch.Tensor]]:
-    """Fresh (args, kwargs) from a call_template, and the new storages (as byte tensors): one
-    per recorded storage, so that in-place and out= calls alias as they did, filled as the
-    module docstring says."""
+def materialize(template) -> tuple:
+    """Fresh (args, kwargs) from a call_template: one new storage per recorded storage, so
+    that in-place and out= calls alias as they did, filled as the module docstring says."""
     storages: dict[int, torch.Tensor] = {}
 
     def build(spec):
@@ -82,7 +81,7 @@ def materialize(template) -> tuple[tuple, list[torch.Tensor]]:
         if spec.values is not None:
             view.copy_(spec.values)
         return view
-    return tree_map(build, template), list(storages.values())
+    return tree_map(build, template)
 
 
 class ReplayCensus(OpCensus):
@@ -113,11 +112,12 @@ def python_call_seconds(calls: int = 2000) -> float:
     return least_cpu_seconds(repeated(lambda: add(one, one), calls)) / calls
 
 
-def replayed_call_seconds(func, template) -> float:
+def replayed_call_seconds(func, template, timer_s: float) -> float:
     """The least CPU seconds per call of the recorded call: a batch's mean, or for a call
     that reads what it writes (``fed_back``: exp_ of its own result would run into
-    infinities), the least of single calls, each after its written views are restored."""
-    (args, kwargs), _ = materialize(template)
+    infinities), the least of single calls, each after its written views are restored, less
+    ``timer_s`` (``timer_seconds``)."""
+    args, kwargs = materialize(template)
     call = lambda: func(*args, **kwargs)  # noqa: E731
     first = least_cpu_seconds(call, 1)
     repeats = max(1, min(MOST_REPEATS, int(BATCH_S / max(first, 1e-7))))
@@ -130,7 +130,7 @@ def replayed_call_seconds(func, template) -> float:
         for view, values in zip(written, saved):
             view.copy_(values)
         return least_cpu_seconds(call, 1)
-    return max(min(restored_call() for _ in range(max(3, min(repeats, 20)))) - timer_seconds(), 0.0)
+    return max(min(restored_call() for _ in range(max(3, min(repeats, 20)))) - timer_s, 0.0)
 
 
 def fed_back(func, args: tuple, kwargs: dict) -> list[torch.Tensor]:
@@ -143,10 +143,9 @@ def fed_back(func, args: tuple, kwargs: dict) -> list[torch.Tensor]:
         tensors = [t for t in tree_flatten(value)[0] if isinstance(t, torch.Tensor)]
         is_written = argument.alias_info is not None and argument.alias_info.is_write
         (written if is_written else read).append((argument.kwarg_only, tensors))
-    inputs = {t.untyped_storage().data_ptr() for _, tensors in read for t in tensors}
+    inputs = {storage_pointer(t) for _, tensors in read for t in tensors}
     views = [t for _, tensors in written for t in tensors]
-    if any(not kwarg_only for kwarg_only, _ in written) or any(
-            t.untyped_storage().data_ptr() in inputs for t in views):
+    if any(not kwarg_only for kwarg_only, _ in written) or any(storage_pointer(t) in inputs for t in views):
         return views
     return []
 
@@ -160,17 +159,17 @@ def replayed_seconds(census: ReplayCensus, calibration: dict, gemm_ops: frozense
     """{seconds, by_op, unreplayed: {op: calls}}: the census's non-GEMM calls that move bytes
     or draw numbers, each charged its replayed time less the replay's Python cost (the
     dispatch kept), at least its floor; a call that cannot be replayed is charged its floor."""
-    overhead = max(python_call_seconds() - calibration["dispatch_s"], 0.0)
+    overhead, timer_s = max(python_call_seconds() - calibration["dispatch_s"], 0.0), timer_seconds()
     total, by_op, unreplayed = 0.0, Counter(), Counter()
     flushed = torch.set_flush_denormal(True)
     try:
         for key, count in census.calls.items():
             op, streams, drawn = key
-            floor, _ = call_floor(op, streams, drawn, calibration)
-            if op in gemm_ops or not floor:
+            floor = 0.0 if op in gemm_ops else call_floor(op, streams, drawn, calibration)[0]
+            if not floor:
                 continue
             try:
-                seconds = max(floor, replayed_call_seconds(*census.first_calls[key]) - overhead)
+                seconds = max(floor, replayed_call_seconds(*census.first_calls[key], timer_s) - overhead)
             except (RuntimeError, TypeError, ValueError, IndexError):  # e.g. an op that checks values
                 seconds, unreplayed[op] = floor, unreplayed[op] + count
             total += count * seconds
