@@ -305,3 +305,57 @@ def test_uniform_dropout_keeps_each_element_with_probability_1_minus_p_reproduci
     model = build({"cell": "GRU", "depth": 1, "width": 4, "dropout": 0.3}, {"in_features": 3, "num_classes": 2,
                                                                            "steps": 5}, seed=0)
     assert isinstance(model.dropout, UniformDropout) and model.dropout.p == 0.3
+
+
+def test_uniform_dropout_of_the_data_is_the_product_with_its_mask_bit_for_bit():
+    """The data's dropout (no gradient: scaled and multiplied in one addcmul into the mask's
+    buffer) gives the same numbers as the path with a gradient (x times the scaled mask),
+    leaves x alone, and a tensor that needs a gradient gets the mask's gradient."""
+    from lscrepro.models.stack import UniformDropout
+    dropout = UniformDropout(0.3)
+    generator = torch.Generator().manual_seed(4)
+    for x in (torch.randn(64, 30, 17, generator=generator, dtype=torch.float64),
+              (torch.rand(64, 30, 17, generator=generator) < 0.2).float()):
+        before = x.clone()
+        torch.manual_seed(1)
+        data = dropout(x)
+        torch.manual_seed(1)
+        with_grad = dropout(x.clone().requires_grad_())
+        torch.manual_seed(1)
+        scaled_mask = dropout.keep_mask(x) / 0.7
+        assert torch.equal(x, before) and data.data_ptr() != x.data_ptr()
+        assert torch.equal(data, with_grad) and torch.equal(data, x * scaled_mask)
+        assert 0.6 < (scaled_mask > 0).double().mean() < 0.8
+    leaf = torch.randn(8, 5, requires_grad=True)
+    torch.manual_seed(2)
+    dropout(leaf).sum().backward()
+    torch.manual_seed(2)
+    assert torch.equal(leaf.grad, dropout.keep_mask(leaf.detach()) * (1 / 0.7))
+
+
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+@pytest.mark.parametrize("weight_layout", ["contiguous", "transposed-view"])
+@pytest.mark.parametrize("input_layout", ["batch-major", "time-major-view"])
+def test_input_projection_matches_autograd(bias, weight_layout, input_layout):
+    """InputProjection's GEMM layouts give autograd's x @ W + b and its gradients (float64),
+    for a contiguous (n_in, width) weight and an nn.Linear-style one's transposed view, and for
+    batch-major inputs and the batch-major view of a time-major buffer."""
+    from lscrepro.models.stack import input_projection
+    generator = torch.Generator().manual_seed(6)
+    draw = lambda *shape: torch.randn(*shape, generator=generator, dtype=torch.float64)  # noqa: E731
+    stored = draw(11, 7) if weight_layout == "contiguous" else draw(7, 11)
+    stored.requires_grad_()
+    b = draw(7).requires_grad_() if bias else None
+    x = (draw(4, 9, 11) if input_layout == "batch-major" else draw(9, 4, 11).transpose(0, 1)).requires_grad_()
+    weight = stored if weight_layout == "contiguous" else stored.T
+    leaves = [x, stored] + ([b] if bias else [])
+    outputs = [input_projection(x, weight, b), x @ weight + (0 if b is None else b)]
+    upstream = draw(4, 9, 7)
+    grads = [torch.autograd.grad((out * upstream).sum(), leaves) for out in outputs]
+    assert outputs[0].shape == (4, 9, 7)
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-12, atol=1e-12)
+    for got, expected in zip(*grads):
+        assert got.shape == expected.shape and expected.abs().max() > 0
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda *t: input_projection(t[0], t[1] if weight_layout == "contiguous"
+                                                                else t[1].T, *t[2:]), tuple(leaves))

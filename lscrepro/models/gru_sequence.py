@@ -25,10 +25,9 @@ W_hh's row blocks permuted to match) and the input projection's the last 3n, bot
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from .stack import time_major_projection
+from .stack import input_projection, time_major_projection
 
 _sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input  # g * (1 - y) * y, into grad_input
 
@@ -36,7 +35,7 @@ _sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input  # g * (1 - y) * 
 def gru_sequence(x: torch.Tensor, weight_ih: torch.Tensor, bias_ih: torch.Tensor, weight_hh: torch.Tensor,
                  bias_hh: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
     """(B, T, n_in) inputs -> (B, T, n) outputs of a GRU layer with nn.GRU's parameters."""
-    projected = time_major_projection(x, lambda v: F.linear(v, weight_ih, bias_ih), weight_ih.shape[0])
+    projected = time_major_projection(x, lambda v: input_projection(v, weight_ih.T, bias_ih), weight_ih.shape[0])
     return GRUSequence.apply(projected, weight_hh, bias_hh, h0, torch.is_grad_enabled(), True)
 
 

@@ -34,7 +34,7 @@ from ..catalog.entrypoints import load
 from ..lsc.views import RecurrentLSCView, diagonal_rows
 from .gru_sequence import gru_sequence
 from .spiking import ALIFLayer, glorot_uniform
-from .stack import SequenceStack, UniformDropout, time_major_projection
+from .stack import SequenceStack, UniformDropout, input_projection, time_major_projection
 
 CONFIG_KEYS = ("name", "cell", "depth", "width", "widths", "embedding", "dropout", "activation")
 SIMPLE_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -289,7 +289,7 @@ class SimpleRNNLayer(nn.Module):
         if state is None:
             state = self.initial_state(x.shape[0], x.device, x.dtype)
         # the input projection of all steps at once
-        driven = time_major_projection(x, lambda v: v @ self.kernel + self.bias, self.n)
+        driven = time_major_projection(x, lambda v: input_projection(v, self.kernel, self.bias), self.n)
         out = SimpleRNNSequence.apply(driven, self.recurrent_kernel, state[0], self.activation_name)
         return out, (out[:, -1].clone(),)  # a copy: a carried state must not pin the sequence
 

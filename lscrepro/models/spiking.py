@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..lsc.views import RecurrentLSCView
-from .stack import time_major_projection
+from .stack import input_projection, time_major_projection
 
 DAMPENING = 0.5
 SHARPNESS = 1.0
@@ -150,7 +150,7 @@ class ALIFLayer(nn.Module):
         """
         if state is None:
             state = self.initial_state(x.shape[0], x.device, x.dtype)
-        input_currents = time_major_projection(x, lambda v: v @ self.input_weights, self.n)  # all steps at once
+        input_currents = time_major_projection(x, lambda v: input_projection(v, self.input_weights), self.n)
         w_rec, alpha, rho = self._constants()
         spikes, v_last, a_last = ALIFSequence.apply(
             input_currents, w_rec, alpha, rho, self.thr, self.beta, *state)

@@ -1,0 +1,113 @@
+"""The recurrent layers' input projection and input dropout, old and new in one process:
+grid_cost's model and random batch of each named training shape (default: four of the paper
+grid's), training steps of either path alternating, the least CPU seconds of 6 each, one
+thread, with the jobs' heap policy. ``--change`` picks what old and new differ in:
+
+- ``time-major`` (lscrepro.models.stack.time_major_projection): the simple RNN and ALIF
+  layers' projection batch-major (old) or time-major where that is free or cheaper (new);
+- ``layouts`` (lscrepro.models.stack.input_projection, UniformDropout): the projection by
+  autograd, as each layer wrote it before (old: ``x @ W + b``, the GRU's ``F.linear``), or
+  through ``InputProjection``'s GEMM layouts, with the dropout of the data written into its
+  mask's buffer (new).
+
+    PYTHONPATH=. python benchmarks/input_projection.py [--change layouts] ["task=... net=... depth=... variant=..." ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+import yaml
+
+import lscrepro.models.gru_sequence as gru_sequence
+import lscrepro.models.rnn as rnn
+import lscrepro.models.spiking as spiking
+from lscrepro.cost.grid import describe_shape, grid_shapes, training_step
+from lscrepro.cost.sizes import settle, task_sizes
+from lscrepro.host_memory import keep_freed_memory
+from lscrepro.models import build_model
+from lscrepro.models.stack import UniformDropout, input_projection, time_major_projection
+
+SHAPES = {"time-major": ("task=heidelberg net=rsimplernn depth=2 variant=lsc_half",
+                         "task=sl_mnist net=maLSNN depth=2 variant=lsc_half",
+                         "task=heidelberg net=maLSNN depth=5 variant=lsc_half",
+                         "task=sl_mnist net=ssimplernn depth=5 variant=lsc_half"),
+          "layouts": ("task=sl_mnist net=rsimplernn depth=2 variant=lsc_half",
+                      "task=sl_mnist net=GRU depth=2 variant=lsc_half",
+                      "task=sl_mnist net=maLSNN depth=2 variant=lsc_half",
+                      "task=heidelberg net=rsimplernn depth=2 variant=lsc_half",
+                      "task=heidelberg net=maLSNN depth=5 variant=lsc_half")}
+
+
+def autograd_projection(x, weight, bias=None):
+    """The projections as the layers wrote them before InputProjection: the GRU's (its
+    weight a transposed view) F.linear, the others x @ W (+ b)."""
+    if not weight.is_contiguous():
+        return F.linear(x, weight.T, bias)
+    return x @ weight if bias is None else x @ weight + bias
+
+
+def dropout_out_of_place(self, x):
+    """UniformDropout.forward before the data's product went into the mask's buffer."""
+    if not self.draws_uniform(x):
+        return F.dropout(x, self.p, self.training)
+    return x * self.keep_mask(x).mul_(1 / (1 - self.p))
+
+
+NEW_DROPOUT = UniformDropout.forward
+PATHS = {"time-major": {"old": dict(time_major=lambda x, project, width: project(x)),
+                        "new": dict(time_major=time_major_projection)},
+         "layouts": {"old": dict(projection=autograd_projection, dropout=dropout_out_of_place),
+                     "new": dict(projection=input_projection, dropout=NEW_DROPOUT)}}
+
+
+def use(path: dict) -> None:
+    if "time_major" in path:
+        rnn.time_major_projection = spiking.time_major_projection = path["time_major"]
+    if "projection" in path:
+        rnn.input_projection = spiking.input_projection = gru_sequence.input_projection = path["projection"]
+        UniformDropout.forward = path["dropout"]
+
+
+def compare(spec: dict, paths: dict, rounds: int = 6) -> dict[str, float]:
+    dims, _ = task_sizes(spec)
+    torch.manual_seed(0)
+    model = build_model(spec["model"], dims, 0)
+    step, _ = training_step(model, spec, dims, torch.Generator().manual_seed(0))
+    for path in paths.values():
+        use(path)
+        settle(step)
+    times = {name: [] for name in paths}
+    for i in range(rounds):
+        for name in paths if i % 2 == 0 else reversed(list(paths)):
+            use(paths[name])
+            start = time.process_time()
+            step()
+            times[name].append(time.process_time() - start)
+    return {name: min(seconds) for name, seconds in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--change", choices=list(PATHS), default="time-major")
+    parser.add_argument("shapes", nargs="*")
+    args = parser.parse_args()
+    keep_freed_memory()
+    torch.set_num_threads(1)
+    config = yaml.safe_load(open("config/config.yaml"))
+    shapes = {describe_shape(s): s for s in grid_shapes(config) if s.rule == "train_rnn"}
+    print(f"change: {args.change}")
+    print("| training step | old s | new s | speed-up |")
+    print("|---|---:|---:|---:|")
+    for name in args.shapes or SHAPES[args.change]:
+        seconds = compare(shapes[name].spec, PATHS[args.change])
+        print(f"| {name} | {seconds['old']:.3f} | {seconds['new']:.3f} | {seconds['old'] / seconds['new']:.2f}x |")
+    for path in PATHS[args.change]["new"], PATHS["time-major"]["new"]:
+        use(path)
+
+
+if __name__ == "__main__":
+    main()
