@@ -5,10 +5,11 @@ thread, with the jobs' heap policy. ``--change`` picks what old and new differ i
 
 - ``time-major`` (lscrepro.models.stack.time_major_projection): the simple RNN and ALIF
   layers' projection batch-major (old) or time-major where that is free or cheaper (new);
-- ``layouts`` (lscrepro.models.stack.input_projection, UniformDropout): the projection by
-  autograd, as each layer wrote it before (old: ``x @ W + b``, the GRU's ``F.linear``), or
-  through ``InputProjection``'s GEMM layouts, with the dropout of the data written into its
-  mask's buffer (new).
+- ``layouts`` (lscrepro.models.stack: input_projection, UniformDropout, SequenceStack.readout):
+  the projection by autograd, as each layer wrote it before (old: ``x @ W + b``, the GRU's
+  ``F.linear``), the data's dropout into a fresh tensor and the dense readout batch-major; or
+  the projection through ``InputProjection``'s GEMM layouts, the data's dropout into its
+  mask's buffer and the readout time-major (new).
 
     PYTHONPATH=. python benchmarks/input_projection.py [--change layouts] ["task=... net=... depth=... variant=..." ...]
 """
@@ -25,6 +26,7 @@ import yaml
 import lscrepro.models.gru_sequence as gru_sequence
 import lscrepro.models.rnn as rnn
 import lscrepro.models.spiking as spiking
+import lscrepro.models.stack as stack
 from lscrepro.cost.grid import describe_shape, grid_shapes, training_step
 from lscrepro.cost.sizes import settle, task_sizes
 from lscrepro.host_memory import keep_freed_memory
@@ -58,10 +60,12 @@ def dropout_out_of_place(self, x):
 
 
 NEW_DROPOUT = UniformDropout.forward
-PATHS = {"time-major": {"old": dict(time_major=lambda x, project, width: project(x)),
+BATCH_MAJOR = lambda x, project, width: project(x)  # noqa: E731
+PATHS = {"time-major": {"old": dict(time_major=BATCH_MAJOR),
                         "new": dict(time_major=time_major_projection)},
-         "layouts": {"old": dict(projection=autograd_projection, dropout=dropout_out_of_place),
-                     "new": dict(projection=input_projection, dropout=NEW_DROPOUT)}}
+         "layouts": {"old": dict(projection=autograd_projection, dropout=dropout_out_of_place,
+                                 readout=BATCH_MAJOR),
+                     "new": dict(projection=input_projection, dropout=NEW_DROPOUT, readout=time_major_projection)}}
 
 
 def use(path: dict) -> None:
@@ -70,6 +74,7 @@ def use(path: dict) -> None:
     if "projection" in path:
         rnn.input_projection = spiking.input_projection = gru_sequence.input_projection = path["projection"]
         UniformDropout.forward = path["dropout"]
+        stack.time_major_projection = path["readout"]  # the one SequenceStack.readout calls
 
 
 def compare(spec: dict, paths: dict, rounds: int = 6) -> dict[str, float]:

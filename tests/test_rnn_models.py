@@ -359,3 +359,22 @@ def test_input_projection_matches_autograd(bias, weight_layout, input_layout):
         torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
     assert torch.autograd.gradcheck(lambda *t: input_projection(t[0], t[1] if weight_layout == "contiguous"
                                                                 else t[1].T, *t[2:]), tuple(leaves))
+
+
+@pytest.mark.parametrize("cell", ["rsimplernn", "GRU", "maLSNN"])
+def test_dense_readout_of_a_time_major_output_is_the_batch_major_one(cell):
+    """The readout of a recurrent output (the view of a time-major buffer) runs time-major;
+    its logits and the parameters' gradients are those of the batch-major readout."""
+    model = make(cell, depth=2).double()
+    x = sample_input(FLOAT_DIMS, batch=5, steps=8).double()
+    results = []
+    for readout in (model.readout, lambda h: model.dense_readout(h.contiguous())):
+        torch.manual_seed(3)  # the same dropout masks
+        h, _ = model.features(x)
+        logits = readout(h)
+        weights = torch.linspace(-1, 1, logits.numel(), dtype=torch.float64).view(logits.shape)
+        results.append((logits, torch.autograd.grad((logits * weights).sum(), list(model.parameters()))))
+    assert not model.features(x)[0].is_contiguous()  # the time-major case, not a copy
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-12, atol=1e-12)
+    for got, expected in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)

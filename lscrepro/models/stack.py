@@ -124,7 +124,12 @@ class SequenceStack(nn.Module):
         """Last layer's output -> logits: Dense where the model has one, else tied h @ E^T."""
         if self.dense_readout is None:
             return h @ self.embedding.T
-        return self.dense_readout(h)
+        if h.dim() != 3:  # one step's (B, n)
+            return self.dense_readout(h)
+        # time-major where h is a time-major buffer's view (the recurrent layers' outputs):
+        # batch-major, the GEMM would first copy h, and the gradient it hands back would
+        # reach the last layer's backward batch-major, its per-step rows strided
+        return time_major_projection(h, self.dense_readout, self.dense_readout.out_features)
 
     def readout_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(weight (classes, width), bias or None) of ``readout``: the logits are
