@@ -273,3 +273,30 @@ def test_replayed_calls_cost_at_least_their_floor_and_about_the_work():
     replayed = replayed_seconds(failing, calibration, GEMM_OPS)
     assert replayed["unreplayed"] == {"aten::index_select": 1}
     assert replayed["by_op"]["aten::index_select"] == call_floor(*key, calibration)[0]
+
+
+def test_a_streamed_call_replays_on_the_following_slices_of_its_buffer():
+    """An operand the census found streamed from memory (a fresh slice of a sequence buffer)
+    is replayed on the next slice at each call of a batch, the others where they were; an
+    in-place call on streamed slices is replayed without running into its own results."""
+    steps, cache = 64, 2 ** 16
+    buffer, hot = torch.zeros(2, steps, 32, 32), torch.ones(2, 32, 32)  # (2, 32, 32) slices: 8 KiB a step
+    census = ReplayCensus(cache_bytes=cache)
+    with census:
+        for t in range(steps):
+            torch.mul(hot, 2.0, out=buffer[:, t])  # a fresh pair of slices: streamed
+            buffer[1, t].add_(hot[0])              # just written: in cache
+        for t in range(steps):
+            buffer[:, t].exp_()                    # back through the buffer: streamed, in place
+    first = {key[0]: call for key, call in census.first_calls.items()}
+    (source, factor), out = first["aten::mul"][1]
+    assert out["out"].streamed and not source.streamed and not first["aten::add_"][1][0][0].streamed
+    variants = materialize(first["aten::mul"][1], 10)
+    assert [kwargs["out"].storage_offset() for _, kwargs in variants] == [t * 32 * 32 for t in range(10)]
+    assert {args[0].storage_offset() for args, _ in variants} == {0}  # the operand in cache stays put
+    assert all(kwargs["out"].stride() == buffer[:, 0].stride() for _, kwargs in variants)
+    assert len(materialize(first["aten::mul"][1], 1000)) == steps  # one variant a slice, no more
+    assert len(materialize(first["aten::add_"][1], 10)) == 1
+    replayed = replayed_seconds(census, floor_calibration(largest=2 ** 22), GEMM_OPS)
+    assert replayed["unreplayed"] == {} and set(replayed["by_op"]) == {"aten::mul", "aten::add_", "aten::exp_"}
+    assert all(0 < seconds < 1 for seconds in replayed["by_op"].values())

@@ -170,6 +170,7 @@ class OpCensus(TorchDispatchMode):
         self.calls: Counter = Counter()
         self.cache_bytes = cache_bytes or l2_cache_bytes()
         self.recent = RecentBytes(self.cache_bytes)
+        self.streamed_views: set[tuple] = set()  # the last call's operands streamed from memory (view_key)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -188,20 +189,22 @@ class OpCensus(TorchDispatchMode):
     def streams(self, operands: list[tuple[str, torch.Tensor]]) -> tuple:
         """(role, distinct bytes, working set) of each operand that moves bytes; then the
         operands are marked as touched."""
-        moving = []  # (role, bytes, storage bytes, its blocks if the storage is larger than the cache)
+        moving = []  # (role, bytes, storage bytes, its blocks if the storage is larger than the cache, tensor)
         for role, tensor in operands:
             moved, storage = distinct_bytes(tensor), storage_bytes(tensor)
             if moved:
-                moving.append((role, moved, storage, byte_blocks(tensor) if storage > self.cache_bytes else None))
-        total = sum(moved * (2 if role == UPDATE else 1) for role, moved, _, _ in moving)
+                moving.append((role, moved, storage, byte_blocks(tensor) if storage > self.cache_bytes else None,
+                               tensor))
+        total = sum(moved * (2 if role == UPDATE else 1) for role, moved, _, _, _ in moving)
         # a slice (no larger than the cache) of a larger storage, not touched of late, is
         # streamed through that storage; an operand larger than the cache is its own stream
-        streams = tuple((role, moved, max(storage, total) if blocks is not None and moved <= self.cache_bytes
-                         and not self.recent.touched(blocks) else total)
-                        for role, moved, storage, blocks in moving)
-        for _, moved, _, blocks in moving:
+        streamed = [blocks is not None and moved <= self.cache_bytes and not self.recent.touched(blocks)
+                    for _, moved, _, blocks, _ in moving]
+        self.streamed_views = {view_key(tensor) for (*_, tensor), cold in zip(moving, streamed) if cold}
+        for _, moved, _, blocks, _ in moving:
             self.recent.touch(blocks or [], moved, blocks is not None)
-        return streams
+        return tuple((role, moved, max(storage, total) if cold else total)
+                     for (role, moved, storage, _, _), cold in zip(moving, streamed))
 
 
 # --- calibration: the floors' rates, measured in the process that is about to be profiled ---

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 import torch
 from torch.utils._pytree import tree_flatten, tree_map
 
-from .floor import OpCensus, call_floor, least_cpu_seconds, storage_pointer
+from .floor import OpCensus, call_floor, least_cpu_seconds, storage_pointer, view_key
 
 BATCH_S, MOST_REPEATS = 2e-3, 200  # a timed batch: about 2 ms of calls, at most 200 of them
+STREAM_SAVED_BYTES = 2 ** 26  # what a streamed batch of in-place calls may keep to restore its slices
 
 
 @dataclass(frozen=True)
@@ -47,28 +48,55 @@ class OperandSpec:
     storage: int
     storage_bytes: int
     values: torch.Tensor | None
+    streamed: bool = False  # a floating-point slice the step streamed from a larger storage (floor.py)
 
 
-def operand_spec(tensor: torch.Tensor, storages: dict[int, int]) -> OperandSpec:
+def operand_spec(tensor: torch.Tensor, storages: dict[int, int], streamed: frozenset = frozenset()) -> OperandSpec:
     storage = tensor.untyped_storage()
     index = storages.setdefault(storage.data_ptr(), len(storages))
     exact = tensor.dtype.is_floating_point or tensor.dtype.is_complex
     return OperandSpec(tuple(tensor.shape), tuple(tensor.stride()), tensor.storage_offset(), tensor.dtype,
-                       index, storage.nbytes(), None if exact else tensor.clone())
+                       index, storage.nbytes(), None if exact else tensor.clone(),
+                       exact and view_key(tensor) in streamed)
 
 
-def call_template(args: tuple, kwargs: dict):
-    """(args, kwargs) with every tensor replaced by its OperandSpec."""
+def call_template(args: tuple, kwargs: dict, streamed: frozenset = frozenset()):
+    """(args, kwargs) with every tensor replaced by its OperandSpec; ``streamed``: the
+    view_keys of the operands the census found streamed from memory."""
     storages: dict[int, int] = {}
-    return tree_map(lambda a: operand_spec(a, storages) if isinstance(a, torch.Tensor) else a, (args, kwargs))
+    return tree_map(lambda a: operand_spec(a, storages, streamed) if isinstance(a, torch.Tensor) else a,
+                    (args, kwargs))
 
 
-def materialize(template) -> tuple:
+def slice_offsets(spec: OperandSpec) -> list[int]:
+    """Where a streamed operand's view fits in its storage, stepped by the view's contiguous
+    innermost block from its own offset onwards (then wrapping round): the same slice of the
+    following time steps. One offset, its own, for an operand that is not streamed."""
+    if not spec.streamed:
+        return [spec.offset]
+    elements = spec.storage_bytes // torch.empty(0, dtype=spec.dtype).element_size()
+    dims = [(n, stride) for n, stride in zip(spec.size, spec.stride) if n > 1 and stride]
+    extent = 1 + sum((n - 1) * stride for n, stride in dims)
+    block = 1
+    while dims and dims[-1][1] == block:
+        block *= dims.pop()[0]
+    offsets = list(range(spec.offset % block, elements - extent + 1, block))
+    start = offsets.index(spec.offset)
+    return offsets[start:] + offsets[:start]
+
+
+def materialize(template, shifts: int = 1):
     """Fresh (args, kwargs) from a call_template: one new storage per recorded storage, so
-    that in-place and out= calls alias as they did, filled as the module docstring says."""
+    that in-place and out= calls alias as they did, filled as the module docstring says.
+    With ``shifts`` > 1, a list of up to that many (args, kwargs) on the same storages, the
+    streamed operands' views moved to the next slice at each (``slice_offsets``); one where
+    nothing is streamed."""
     storages: dict[int, torch.Tensor] = {}
+    offsets = {id(spec): slice_offsets(spec) for spec in tree_flatten(template)[0]
+               if isinstance(spec, OperandSpec) and spec.streamed}
+    count = min([shifts] + [len(slots) for slots in offsets.values()]) if offsets else 1
 
-    def build(spec):
+    def build(spec, shift: int):
         if not isinstance(spec, OperandSpec):
             return spec
         if spec.storage not in storages:
@@ -76,12 +104,14 @@ def materialize(template) -> tuple:
             if spec.storage_bytes % 4 == 0:
                 raw.view(torch.float32).uniform_(0.5, 1.0)
             storages[spec.storage] = raw
-        view = torch.empty(0, dtype=spec.dtype).set_(storages[spec.storage].untyped_storage(), spec.offset,
+        offset = offsets[id(spec)][shift] if spec.streamed else spec.offset
+        view = torch.empty(0, dtype=spec.dtype).set_(storages[spec.storage].untyped_storage(), offset,
                                                      spec.size, spec.stride)
-        if spec.values is not None:
+        if spec.values is not None and not shift:
             view.copy_(spec.values)
         return view
-    return tree_map(build, template)
+    variants = [tree_map(lambda spec: build(spec, shift), template) for shift in range(count)]
+    return variants[0] if shifts == 1 else variants
 
 
 class ReplayCensus(OpCensus):
@@ -93,7 +123,7 @@ class ReplayCensus(OpCensus):
 
     def record(self, key: tuple, func, args: tuple, kwargs: dict) -> None:
         if key not in self.first_calls:
-            self.first_calls[key] = (func, call_template(args, kwargs))
+            self.first_calls[key] = (func, call_template(args, kwargs, frozenset(self.streamed_views)))
 
 
 def repeated(call, times: int):
@@ -116,11 +146,15 @@ def replayed_call_seconds(func, template, timer_s: float) -> float:
     """The least CPU seconds per call of the recorded call: a batch's mean, or for a call
     that reads what it writes (``fed_back``: exp_ of its own result would run into
     infinities), the least of single calls, each after its written views are restored, less
-    ``timer_s`` (``timer_seconds``)."""
-    args, kwargs = materialize(template)
+    ``timer_s`` (``timer_seconds``). A call with streamed operands runs its batch on the
+    following slices instead (``streamed_call_seconds``)."""
+    variants = materialize(template, MOST_REPEATS)
+    args, kwargs = variants[0]
     call = lambda: func(*args, **kwargs)  # noqa: E731
     first = least_cpu_seconds(call, 1)
     repeats = max(1, min(MOST_REPEATS, int(BATCH_S / max(first, 1e-7))))
+    if len(variants) > 1:
+        return streamed_call_seconds(func, variants[:max(repeats, 2)])
     written = fed_back(func, args, kwargs)
     if not written:
         return least_cpu_seconds(repeated(call, repeats), 3) / repeats
@@ -131,6 +165,26 @@ def replayed_call_seconds(func, template, timer_s: float) -> float:
             view.copy_(values)
         return least_cpu_seconds(call, 1)
     return max(min(restored_call() for _ in range(max(3, min(repeats, 20)))) - timer_s, 0.0)
+
+
+def streamed_call_seconds(func, variants: list) -> float:
+    """The least of 3 batches' mean CPU seconds per call, a batch calling ``func`` once on
+    each variant, in order: each call reads and writes the next slice of its sequence
+    buffers, as a step's time loop does, so those slices come from memory, not the cache.
+    A call that reads what it writes finds its written views restored before each batch
+    (the restores are not timed; each slice is written once a batch)."""
+    written = [fed_back(func, args, kwargs) for args, kwargs in variants]
+    per_call = sum(view.numel() * view.element_size() for view in written[0])
+    if per_call:  # their saved values: at most STREAM_SAVED_BYTES
+        variants = variants[:max(2, STREAM_SAVED_BYTES // per_call)]
+    written = [view for views in written[:len(variants)] for view in views]
+    saved = [view.clone() for view in written]
+
+    def batch() -> float:
+        for view, values in zip(written, saved):
+            view.copy_(values)
+        return least_cpu_seconds(lambda: [func(*args, **kwargs) for args, kwargs in variants], 1)
+    return min(batch() for _ in range(3)) / len(variants)
 
 
 def fed_back(func, args: tuple, kwargs: dict) -> list[torch.Tensor]:
