@@ -11,7 +11,12 @@ thread, with the jobs' heap policy. ``--change`` picks what old and new differ i
   the projection through ``InputProjection``'s GEMM layouts, the data's dropout into its
   mask's buffer and the readout time-major (new).
 
+``--parts`` instead times the parts alone: each projection GEMM of the grid's recurrent nets
+in both layouts (forward: x against W or against a transposed W^T; W's gradient: x^T g or
+g^T x), in GFLOP/s, and the data's dropout at sl-MNIST's input, old and new.
+
     PYTHONPATH=. python benchmarks/input_projection.py [--change layouts] ["task=... net=... depth=... variant=..." ...]
+    PYTHONPATH=. python benchmarks/input_projection.py --parts
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import lscrepro.models.gru_sequence as gru_sequence
 import lscrepro.models.rnn as rnn
 import lscrepro.models.spiking as spiking
 import lscrepro.models.stack as stack
+from lscrepro.cost.floor import least_cpu_seconds
 from lscrepro.cost.grid import describe_shape, grid_shapes, training_step
 from lscrepro.cost.sizes import settle, task_sizes
 from lscrepro.host_memory import keep_freed_memory
@@ -68,6 +74,27 @@ PATHS = {"time-major": {"old": dict(time_major=BATCH_MAJOR),
                      "new": dict(projection=input_projection, dropout=NEW_DROPOUT, readout=time_major_projection)}}
 
 
+# (rows B x T, n_in, width) of the grid's input projections: sl-MNIST (simple RNN / ALIF, GRU),
+# Heidelberg (batch 100 and 32; the GRU's 3 x 117), a 128-wide layer's, a 256-wide one's, PTB's
+GEMMS = ((51200, 784, 128), (51200, 784, 159), (50000, 700, 256), (16000, 700, 256), (50000, 700, 351),
+         (51200, 128, 128), (50000, 256, 256), (6400, 1300, 300))
+
+
+def parts() -> None:
+    """The GEMM layouts and the data's dropout, each alone (least CPU seconds of 3 and 7)."""
+    print("| rows x n_in -> width | forward x W | forward x (W^T)^T | W grad x^T g | W grad (g^T x)^T |")
+    print("|---|---:|---:|---:|---:|")
+    for rows, n_in, width in GEMMS:
+        x, grad, weight = torch.rand(rows, n_in), torch.rand(rows, width), torch.rand(n_in, width)
+        weight_t, flop = weight.T.contiguous(), 2 * rows * n_in * width
+        rates = [flop / least_cpu_seconds(call, 3) / 1e9 for call in (
+            lambda: x @ weight, lambda: x @ weight_t.T, lambda: x.T @ grad, lambda: grad.T @ x)]
+        print(f"| {rows} x {n_in} -> {width} | " + " | ".join(f"{rate:.0f}" for rate in rates) + " |")
+    dropout, data = UniformDropout(0.3), (torch.rand(256, 200, 784) < 0.05).float()
+    for name, forward in (("old", dropout_out_of_place), ("new", NEW_DROPOUT)):
+        print(f"the data's dropout, sl-MNIST's input, {name}: {least_cpu_seconds(lambda: forward(dropout, data), 7):.3f} s")
+
+
 def use(path: dict) -> None:
     if "time_major" in path:
         rnn.time_major_projection = spiking.time_major_projection = path["time_major"]
@@ -98,10 +125,13 @@ def compare(spec: dict, paths: dict, rounds: int = 6) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--change", choices=list(PATHS), default="time-major")
+    parser.add_argument("--parts", action="store_true", help="time the GEMM layouts and the dropout alone")
     parser.add_argument("shapes", nargs="*")
     args = parser.parse_args()
     keep_freed_memory()
     torch.set_num_threads(1)
+    if args.parts:
+        return parts()
     config = yaml.safe_load(open("config/config.yaml"))
     shapes = {describe_shape(s): s for s in grid_shapes(config) if s.rule == "train_rnn"}
     print(f"change: {args.change}")

@@ -1,6 +1,6 @@
 """A step's non-GEMM op calls replayed one at a time: what PyTorch's own eager kernels take
-for the calls a step makes, each alone, hot in cache, with no Python, autograd or allocator
-work between them (lscrepro/cost/profile.py sets the sum against issue 26's target).
+for the calls a step makes, each alone (its operands in cache, or streamed from memory
+where the step streams them), with no Python, autograd or allocator work between them (lscrepro/cost/profile.py sets the sum against issue 26's target).
 
 The eager floor (floor.py) charges each call what its bytes and draws cost at the best
 stream rates this CPU reaches; a kernel that runs below those rates (broadcasting over a
@@ -14,13 +14,16 @@ uniform numbers in [0.5, 1) (no denormals, no NaN from a log or a square root), 
 in range. A call is charged the least of a few timed batches (an op that writes its own
 arguments: the least of single calls, each on the same values, since exp_ of its
 own result runs into infinities, which take a slow path), less the Python cost of calling an
-op from the replay loop, and never less than its floor. Replays run hot (their operands in
-cache where they fit) and with denormals flushed: an estimate of the kernels' time, not a
-bound. On elementwise work of large and small tensors it comes within a fifth of the work's
-measured time (tests/test_step_profile.py); in a step's time loops it comes out well below
-the profiled time, whose slices stream from memory. A step whose GEMMs plus its replayed
-calls exceed the target's time cannot meet the target with these kernels, only with fewer,
-fused ones.
+op from the replay loop, and never less than its floor. An operand that the census found
+streamed from memory (a time step's fresh slice of a sequence buffer, floor.py) is replayed
+on the following slices of its buffer, one a call, as the step's time loop meets them; the
+others stay where they were, in cache where they fit. Replays run with denormals flushed:
+an estimate of the kernels' time, not a bound. On elementwise work of large and small
+tensors it comes within a fifth of the work's measured time (tests/test_step_profile.py);
+in a step's time loops it comes out below the profiled time (streaming the slices adds
+0-6% to a hot replay of four training steps, so the rest is lost between the kernels). A
+step whose GEMMs plus its replayed calls exceed the target's time cannot meet the target
+with these kernels, only with fewer, fused ones.
 """
 
 from __future__ import annotations
