@@ -17,7 +17,7 @@ from lscrepro.cost.floor import (READ, UPDATE, WRITE, OpCensus, RecentBytes, byt
 from lscrepro.cost.grid import grid_shapes
 from lscrepro.cost.profile import (EAGER_CALLS, EAGER_FLOOR, GEMM_OPS, GEMM_RATE, IN_PRINCIPLE, MEETS, PYTHON,
                                    breakdown, gemm_rate, model_width, op_seconds, profile_all, timed)
-from lscrepro.cost.replay import ReplayCensus, materialize, replayed_seconds
+from lscrepro.cost.replay import ReplayCensus, materialize, materialize_streamed, replayed_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = {"rule", "jobs", "shape", "width", "step_s", "step_wall_s", "profiled_s", "on_cpu", "step_flops",
@@ -291,12 +291,12 @@ def test_a_streamed_call_replays_on_the_following_slices_of_its_buffer():
     first = {key[0]: call for key, call in census.first_calls.items()}
     (source, factor), out = first["aten::mul"][1]
     assert out["out"].streamed and not source.streamed and not first["aten::add_"][1][0][0].streamed
-    variants = materialize(first["aten::mul"][1], 10)
+    variants = materialize_streamed(first["aten::mul"][1], 10)
     assert [kwargs["out"].storage_offset() for _, kwargs in variants] == [t * 32 * 32 for t in range(10)]
     assert {args[0].storage_offset() for args, _ in variants} == {0}  # the operand in cache stays put
     assert all(kwargs["out"].stride() == buffer[:, 0].stride() for _, kwargs in variants)
-    assert len(materialize(first["aten::mul"][1], 1000)) == steps  # one variant a slice, no more
-    assert len(materialize(first["aten::add_"][1], 10)) == 1
+    assert len(materialize_streamed(first["aten::mul"][1], 1000)) == steps  # one variant a slice, no more
+    assert len(materialize_streamed(first["aten::add_"][1], 10)) == 1
     replayed = replayed_seconds(census, floor_calibration(largest=2 ** 22), GEMM_OPS)
     assert replayed["unreplayed"] == {} and set(replayed["by_op"]) == {"aten::mul", "aten::add_", "aten::exp_"}
     assert all(0 < seconds < 1 for seconds in replayed["by_op"].values())

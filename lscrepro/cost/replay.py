@@ -1,6 +1,7 @@
 """A step's non-GEMM op calls replayed one at a time: what PyTorch's own eager kernels take
 for the calls a step makes, each alone (its operands in cache, or streamed from memory
-where the step streams them), with no Python, autograd or allocator work between them (lscrepro/cost/profile.py sets the sum against issue 26's target).
+where the step streams them), with no Python, autograd or allocator work between them
+(lscrepro/cost/profile.py sets the sum against issue 26's target).
 
 The eager floor (floor.py) charges each call what its bytes and draws cost at the best
 stream rates this CPU reaches; a kernel that runs below those rates (broadcasting over a
@@ -88,16 +89,20 @@ def slice_offsets(spec: OperandSpec) -> list[int]:
     return offsets[start:] + offsets[:start]
 
 
-def materialize(template, shifts: int = 1):
+def materialize(template) -> tuple:
     """Fresh (args, kwargs) from a call_template: one new storage per recorded storage, so
-    that in-place and out= calls alias as they did, filled as the module docstring says.
-    With ``shifts`` > 1, a list of up to that many (args, kwargs) on the same storages, the
-    streamed operands' views moved to the next slice at each (``slice_offsets``); one where
-    nothing is streamed."""
+    that in-place and out= calls alias as they did, filled as the module docstring says."""
+    return materialize_streamed(template, 1)[0]
+
+
+def materialize_streamed(template, most: int) -> list[tuple]:
+    """Up to ``most`` (args, kwargs) on one set of fresh storages (``materialize``), the
+    streamed operands' views moved on to the next slice at each (``slice_offsets``): one
+    where nothing is streamed."""
     storages: dict[int, torch.Tensor] = {}
     offsets = {id(spec): slice_offsets(spec) for spec in tree_flatten(template)[0]
                if isinstance(spec, OperandSpec) and spec.streamed}
-    count = min([shifts] + [len(slots) for slots in offsets.values()]) if offsets else 1
+    count = min([most] + [len(slots) for slots in offsets.values()]) if offsets else 1
 
     def build(spec, shift: int):
         if not isinstance(spec, OperandSpec):
@@ -113,8 +118,7 @@ def materialize(template, shifts: int = 1):
         if spec.values is not None and not shift:
             view.copy_(spec.values)
         return view
-    variants = [tree_map(lambda spec: build(spec, shift), template) for shift in range(count)]
-    return variants[0] if shifts == 1 else variants
+    return [tree_map(lambda spec: build(spec, shift), template) for shift in range(count)]
 
 
 class ReplayCensus(OpCensus):
@@ -151,7 +155,7 @@ def replayed_call_seconds(func, template, timer_s: float) -> float:
     infinities), the least of single calls, each after its written views are restored, less
     ``timer_s`` (``timer_seconds``). A call with streamed operands runs its batch on the
     following slices instead (``streamed_call_seconds``)."""
-    variants = materialize(template, MOST_REPEATS)
+    variants = materialize_streamed(template, MOST_REPEATS)
     args, kwargs = variants[0]
     call = lambda: func(*args, **kwargs)  # noqa: E731
     first = least_cpu_seconds(call, 1)
