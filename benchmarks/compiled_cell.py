@@ -20,6 +20,7 @@ import time
 
 import torch
 
+from lscrepro.cost.floor import least_cpu_seconds
 from lscrepro.host_memory import keep_freed_memory
 from lscrepro.models.gru_sequence import GRUSequence
 from lscrepro.models.spiking import ALIFLayer, ALIFSequence
@@ -107,15 +108,6 @@ def alif_case(width: int, batch: int, steps: int, generator: torch.Generator):
     return eager, compiled
 
 
-def least_seconds(call, repeats: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.process_time()
-        call()
-        best = min(best, time.process_time() - start)
-    return best
-
-
 def main() -> None:
     keep_freed_memory()
     torch.set_num_threads(1)
@@ -131,7 +123,7 @@ def main() -> None:
         differ = (got != expected).double().mean().item()
         agree = ("equal" if not differ else f"{differ:.1e} of them differ, by at most "
                  f"{(got - expected).abs().max().item():.1e}")
-        seconds = {label: least_seconds(loop) for label, loop in (("eager", eager), ("compiled", compiled))}
+        seconds = {label: least_cpu_seconds(loop, 5) for label, loop in (("eager", eager), ("compiled", compiled))}
         per_step = {label: 1e6 * s / steps for label, s in seconds.items()}
         print(f"| {name} | {steps} | {compile_s:.1f} | {per_step['eager']:.0f} | {per_step['compiled']:.0f} | "
               f"{seconds['eager'] / seconds['compiled']:.2f}x | {agree} |")

@@ -170,7 +170,6 @@ class OpCensus(TorchDispatchMode):
         self.calls: Counter = Counter()
         self.cache_bytes = cache_bytes or l2_cache_bytes()
         self.recent = RecentBytes(self.cache_bytes)
-        self.streamed_views: set[tuple] = set()  # the last call's operands streamed from memory (view_key)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -178,17 +177,19 @@ class OpCensus(TorchDispatchMode):
         name = func._schema.name
         results = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
         drawn = results[0].numel() if name in SAMPLERS and results else 0
-        key = (name, self.streams(call_operands(func, args, kwargs, out)), drawn)
+        streams, streamed = self.streams(call_operands(func, args, kwargs, out))
+        key = (name, streams, drawn)
         self.calls[key] += 1
-        self.record(key, func, args, kwargs)
+        self.record(key, func, args, kwargs, streamed)
         return out
 
-    def record(self, key: tuple, func, args: tuple, kwargs: dict) -> None:
-        """What a subclass keeps of a call beyond its count (lscrepro/cost/replay.py)."""
+    def record(self, key: tuple, func, args: tuple, kwargs: dict, streamed: frozenset) -> None:
+        """What a subclass keeps of a call beyond its count (lscrepro/cost/replay.py);
+        ``streamed``: the view_keys of its operands streamed from memory."""
 
-    def streams(self, operands: list[tuple[str, torch.Tensor]]) -> tuple:
-        """(role, distinct bytes, working set) of each operand that moves bytes; then the
-        operands are marked as touched."""
+    def streams(self, operands: list[tuple[str, torch.Tensor]]) -> tuple[tuple, frozenset]:
+        """((role, distinct bytes, working set) of each operand that moves bytes, the view_keys
+        of those streamed from memory); then the operands are marked as touched."""
         moving = []  # (role, bytes, storage bytes, its blocks if the storage is larger than the cache, tensor)
         for role, tensor in operands:
             moved, storage = distinct_bytes(tensor), storage_bytes(tensor)
@@ -200,11 +201,11 @@ class OpCensus(TorchDispatchMode):
         # streamed through that storage; an operand larger than the cache is its own stream
         streamed = [blocks is not None and moved <= self.cache_bytes and not self.recent.touched(blocks)
                     for _, moved, _, blocks, _ in moving]
-        self.streamed_views = {view_key(tensor) for (*_, tensor), cold in zip(moving, streamed) if cold}
         for _, moved, _, blocks, _ in moving:
             self.recent.touch(blocks or [], moved, blocks is not None)
-        return tuple((role, moved, max(storage, total) if cold else total)
-                     for (role, moved, storage, _, _), cold in zip(moving, streamed))
+        return (tuple((role, moved, max(storage, total) if cold else total)
+                      for (role, moved, storage, _, _), cold in zip(moving, streamed)),
+                frozenset(view_key(tensor) for (*_, tensor), cold in zip(moving, streamed) if cold))
 
 
 # --- calibration: the floors' rates, measured in the process that is about to be profiled ---

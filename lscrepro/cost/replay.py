@@ -128,9 +128,9 @@ class ReplayCensus(OpCensus):
         super().__init__(cache_bytes)
         self.first_calls: dict[tuple, tuple] = {}
 
-    def record(self, key: tuple, func, args: tuple, kwargs: dict) -> None:
+    def record(self, key: tuple, func, args: tuple, kwargs: dict, streamed: frozenset) -> None:
         if key not in self.first_calls:
-            self.first_calls[key] = (func, call_template(args, kwargs, frozenset(self.streamed_views)))
+            self.first_calls[key] = (func, call_template(args, kwargs, streamed))
 
 
 def repeated(call, times: int):

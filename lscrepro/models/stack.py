@@ -58,7 +58,10 @@ def time_major_projection(x: torch.Tensor, project, width: int) -> torch.Tensor:
     back as a (B, T, width) view of a time-major result. The sequence functions then read
     each step's slice contiguously and hand the projection's gradient back time-major, which
     the projection's backward reads in place: projected batch-major, its GEMMs would first
-    copy the time-major operand (x, or the gradient) into batch order."""
+    copy the time-major operand (x, or the gradient) into batch order. Anything but a
+    sequence (one step's (B, n_in)) is projected as it is."""
+    if x.dim() != 3:
+        return project(x)
     if x.shape[-1] <= width or x.transpose(0, 1).is_contiguous():
         return project(x.transpose(0, 1)).transpose(0, 1)
     return project(x)  # wide batch-major inputs (sl-MNIST's 784 channels): the narrower gradient is copied
@@ -70,8 +73,9 @@ class InputProjection(torch.autograd.Function):
     (benchmarks/input_projection.py): forward against a contiguous (n_in, width) weight, and
     the weight's gradient as (g^T x)^T. Autograd's x^T g runs at 106 GFLOP/s where g^T x runs
     at 166 on sl-MNIST's 784-channel inputs (width 128), and x against a transposed weight
-    (F.linear) at 117 where a contiguous one runs at 136 (width 159); at the other sizes of
-    the grid the two layouts are within 2% of each other or this one is faster."""
+    (F.linear) at 117 where a contiguous one runs at 136 (width 159); at the grid's other sizes
+    the two are within a few percent either way (the weight gradient of Heidelberg's
+    batch-100 input: 8% slower in one run, equal in another)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias):
@@ -124,8 +128,6 @@ class SequenceStack(nn.Module):
         """Last layer's output -> logits: Dense where the model has one, else tied h @ E^T."""
         if self.dense_readout is None:
             return h @ self.embedding.T
-        if h.dim() != 3:  # one step's (B, n)
-            return self.dense_readout(h)
         # time-major where h is a time-major buffer's view (the recurrent layers' outputs):
         # batch-major, the GEMM would first copy h, and the gradient it hands back would
         # reach the last layer's backward batch-major, its per-step rows strided
