@@ -15,7 +15,7 @@ import yaml
 from lscrepro.cost.floor import (READ, UPDATE, WRITE, OpCensus, RecentBytes, byte_blocks, call_floor,
                                  eager_floor, floor_calibration, traffic_seconds)
 from lscrepro.cost.grid import grid_shapes
-from lscrepro.cost.profile import (EAGER_CALLS, EAGER_FLOOR, GEMM_OPS, GEMM_RATE, IN_PRINCIPLE, MEETS, PYTHON,
+from lscrepro.cost.profile import (EAGER_CALLS, EAGER_FLOOR, GEMM_OPS, GEMM_RATE, IN_PRINCIPLE, MEETS, PYTHON, SEQUENCE,
                                    breakdown, gemm_rate, model_width, op_seconds, profile_all, timed)
 from lscrepro.cost.replay import ReplayCensus, materialize, materialize_streamed, replayed_seconds
 
@@ -44,7 +44,9 @@ def test_every_training_rule_of_the_demo_grid_is_reported_in_full():
         assert 0 < row["nongemm_floor_s"] and row["nongemm_calls"] > 0
         assert row["eager_floor_s"] == pytest.approx(row["gemm_s"] + row["nongemm_floor_s"])
         assert row["eager_ceiling_mfu"] <= row["gemm_mfu"] and row["verdict"] in {MEETS, GEMM_RATE, EAGER_FLOOR,
-                                                                                  EAGER_CALLS, IN_PRINCIPLE}
+                                                                                  EAGER_CALLS, SEQUENCE, IN_PRINCIPLE}
+        # the in-order replay where it may decide the verdict: every shape below its target
+        assert ("sequence_s" in row) == (row["verdict"] != MEETS)
         assert row["replayed_ceiling_mfu"] <= row["eager_ceiling_mfu"] and row["unreplayed_calls"] == 0
         shares = [row["gemm_share"], row["python_share"], row["on_cpu"], *(o["share"] for o in row["top_ops"])]
         assert all(0 <= share <= 1 for share in shares), row
@@ -79,21 +81,29 @@ def planted_floor(seconds: float) -> dict:
             "calls_by_op": {"aten::_log_softmax": 10}}
 
 
-@pytest.mark.parametrize("gemm_s, other_s, floor_s, replayed_s, verdict", [
-    (0.9, 0.1, 0.0, 0.0, GEMM_RATE),      # GEMMs at 1/0.9/2 = 56% of the rate: below 60% even alone
-    (0.4, 0.6, 0.5, 0.5, EAGER_FLOOR),    # GEMMs at 125%; 0.4 + 0.5 s > the 0.833 s that 60% allows
-    (0.4, 0.6, 0.4, 0.5, EAGER_CALLS),    # the floor allows 62.5%, the replayed calls 0.4 + 0.5 s do not
-    (0.4, 0.6, 0.4, 0.42, IN_PRINCIPLE),  # 0.4 + 0.42 s < 0.833 s: the time goes between the kernels
-    (0.4, 0.6, 0.4, 0.7, IN_PRINCIPLE),   # a replay above the 0.6 s measured is no evidence
-    (0.45, 0.05, 0.0, 0.0, MEETS),        # the step at 100%
+@pytest.mark.parametrize("gemm_s, other_s, floor_s, replayed_s, sequence_s, verdict", [
+    (0.9, 0.1, 0.0, 0.0, None, GEMM_RATE),      # GEMMs at 1/0.9/2 = 56% of the rate: below 60% even alone
+    (0.4, 0.6, 0.5, 0.5, None, EAGER_FLOOR),    # GEMMs at 125%; 0.4 + 0.5 s > the 0.833 s that 60% allows
+    (0.4, 0.6, 0.4, 0.5, 0.95, EAGER_CALLS),    # the floor allows 62.5%, the replayed calls 0.4 + 0.5 s do not
+    (0.4, 0.6, 0.4, 0.42, None, IN_PRINCIPLE),  # 0.4 + 0.42 s < 0.833 s, and no sequence replayed
+    (0.4, 0.6, 0.4, 0.42, 0.95, SEQUENCE),      # the calls alone allow it, in the step's order 0.95 s > 0.833 s
+    (0.4, 0.6, 0.4, 0.42, 0.8, IN_PRINCIPLE),   # in order 0.8 s < 0.833 s: the rest goes between the calls
+    (0.4, 0.6, 0.4, 0.42, 1.05, IN_PRINCIPLE),  # a sequence above the 1.0 s step is no evidence
+    (0.4, 0.6, 0.4, 0.7, None, IN_PRINCIPLE),   # a replay above the 0.6 s measured is no evidence
+    (0.45, 0.05, 0.0, 0.0, None, MEETS),        # the step at 100%
 ])
-def test_the_verdict_follows_the_numbers(gemm_s, other_s, floor_s, replayed_s, verdict):
+def test_the_verdict_follows_the_numbers(gemm_s, other_s, floor_s, replayed_s, sequence_s, verdict):
     ops = {"aten::addmm": gemm_s, "aten::_log_softmax": other_s}
     step = {"wall": gemm_s + other_s, "cpu": gemm_s + other_s}
     replayed = {"seconds": replayed_s, "by_op": {"aten::_log_softmax": replayed_s}, "unreplayed": {}}
+    sequence = None if sequence_s is None else {"seconds": sequence_s, "calls": 12, "copied": {}}
     row = breakdown(step, ops, flops=1.0, gemm_rate=2.0, step_s=gemm_s + other_s, width=256,
-                    floor=planted_floor(floor_s), replayed=replayed)
+                    floor=planted_floor(floor_s), replayed=replayed, sequence=sequence)
     assert row["target"] == 0.60 and row["verdict"] == verdict, row["limit"]
+    if sequence_s is not None:
+        assert row["sequence_ceiling_mfu"] == pytest.approx(1.0 / sequence_s / 2.0)
+    if verdict == SEQUENCE:
+        assert "12 calls replayed in its order" in row["limit"] and "0.95 s of its 1 s" in row["limit"]
     assert row["gemm_mfu"] == pytest.approx(1.0 / gemm_s / 2.0)
     assert row["eager_ceiling_mfu"] == pytest.approx(1.0 / (gemm_s + floor_s) / 2.0)
     assert row["replayed_ceiling_mfu"] == pytest.approx(1.0 / (gemm_s + replayed_s) / 2.0)

@@ -51,6 +51,7 @@ from .floor import SAMPLERS, eager_floor, floor_calibration
 from .flops import GEMM_SIZE, train_step_flops
 from .grid import Shape, describe_shape, training_loss, training_step
 from .replay import ReplayCensus, replayed_seconds
+from .sequence import sequence_seconds
 from .sizes import settle, task_sizes
 
 # leaf ops whose self time is dense matrix arithmetic (BLAS / oneDNN)
@@ -65,6 +66,7 @@ PYTHON = "(Python between ops)"
 WIDE, WIDE_TARGET, NARROW_TARGET = 256, 0.60, 0.35
 TOP = 3
 PROFILES, PROFILE_BUDGET = 3, 1.0  # steps under 1 CPU s: profiled 3 times, the steadiest kept
+SEQUENCE_RUNS = 5  # the in-order replay: the least of 5 runs
 
 
 def model_width(model_config: dict) -> int:
@@ -136,14 +138,16 @@ def by_family(seconds: dict[str, float], family) -> Counter:
     return grouped
 
 
-MEETS, GEMM_RATE, EAGER_FLOOR, EAGER_CALLS, IN_PRINCIPLE = (
-    "meets", "GEMM rate too low", "eager floor too high", "eager calls too slow", "reachable in principle")
+MEETS, GEMM_RATE, EAGER_FLOOR, EAGER_CALLS, SEQUENCE, IN_PRINCIPLE = (
+    "meets", "GEMM rate too low", "eager floor too high", "eager calls too slow", "calls in sequence too slow",
+    "reachable in principle")
 
 
 def verdict(row: dict) -> str:
     """Whether the step meets its target, and if not, what the numbers allow: the GEMMs alone
     too slow, the GEMMs plus the non-GEMM floor too slow, the GEMMs plus the non-GEMM calls
-    replayed one by one too slow, or none of these."""
+    replayed one by one too slow, all the step's calls replayed in its order too slow, or
+    none of these."""
     if row["step_mfu"] >= row["target"]:
         return MEETS
     if row["gemm_mfu"] < row["target"]:
@@ -154,6 +158,10 @@ def verdict(row: dict) -> str:
     if (row.get("replayed_ceiling_mfu") is not None and row["replayed_ceiling_mfu"] < row["target"]
             and row["nongemm_replayed_s"] <= row["nongemm_s"]):
         return EAGER_CALLS
+    # likewise, a sequence replayed slower than the step itself is no evidence
+    if (row.get("sequence_ceiling_mfu") is not None and row["sequence_ceiling_mfu"] < row["target"]
+            and row["sequence_s"] <= row["step_s"]):
+        return SEQUENCE
     return IN_PRINCIPLE
 
 
@@ -179,6 +187,11 @@ def limiting_factor(row: dict) -> str:
                 f"{row['nongemm_replayed_s']:.3g} s ({_replayed_text(row)}): GEMMs + replayed = "
                 f"{row['gemm_s'] + row['nongemm_replayed_s']:.3g} s (replayed ceiling "
                 f"{row['replayed_ceiling_mfu']:.0%} < {target:.0%}; fused ceiling {row['fused_ceiling_mfu']:.0%})")
+    if kind == SEQUENCE:
+        return (f"{floor} and the non-GEMM calls replayed one by one ({row['nongemm_replayed_s']:.3g} s) allow "
+                f"it, but the step's {row['sequence_calls']} calls replayed in its order on its memory take "
+                f"{row['sequence_s']:.3g} s of its {row['step_s']:.3g} s > the {row['target_s']:.3g} s the target "
+                f"allows (in-sequence ceiling {row['sequence_ceiling_mfu']:.0%} < {target:.0%})")
     slack = ", ".join(f"{o['op'].removeprefix('aten::')} {o['measured_s']:.3g} s (floor {o['floor_s']:.3g})"
                       for o in row["slack_ops"])
     return (f"{floor} <= {row['target_s']:.3g} s allowed (eager ceiling {row['eager_ceiling_mfu']:.0%}); "
@@ -231,12 +244,23 @@ def floor_fields(row: dict, floor: dict, profiled: dict, ops: dict[str, float]) 
             "floor_above_profile": [{"op": op, "measured_s": totals[op], "floor_s": named[op]} for op in above]}
 
 
+def sequence_fields(row: dict, sequence: dict) -> dict:
+    """The in-order replay's fields of a row (lscrepro/cost/sequence.py): the seconds of all
+    the step's calls replayed in its order on its memory, and the ceiling they allow."""
+    return {"sequence_s": sequence["seconds"], "sequence_calls": sequence["calls"],
+            "sequence_copied": sequence["copied"],
+            "sequence_ceiling_mfu": row["step_flops"] / sequence["seconds"] / row["gemm_flops_per_s"]
+            if sequence["seconds"] else 0.0}
+
+
 def breakdown(profiled: dict, ops: dict[str, float], flops: float, gemm_rate: float,
-              step_s: float, width: int, floor: dict | None = None, replayed: dict | None = None) -> dict:
+              step_s: float, width: int, floor: dict | None = None, replayed: dict | None = None,
+              sequence: dict | None = None) -> dict:
     """A profiled step's GEMM share, top non-GEMM ops, ceilings and verdict against the
     target (``profiled``, ``ops``: op_seconds of the step; ``step_s``: its unprofiled CPU
     seconds; ``gemm_rate``: CPU-time FLOP/s; ``floor``: eager_floor of its census, if any;
-    ``replayed``: replayed_seconds of its census, if any)."""
+    ``replayed``: replayed_seconds of its census, if any; ``sequence``: sequence_seconds of
+    the step, if measured)."""
     wall = profiled["wall"]
     others = {op: t for op, t in ops.items() if op not in GEMM_OPS}
     others[PYTHON] = max(wall - sum(ops.values()), 0.0)
@@ -255,6 +279,8 @@ def breakdown(profiled: dict, ops: dict[str, float], flops: float, gemm_rate: fl
         row.update(floor_fields(row, floor, profiled, ops))
     if replayed is not None:
         row.update(replay_fields(row, replayed))
+    if sequence is not None:
+        row.update(sequence_fields(row, sequence))
     row["verdict"] = verdict(row)
     row["limit"] = limiting_factor(row)
     return row
@@ -281,9 +307,11 @@ def profile_shape(shape: Shape, rate: float | None = None) -> dict:
     with census:
         step()
     counted = train_step_flops(spec, dims, lambda m, x, y: training_loss(m, x, y, dims))
-    row = breakdown(profiled, ops, counted["step_flops"], rate, step_s, model_width(spec["model"]),
-                    eager_floor(census.calls, calibration, GEMM_OPS),
-                    replayed_seconds(census, calibration, GEMM_OPS))
+    measured = (profiled, ops, counted["step_flops"], rate, step_s, model_width(spec["model"]),
+                eager_floor(census.calls, calibration, GEMM_OPS), replayed_seconds(census, calibration, GEMM_OPS))
+    row = breakdown(*measured)
+    if row["verdict"] != MEETS:  # where it may decide the verdict: the whole step replayed in order
+        row = breakdown(*measured, sequence_seconds(step, calibration["dispatch_s"], SEQUENCE_RUNS))
     for key in ("bytes_per_s", "read_bytes_per_s", "write_bytes_per_s"):  # JSON keys are strings
         calibration[key] = {str(size): rate for size, rate in calibration[key].items()}
     return {"rule": shape.rule, "jobs": shape.jobs, "shape": describe_shape(shape),
