@@ -34,7 +34,6 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from .floor import least_cpu_seconds, storage_pointer
-from .replay import python_call_seconds
 
 ALLOCATIONS = frozenset({"aten::empty", "aten::empty_strided", "aten::empty_like", "aten::new_empty",
                          "aten::new_empty_strided"})
@@ -209,8 +208,7 @@ class SequenceReplay:
 
     def seconds(self, repeats: int = 3) -> float:
         """The least CPU seconds of running every call in order, the inputs restored before
-        each run, less the replay loop's Python cost per call (``python_call_seconds``
-        less the dispatch the step pays too, ``dispatch_s``)."""
+        each run."""
         def run():
             for func, args, kwargs in self.calls:
                 func(*args, **kwargs)
@@ -226,14 +224,27 @@ class SequenceReplay:
         return best
 
 
+def loop_call_seconds(calls: int = 2000) -> float:
+    """CPU seconds of one call from the replay loop: the most of three forms the prepared
+    calls take (2 tensors; 2 and an out=; 3, a scalar and an out=), on 1-element tensors, so
+    that what is subtracted for the loop is rather too much than too little."""
+    one, out, aten = torch.ones(1), torch.empty(1), torch.ops.aten
+    forms = [(aten.add.Tensor, (one, one), {}), (aten.add.out, (one, one), {"out": out}),
+             (aten.addcmul.out, (one, one, one), {"value": 0.5, "out": out})]
+    return max(least_cpu_seconds(lambda: [func(*args, **kwargs) for _ in range(calls)]) / calls
+               for func, args, kwargs in forms)
+
+
 def sequence_seconds(step, dispatch_s: float, repeats: int = 3) -> dict:
     """{seconds, calls, copied: {op: calls}}: one ``step()`` recorded and its calls replayed
-    in order (module docstring); ``copied``: the calls replayed as recorded, then copied in."""
+    in order (module docstring), less the loop's cost per call (``loop_call_seconds``) but
+    the dispatch the step pays too (``dispatch_s``); ``copied``: the calls replayed as
+    recorded, then copied in."""
     census = SequenceCensus()
     with census:
         step()
     replay = SequenceReplay(census)
-    overhead = max(python_call_seconds() - dispatch_s, 0.0)
+    overhead = max(loop_call_seconds() - dispatch_s, 0.0)
     raw = replay.seconds(repeats)
     return {"seconds": max(raw - overhead * len(replay.calls), 0.0), "calls": len(replay.calls),
             "copied": dict(replay.copied)}
