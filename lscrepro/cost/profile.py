@@ -32,8 +32,12 @@ nothing between them. Verdicts: the step meets its target; or its GEMMs alone ru
 ("eager floor too high": the step's own sequence of op calls cannot meet it in eager
 PyTorch on this CPU, only fewer calls, fused, could); or the GEMMs plus the replayed calls
 do ("eager calls too slow": PyTorch's kernels for those calls cannot, each at its best,
-only fused kernels could); or not ("reachable in principle": the step loses the time
-between and around its kernels).
+only fused kernels could). Below its target, the whole step is also replayed in its own
+order on its own memory layout, GEMMs included (lscrepro/cost/sequence.py): where that
+replay, no slower than the step itself, takes longer than the target allows, "calls in
+sequence too slow" (the kernels, each slowed by what its neighbours left in the caches, not
+the Python, autograd or allocation between them, hold the step back; only fewer calls,
+fused, could); else "reachable in principle" (the step loses the rest between its calls).
 """
 
 from __future__ import annotations
@@ -194,9 +198,12 @@ def limiting_factor(row: dict) -> str:
                 f"allows (in-sequence ceiling {row['sequence_ceiling_mfu']:.0%} < {target:.0%})")
     slack = ", ".join(f"{o['op'].removeprefix('aten::')} {o['measured_s']:.3g} s (floor {o['floor_s']:.3g})"
                       for o in row["slack_ops"])
+    in_order = "" if "sequence_s" not in row else (
+        f"; the step's calls replayed in its order take {row['sequence_s']:.3g} s of its {row['step_s']:.3g} s "
+        f"(in-sequence ceiling {row['sequence_ceiling_mfu']:.0%})")
     return (f"{floor} <= {row['target_s']:.3g} s allowed (eager ceiling {row['eager_ceiling_mfu']:.0%}); "
             f"non-GEMM ops take {row['nongemm_s']:.3g} s, {row['nongemm_s'] - row['nongemm_allowance_s']:.3g} s "
-            f"over the allowance; most above their floor: {slack}")
+            f"over the allowance; most above their floor: {slack}{in_order}")
 
 
 def _replayed_text(row: dict, most: int = 3) -> str:
