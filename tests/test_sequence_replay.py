@@ -100,6 +100,7 @@ def test_the_sequence_takes_about_the_time_of_the_work():
     work_s = min(timed(work)[1] for _ in range(3))
     assert measured["calls"] == 604 and measured["copied"] == {}
     assert 0.5 * work_s < measured["seconds"] < 1.5 * work_s
+    assert 0.5 * work_s < measured["step_s"] < 1.5 * work_s  # the work itself, timed beside the replay
 
 
 def test_a_storage_without_one_is_refused_by_name():

@@ -46,7 +46,8 @@ def test_every_training_rule_of_the_demo_grid_is_reported_in_full():
         assert row["eager_ceiling_mfu"] <= row["gemm_mfu"] and row["verdict"] in {MEETS, GEMM_RATE, EAGER_FLOOR,
                                                                                   EAGER_CALLS, SEQUENCE, IN_PRINCIPLE}
         # the in-order replay where it may decide the verdict: every shape below its target
-        assert ("sequence_s" in row) == (row["verdict"] != MEETS)
+        # (with the steps timed beside it, a shape may then meet it)
+        assert "sequence_s" in row or row["verdict"] == MEETS
         assert row["replayed_ceiling_mfu"] <= row["eager_ceiling_mfu"] and row["unreplayed_calls"] == 0
         shares = [row["gemm_share"], row["python_share"], row["on_cpu"], *(o["share"] for o in row["top_ops"])]
         assert all(0 <= share <= 1 for share in shares), row

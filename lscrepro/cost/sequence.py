@@ -15,12 +15,14 @@ state, the batch). ``SequenceReplay`` allocates one buffer per run of overlappin
 ranges (so two tensors that shared memory in the step, at the same or at different times,
 share it in the replay), copies those inputs in, and builds every call's tensors as views
 of the buffers before timing. A call that returns fresh memory is replayed as its ``out=``
-overload writing where the step's result was (an overload PyTorch generates by calling the
-functional op and copying would add a copy: such calls run as they are); a call that only
-views its arguments, or allocates without writing, has no kernel and is left out; in-place
-and ``out=`` calls run as recorded. The sequence is run a few times, the inputs restored
+overload writing where the step's result was (a copy or a fill as ``copy_`` or ``fill_``); a
+call whose ``out=`` PyTorch generates (the functional op, then a copy) or that has none runs
+as recorded and its results are copied in, one copy more than the step made; a call that
+only views its arguments, or allocates without writing, has no kernel and is left out;
+in-place and ``out=`` calls run as recorded. The sequence is run a few times, the inputs restored
 before each, and the least CPU time kept, less the replay loop's Python cost per call:
-an estimate of the kernels' time in the step, not a bound.
+an estimate of the kernels' time in the step, not a bound. Denormals are not flushed: the
+calls compute on the step's own values, subnormal ones included, as the step does.
 """
 
 from __future__ import annotations
@@ -206,22 +208,21 @@ class SequenceReplay:
         for target, values in self.inputs:
             target.copy_(values)
 
-    def seconds(self, repeats: int = 3) -> float:
-        """The least CPU seconds of running every call in order, the inputs restored before
-        each run."""
+    def seconds(self, repeats: int = 3, beside=None) -> tuple[float, float | None]:
+        """(the least CPU seconds of running every call in order, the inputs restored before
+        each run; with ``beside``, the least of a ``beside()`` run before each of them, else
+        None): on this VM the speed of memory moves by a sixth within a minute, so a
+        comparison is made between runs taken in turn."""
         def run():
             for func, args, kwargs in self.calls:
                 func(*args, **kwargs)
-        flushed = torch.set_flush_denormal(True)
-        try:
-            best = float("inf")
-            for _ in range(repeats):
-                self.restore()
-                best = min(best, least_cpu_seconds(run, 1))
-        finally:
-            if flushed:
-                torch.set_flush_denormal(False)
-        return best
+        best, best_beside = float("inf"), None if beside is None else float("inf")
+        for _ in range(repeats):
+            if beside is not None:
+                best_beside = min(best_beside, least_cpu_seconds(beside, 1))
+            self.restore()
+            best = min(best, least_cpu_seconds(run, 1))
+        return best, best_beside
 
 
 def loop_call_seconds(calls: int = 2000) -> float:
@@ -236,15 +237,16 @@ def loop_call_seconds(calls: int = 2000) -> float:
 
 
 def sequence_seconds(step, dispatch_s: float, repeats: int = 3) -> dict:
-    """{seconds, calls, copied: {op: calls}}: one ``step()`` recorded and its calls replayed
-    in order (module docstring), less the loop's cost per call (``loop_call_seconds``) but
-    the dispatch the step pays too (``dispatch_s``); ``copied``: the calls replayed as
-    recorded, then copied in."""
+    """{seconds, step_s, calls, copied: {op: calls}}: one ``step()`` recorded and its calls
+    replayed in order (module docstring), less the loop's cost per call
+    (``loop_call_seconds``) but the dispatch the step pays too (``dispatch_s``), each run
+    after one more ``step()`` (``step_s``: the least of those); ``copied``: the calls
+    replayed as recorded, then copied in."""
     census = SequenceCensus()
     with census:
         step()
     replay = SequenceReplay(census)
     overhead = max(loop_call_seconds() - dispatch_s, 0.0)
-    raw = replay.seconds(repeats)
-    return {"seconds": max(raw - overhead * len(replay.calls), 0.0), "calls": len(replay.calls),
-            "copied": dict(replay.copied)}
+    raw, step_s = replay.seconds(repeats, beside=step)
+    return {"seconds": max(raw - overhead * len(replay.calls), 0.0), "step_s": step_s,
+            "calls": len(replay.calls), "copied": dict(replay.copied)}
