@@ -142,11 +142,14 @@ def repeated(call, times: int):
     return run
 
 
-def python_call_seconds(calls: int = 2000) -> float:
+def python_call_seconds(calls: int = 2000, forms: tuple = ()) -> float:
     """CPU seconds of calling an op from Python as the replay does (an OpOverload on
-    1-element tensors): the replay's own cost per call, with the op's dispatch and kernel."""
-    one, add = torch.ones(1), torch.ops.aten.add.Tensor
-    return least_cpu_seconds(repeated(lambda: add(one, one), calls)) / calls
+    1-element tensors): the replay's own cost per call, with the op's dispatch and kernel.
+    ``forms``: (op, args, kwargs) calls to time instead, the most of them kept."""
+    one = torch.ones(1)
+    forms = forms or ((torch.ops.aten.add.Tensor, (one, one), {}),)
+    return max(least_cpu_seconds(repeated(lambda: func(*args, **kwargs), calls)) / calls
+               for func, args, kwargs in forms)
 
 
 def replayed_call_seconds(func, template, timer_s: float) -> float:

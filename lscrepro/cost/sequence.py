@@ -36,6 +36,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from .floor import least_cpu_seconds, storage_pointer
+from .replay import python_call_seconds
 
 ALLOCATIONS = frozenset({"aten::empty", "aten::empty_strided", "aten::empty_like", "aten::new_empty",
                          "aten::new_empty_strided"})
@@ -163,21 +164,24 @@ class SequenceReplay:
             if prepared is not None:
                 self.calls.append(prepared)
 
-    def bytes_at(self, address: int, size: int) -> torch.Tensor:
+    def locate(self, address: int) -> tuple[torch.Tensor, int]:
+        """(the buffer that holds the step's ``address``, the byte offset in it)."""
         index = bisect.bisect_right(self.starts, address) - 1
-        begin = address - self.starts[index]
-        return self.buffers[index][begin:begin + size]
+        return self.buffers[index], address - self.starts[index]
+
+    def bytes_at(self, address: int, size: int) -> torch.Tensor:
+        buffer, begin = self.locate(address)
+        return buffer[begin:begin + size]
 
     def view(self, spec):
         if not isinstance(spec, Operand):
             return spec
         element = torch.empty(0, dtype=spec.dtype).element_size()
-        index = bisect.bisect_right(self.starts, spec.address) - 1
-        begin = spec.address - self.starts[index]
+        buffer, begin = self.locate(spec.address)
         if begin % element:
             raise ValueError(f"SequenceReplay: a {spec.dtype} storage at a byte offset of {begin}")
-        return torch.empty(0, dtype=spec.dtype).set_(self.buffers[index].untyped_storage(),
-                                                    begin // element + spec.offset, spec.size, spec.stride)
+        return torch.empty(0, dtype=spec.dtype).set_(buffer.untyped_storage(), begin // element + spec.offset,
+                                                    spec.size, spec.stride)
 
     def prepare(self, func, template, results):
         """(op, args, kwargs) of one call on the buffers, or None for a call with no kernel."""
@@ -225,15 +229,13 @@ class SequenceReplay:
         return best, best_beside
 
 
-def loop_call_seconds(calls: int = 2000) -> float:
+def loop_call_seconds() -> float:
     """CPU seconds of one call from the replay loop: the most of three forms the prepared
     calls take (2 tensors; 2 and an out=; 3, a scalar and an out=), on 1-element tensors, so
     that what is subtracted for the loop is rather too much than too little."""
     one, out, aten = torch.ones(1), torch.empty(1), torch.ops.aten
-    forms = [(aten.add.Tensor, (one, one), {}), (aten.add.out, (one, one), {"out": out}),
-             (aten.addcmul.out, (one, one, one), {"value": 0.5, "out": out})]
-    return max(least_cpu_seconds(lambda: [func(*args, **kwargs) for _ in range(calls)]) / calls
-               for func, args, kwargs in forms)
+    return python_call_seconds(forms=((aten.add.Tensor, (one, one), {}), (aten.add.out, (one, one), {"out": out}),
+                                      (aten.addcmul.out, (one, one, one), {"value": 0.5, "out": out})))
 
 
 def sequence_seconds(step, dispatch_s: float, repeats: int = 3) -> dict:
