@@ -10,10 +10,14 @@ thread, with the jobs' heap policy. ``--change`` picks what old and new differ i
   ``F.linear``), the data's dropout into a fresh tensor and the dense readout batch-major; or
   the projection through ``InputProjection``'s GEMM layouts, the data's dropout into its
   mask's buffer and the readout time-major (new).
+- ``aligned`` (lscrepro.models.stack.aligned_width): the projection's GEMMs computing exactly
+  ``width`` columns (old) or, where the width is not a multiple of 8, the next multiple of 16
+  with zero weights (new).
 
 ``--parts`` instead times the parts alone: each projection GEMM of the grid's recurrent nets
 in both layouts (forward: x against W or against a transposed W^T; W's gradient: x^T g or
-g^T x), in GFLOP/s, and the data's dropout at sl-MNIST's input, old and new.
+g^T x) and with its columns aligned, in GFLOP/s of the unpadded product, and the data's
+dropout at sl-MNIST's input, old and new.
 
     PYTHONPATH=. python benchmarks/input_projection.py [--change layouts] ["task=... net=... depth=... variant=..." ...]
     PYTHONPATH=. python benchmarks/input_projection.py --parts
@@ -47,7 +51,12 @@ SHAPES = {"time-major": ("task=heidelberg net=rsimplernn depth=2 variant=lsc_hal
                       "task=sl_mnist net=GRU depth=2 variant=lsc_half",
                       "task=sl_mnist net=maLSNN depth=2 variant=lsc_half",
                       "task=heidelberg net=rsimplernn depth=2 variant=lsc_half",
-                      "task=heidelberg net=maLSNN depth=5 variant=lsc_half")}
+                      "task=heidelberg net=maLSNN depth=5 variant=lsc_half"),
+          "aligned": ("task=sl_mnist net=GRU depth=2 variant=lsc_half",
+                      "task=heidelberg net=GRU depth=2 variant=lsc_half",
+                      "task=wordptb net=GRU depth=2 variant=lsc_half",
+                      "task=wordptb net=rsimplernn depth=2 variant=lsc_half",
+                      "task=sl_mnist net=maLSNN depth=2 variant=lsc_half")}
 
 
 def autograd_projection(x, weight, bias=None):
@@ -71,24 +80,29 @@ PATHS = {"time-major": {"old": dict(time_major=BATCH_MAJOR),
                         "new": dict(time_major=time_major_projection)},
          "layouts": {"old": dict(projection=autograd_projection, dropout=dropout_out_of_place,
                                  readout=BATCH_MAJOR),
-                     "new": dict(projection=input_projection, dropout=NEW_DROPOUT, readout=time_major_projection)}}
+                     "new": dict(projection=input_projection, dropout=NEW_DROPOUT, readout=time_major_projection)},
+         "aligned": {"old": dict(aligned_width=lambda width: width),
+                     "new": dict(aligned_width=stack.aligned_width)}}
 
 
 # (rows B x T, n_in, width) of the grid's input projections: sl-MNIST (simple RNN / ALIF, GRU),
 # Heidelberg (batch 100 and 32; the GRU's 3 x 117), a 128-wide layer's, a 256-wide one's, PTB's
 GEMMS = ((51200, 784, 128), (51200, 784, 159), (50000, 700, 256), (16000, 700, 256), (50000, 700, 351),
-         (51200, 128, 128), (50000, 256, 256), (6400, 1300, 300))
+         (51200, 128, 128), (51200, 53, 159), (50000, 256, 256), (50000, 117, 351), (6400, 1300, 300),
+         (6400, 625, 1875), (6400, 1300, 1300))
 
 
 def parts() -> None:
     """The GEMM layouts and the data's dropout, each alone (least CPU seconds of 3 and 7)."""
-    print("| rows x n_in -> width | forward x W | forward x (W^T)^T | W grad x^T g | W grad (g^T x)^T |")
-    print("|---|---:|---:|---:|---:|")
+    print("| rows x n_in -> width | forward x W | forward x (W^T)^T | W grad x^T g | W grad (g^T x)^T "
+          "| forward x W, aligned columns |")
+    print("|---|---:|---:|---:|---:|---:|")
     for rows, n_in, width in GEMMS:
         x, grad, weight = torch.rand(rows, n_in), torch.rand(rows, width), torch.rand(n_in, width)
         weight_t, flop = weight.T.contiguous(), 2 * rows * n_in * width
         rates = [flop / least_cpu_seconds(call, 3) / 1e9 for call in (
-            lambda: x @ weight, lambda: x @ weight_t.T, lambda: x.T @ grad, lambda: grad.T @ x)]
+            lambda: x @ weight, lambda: x @ weight_t.T, lambda: x.T @ grad, lambda: grad.T @ x,
+            lambda: stack.aligned_matmul(x, weight))]
         print(f"| {rows} x {n_in} -> {width} | " + " | ".join(f"{rate:.0f}" for rate in rates) + " |")
     dropout, data = UniformDropout(0.3), (torch.rand(256, 200, 784) < 0.05).float()
     for name, forward in (("old", dropout_out_of_place), ("new", NEW_DROPOUT)):
@@ -96,6 +110,8 @@ def parts() -> None:
 
 
 def use(path: dict) -> None:
+    if "aligned_width" in path:
+        stack.aligned_width = path["aligned_width"]  # the one aligned_matmul calls
     if "time_major" in path:
         rnn.time_major_projection = spiking.time_major_projection = path["time_major"]
     if "projection" in path:

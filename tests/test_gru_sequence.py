@@ -67,13 +67,22 @@ def test_matches_nn_gru(dtype, lengths, n_in, forward):
     h0 = torch.randn(3, 7, generator=generator, dtype=dtype).requires_grad_()  # nonzero
     got = outputs_and_grads(forward, gru, segments, h0)
     expected = outputs_and_grads(fused_forward, gru, segments, h0)
-    tolerance = TOLERANCES[dtype]
     for a, b in zip(got[0], expected[0]):
-        torch.testing.assert_close(a, b, **tolerance)
-    torch.testing.assert_close(got[1], expected[1], **tolerance)
+        assert_close_at_scale(a, b)
+    assert_close_at_scale(got[1], expected[1])
     for a, b in zip(got[2], expected[2]):
         assert b.abs().max() > 0
-        torch.testing.assert_close(a, b, **tolerance)
+        assert_close_at_scale(a, b)
+
+
+def assert_close_at_scale(got: torch.Tensor, expected: torch.Tensor) -> None:
+    """``TOLERANCES`` with the absolute one taken relative to the tensor's largest element: a
+    gradient element summed from terms that cancel keeps the rounding of the terms (float32:
+    8.9e-6 on one element of a weight gradient whose largest is 27.6, on an AMD EPYC, where
+    oneDNN's nn.GRU and these GEMMs sum in different orders)."""
+    tolerance = dict(TOLERANCES[expected.dtype])
+    tolerance["atol"] *= max(1.0, expected.abs().max().item())
+    torch.testing.assert_close(got, expected, **tolerance)
 
 
 @pytest.mark.parametrize("steps", [1, 2, 5])

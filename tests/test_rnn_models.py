@@ -361,6 +361,23 @@ def test_input_projection_matches_autograd(bias, weight_layout, input_layout):
                                                                 else t[1].T, *t[2:]), tuple(leaves))
 
 
+@pytest.mark.parametrize("width, columns", [(159, 160), (53, 64), (1300, 1312), (168, 168), (128, 128)])
+def test_aligned_matmul_pads_unaligned_widths_and_keeps_the_product(width, columns):
+    """A projection whose width is not a multiple of 8 computes the next multiple of 16
+    columns (zero weights) and hands back the first ``width``: the product and the bias as
+    the plain GEMM's (float32, to a few roundings: MKL may block the K sum by the width)."""
+    from lscrepro.models.stack import aligned_matmul, aligned_width
+    generator = torch.Generator().manual_seed(8)
+    a, b = torch.randn(300, 70, generator=generator), torch.randn(70, width, generator=generator)
+    bias = torch.randn(width, generator=generator)
+    assert aligned_width(width) == columns
+    for operands in ((a, b), (a, b, bias), (a, b.T.contiguous().T)):
+        out = aligned_matmul(*operands)
+        expected = a @ b + (operands[2] if len(operands) == 3 else 0)
+        assert out.shape == (300, width) and out.stride() == (columns, 1)
+        torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-5)
+
+
 @pytest.mark.parametrize("cell", ["rsimplernn", "GRU", "maLSNN"])
 def test_dense_readout_of_a_time_major_output_is_the_batch_major_one(cell):
     """The readout of a recurrent output (the view of a time-major buffer) runs time-major;

@@ -67,6 +67,29 @@ def time_major_projection(x: torch.Tensor, project, width: int) -> torch.Tensor:
     return project(x)  # wide batch-major inputs (sl-MNIST's 784 channels): the narrower gradient is copied
 
 
+def aligned_width(width: int) -> int:
+    """The columns a projection GEMM computes for ``width`` outputs on the CPU: a width that is
+    not a multiple of 8 is rounded up to a multiple of 16. MKL's single-precision GEMM on
+    AVX-512 runs an odd output width (the GRU's 3 x 53, 3 x 117, 3 x 625) at 0.5-0.7 of the
+    rate of the next multiple of 16 on an AMD EPYC (benchmarks/input_projection.py --parts);
+    the zero columns cost width / aligned_width of the FLOPs."""
+    return width if width % 8 == 0 else -(-width // 16) * 16
+
+
+def aligned_matmul(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """a @ b (+ bias), (rows, width), with b's columns padded with zeros to ``aligned_width``
+    and the padding sliced off: a view with rows of aligned_width. Every column's dot product
+    runs as it would unpadded (bit-equal on this machine, tests/test_rnn_models.py). Only
+    float32 is padded: the rates were measured for it, and float64 tests compare exactly."""
+    width = b.shape[1]
+    padded = aligned_width(width) if b.dtype == torch.float32 else width
+    if padded != width:
+        b = F.pad(b, (0, padded - width))
+        bias = None if bias is None else F.pad(bias, (0, padded - width))
+    out = a @ b if bias is None else torch.addmm(bias, a, b)
+    return out[:, :width]
+
+
 class InputProjection(torch.autograd.Function):
     """apply(x (..., n_in), weight (n_in, width), bias (width) or None) -> x @ weight + bias, as
     ``input_projection`` computes it, with the GEMMs in the layouts this CPU runs fastest
@@ -75,12 +98,13 @@ class InputProjection(torch.autograd.Function):
     at 166 on sl-MNIST's 784-channel inputs (width 128), and x against a transposed weight
     (F.linear) at 117 where a contiguous one runs at 136 (width 159); at the grid's other sizes
     the two are within a few percent either way (the weight gradient of Heidelberg's
-    batch-100 input: 8% slower in one run, equal in another)."""
+    batch-100 input: 8% slower in one run, equal in another). The forward and the input's
+    gradient compute ``aligned_width`` columns (``aligned_matmul``)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias):
         flat, weight = x.reshape(-1, x.shape[-1]), weight.contiguous()
-        out = flat @ weight if bias is None else torch.addmm(bias, flat, weight)
+        out = aligned_matmul(flat, weight, bias)
         ctx.save_for_backward(flat if ctx.needs_input_grad[1] else None,
                               weight if ctx.needs_input_grad[0] else None)
         ctx.x_shape = x.shape
@@ -91,7 +115,7 @@ class InputProjection(torch.autograd.Function):
     def backward(ctx, grad):
         flat, weight = ctx.saved_tensors
         grad = grad.reshape(-1, grad.shape[-1])
-        grad_x = (grad @ weight.T).view(ctx.x_shape) if ctx.needs_input_grad[0] else None
+        grad_x = aligned_matmul(grad, weight.T).view(ctx.x_shape) if ctx.needs_input_grad[0] else None
         grad_weight = (grad.T @ flat).T if ctx.needs_input_grad[1] else None
         grad_bias = grad.sum(0) if ctx.needs_input_grad[2] else None
         return grad_x, grad_weight, grad_bias
