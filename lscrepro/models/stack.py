@@ -70,7 +70,7 @@ def time_major_projection(x: torch.Tensor, project, width: int) -> torch.Tensor:
 def aligned_width(width: int) -> int:
     """The columns a projection GEMM computes for ``width`` outputs on the CPU: a width that is
     not a multiple of 8 is rounded up to a multiple of 16. MKL's single-precision GEMM on
-    AVX-512 runs an odd output width (the GRU's 3 x 53, 3 x 117, 3 x 625) at 0.5-0.7 of the
+    AVX-512 runs an odd output width (the GRU's 3 x 53, 3 x 117, 3 x 625) at 0.44-0.68 of the
     rate of the next multiple of 16 on an AMD EPYC (benchmarks/input_projection.py --parts);
     the zero columns cost width / aligned_width of the FLOPs."""
     return width if width % 8 == 0 else -(-width // 16) * 16
