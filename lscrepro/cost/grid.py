@@ -155,7 +155,6 @@ def job_seconds(shape: Shape, timed: dict, capped: bool = True) -> float:
 
 def _measure_in_child(args: tuple[Shape, str, int]) -> dict:
     shape, device, threads = args
-    keep_freed_memory()  # as the jobs run (lscrepro.jobs.common.setup)
     torch.set_num_threads(threads)
     return measure_shape(shape, device)
 
@@ -168,7 +167,10 @@ def measure_all(shapes: list[Shape], device: str = "cpu", threads: int = 1, work
     gemm_flops_per_s = measure_gemm_rate(device, threads)
     log(f"GEMM rate: {gemm_flops_per_s / 1e9:.1f} GFLOP/s ({threads} thread(s), float32)")
     # fork: the children inherit the imports (a spawned child would spend ~2 s importing
-    # torch per shape); the parent has run no torch kernel, so no thread pool is forked
+    # torch per shape); the parent has run no torch kernel, so no thread pool is forked. The
+    # policy as the jobs run (lscrepro.jobs.common.setup), set before the pool's threads start:
+    # the workers forked from them then allocate from the main heap (lscrepro.host_memory)
+    keep_freed_memory()
     with get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
         timings = pool.imap(_measure_in_child, [(shape, device, threads) for shape in shapes])
         for index, (shape, timed) in enumerate(zip(shapes, timings), 1):

@@ -330,7 +330,6 @@ def profile_shape(shape: Shape, rate: float | None = None) -> dict:
 
 
 def _profile_in_child(args: tuple[Shape, float | None]) -> dict:
-    keep_freed_memory()  # as the jobs run (lscrepro.jobs.common.setup)
     torch.set_num_threads(1)  # as the jobs run (the rules' threads: 1)
     return profile_shape(*args)
 
@@ -354,7 +353,10 @@ def profile_all(shapes: list[Shape], workers: int = 1, log=print, rate: float | 
 
 def _profile_once(shapes: list[Shape], workers: int, log, rate: float | None) -> list[dict]:
     rows = []
-    # fork: the children inherit the imports; the parent itself runs no torch kernel
+    # fork: the children inherit the imports; the parent itself runs no torch kernel. The
+    # policy as the jobs run (lscrepro.jobs.common.setup), set before the pool's threads start:
+    # the workers forked from them then allocate from the main heap (lscrepro.host_memory)
+    keep_freed_memory()
     with get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
         results = pool.imap(_profile_in_child, [(shape, rate) for shape in shapes])
         for index, row in enumerate(results, 1):
