@@ -163,14 +163,15 @@ def measure_all(shapes: list[Shape], device: str = "cpu", threads: int = 1, work
                 log=print) -> list[dict]:
     """Each shape measured in a fresh forked process (its own peak memory), ``workers`` at a
     time (one thread each is what a job uses, so two workers on two cores time the same)."""
+    # the policy as the jobs run (lscrepro.jobs.common.setup), set before any pool starts a
+    # thread, the GEMM rate's included: the workers forked from the pools' threads then
+    # allocate from the main heap (lscrepro.host_memory)
+    keep_freed_memory()
     rows = []
     gemm_flops_per_s = measure_gemm_rate(device, threads)
     log(f"GEMM rate: {gemm_flops_per_s / 1e9:.1f} GFLOP/s ({threads} thread(s), float32)")
     # fork: the children inherit the imports (a spawned child would spend ~2 s importing
-    # torch per shape); the parent has run no torch kernel, so no thread pool is forked. The
-    # policy as the jobs run (lscrepro.jobs.common.setup), set before the pool's threads start:
-    # the workers forked from them then allocate from the main heap (lscrepro.host_memory)
-    keep_freed_memory()
+    # torch per shape); the parent has run no torch kernel, so no thread pool is forked
     with get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
         timings = pool.imap(_measure_in_child, [(shape, device, threads) for shape in shapes])
         for index, (shape, timed) in enumerate(zip(shapes, timings), 1):

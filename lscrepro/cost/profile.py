@@ -342,6 +342,10 @@ def profile_all(shapes: list[Shape], workers: int = 1, log=print, rate: float | 
     and its run with the highest step_mfu kept: this VM's memory-bound ops run up to a
     third slower for minutes at a time, more than its GEMMs do, which moves a step's share
     of the GEMM rate by as much (``step_mfu_runs``: every run's, in order)."""
+    # the policy as the jobs run (lscrepro.jobs.common.setup), set before any pool starts a
+    # thread: the workers forked from the pools' threads then allocate from the main heap
+    # (lscrepro.host_memory)
+    keep_freed_memory()
     rows = _profile_once(shapes, workers, log, rate)
     for _ in range(retries):
         short = [index for index, row in enumerate(rows) if row["verdict"] != MEETS]
@@ -353,10 +357,7 @@ def profile_all(shapes: list[Shape], workers: int = 1, log=print, rate: float | 
 
 def _profile_once(shapes: list[Shape], workers: int, log, rate: float | None) -> list[dict]:
     rows = []
-    # fork: the children inherit the imports; the parent itself runs no torch kernel. The
-    # policy as the jobs run (lscrepro.jobs.common.setup), set before the pool's threads start:
-    # the workers forked from them then allocate from the main heap (lscrepro.host_memory)
-    keep_freed_memory()
+    # fork: the children inherit the imports; the parent itself runs no torch kernel
     with get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
         results = pool.imap(_profile_in_child, [(shape, rate) for shape in shapes])
         for index, row in enumerate(results, 1):
