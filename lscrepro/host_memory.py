@@ -39,8 +39,9 @@ _INT_MAX = 2 ** 31 - 1
 
 def keep_freed_memory() -> bool:
     """Tell glibc's malloc never to ``mmap`` a block, never to trim its heap, and to serve
-    every thread from the main heap, for this process and the processes it forks. Returns whether the policy is in force: False on a
-    C library without glibc's ``mallopt`` (macOS, musl), where nothing changes."""
+    every thread from the main heap, for this process and the processes it forks. Returns
+    whether the policy is in force: False on a C library without glibc's ``mallopt``
+    (macOS, musl), where nothing changes."""
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -49,6 +50,7 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    # mallopt returns 1 on success; all three settings or the policy is not what the docstring says
+    # mallopt returns 1 on success; all three settings, or the policy is not what the
+    # docstring says
     settings = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, _INT_MAX), (M_ARENA_MAX, 1))
     return all([mallopt(parameter, value) == 1 for parameter, value in settings])
