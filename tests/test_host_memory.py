@@ -10,18 +10,25 @@ import pytest
 
 from lscrepro.jobs import common
 
-# a child process: the policy is per process and cannot be undone in this one
-CHILD = """
-import resource, sys, torch
+# the faults of 20 fresh 64 MiB tensors, in a child process: the policy is per process and
+# cannot be undone in this one
+LAST_FAULTS = """
+import resource, torch
+def last_faults():
+    faults = []
+    for _ in range(20):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        torch.empty(16 * 2 ** 20).fill_(1.0)  # 64 MiB: mmapped by default glibc, freed at once
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    # with the policy the heap grows over the first few tensors (measured: 9), after which
+    # every tensor reuses a freed block
+    return faults[-5:]
+"""
+CHILD = LAST_FAULTS + """
+import sys
 from lscrepro.host_memory import keep_freed_memory
 applied = keep_freed_memory() if sys.argv[1] == "on" else False
-def faults_of_a_fresh_tensor():
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    torch.empty(16 * 2 ** 20).fill_(1.0)  # 64 MiB: mmapped by default glibc, freed at once
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-# with the policy the heap grows over the first few tensors (measured: 9), after which every
-# tensor reuses a freed block
-print(applied, *[faults_of_a_fresh_tensor() for _ in range(20)][-5:])
+print(applied, *last_faults())
 """
 
 
@@ -40,36 +47,30 @@ def test_a_freed_tensor_is_reused_without_page_faults():
     assert max(faults) < 1_000
 
 
-# a child process whose pool forks its second worker from the pool's handler thread
-POOL_CHILD = """
-import resource, sys, threading, torch
+# a child process with the policy, whose pool forks its second worker from the pool's
+# handler thread
+POOL_CHILD = LAST_FAULTS + """
+import threading
 from multiprocessing import get_context
 from lscrepro.host_memory import keep_freed_memory
 def worker_faults(_):
     torch.set_num_threads(1)
-    faults = []
-    for _ in range(20):
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        torch.empty(16 * 2 ** 20).fill_(1.0)
-        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-    return threading.current_thread().name, max(faults[-5:])  # after the heap has grown (above)
-if sys.argv[1] == "on":
-    keep_freed_memory()  # in the parent, before the pool starts its threads
+    return threading.current_thread().name, max(last_faults())
+keep_freed_memory()  # in the parent, before the pool starts its threads
 with get_context("fork").Pool(1, maxtasksperchild=1) as pool:
     for thread, faults in pool.imap(worker_faults, range(2)):
         print(thread.replace(" ", "_"), faults)
 """
 
 
-def _pool_workers_faults(policy: str) -> list[tuple[str, int]]:
-    out = subprocess.run([sys.executable, "-c", POOL_CHILD, policy], capture_output=True, text=True,
-                         check=True)
+def _pool_workers_faults() -> list[tuple[str, int]]:
+    out = subprocess.run([sys.executable, "-c", POOL_CHILD], capture_output=True, text=True, check=True)
     return [(thread, int(faults)) for thread, faults in (line.split() for line in out.stdout.splitlines())]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux-only")
 def test_a_pool_worker_forked_from_a_thread_keeps_its_freed_memory():
-    (first, first_faults), (second, second_faults) = _pool_workers_faults("on")
+    (first, first_faults), (second, second_faults) = _pool_workers_faults()
     assert first == "MainThread" and second != "MainThread"  # what the test is about
     # without one arena the second worker allocates from its thread's arena, which serves a
     # 64 MiB block by a fresh mmap: 16,384 faults a tensor (measured)
