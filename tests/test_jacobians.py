@@ -262,8 +262,8 @@ def test_bfloat16_squarings_keep_the_radii_and_gradients(monkeypatch, one_thread
 
 def test_low_precision_pays_only_for_wide_float32_matrices_on_fast_hardware():
     wide = torch.zeros(1, 512, 512)
-    amx = torch.cpu._is_amx_tile_supported()
-    assert jacobians_module.low_precision_pays(wide) == amx
+    fast = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+    assert jacobians_module.low_precision_pays(wide) == fast
     assert not jacobians_module.low_precision_pays(wide.double())
     assert not jacobians_module.low_precision_pays(torch.zeros(1, 511, 511))
     assert not jacobians_module.low_precision_pays(torch.zeros(1, 512, 512, device="meta"))

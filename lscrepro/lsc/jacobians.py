@@ -76,10 +76,12 @@ _CHECK_AFTER = 3
 _LEFTOVER_LIMIT = 100.0
 
 
-# The squarings from this one on run in bfloat16 where low precision pays: by then a ring's
-# moduli (1e-3 apart) have separated past bfloat16's rounding, which moves J's
-# eigenvalues by at most 2^-8 / 2^k relative.
-LOW_PRECISION_FROM = 6
+# The squarings from this one on run in bfloat16 where low precision pays. bfloat16's
+# rounding of J^(2^m) moves J's eigenvalues by at most 2^-8 / 2^m relative, so all the
+# squarings from k on by 2^-7 / 2^k: 4.9e-4 from the fourth, below the 1.0e-3 gap between
+# the two largest moduli of the 1300-wide ssimplernn rings (the least of 3 x 32 samples).
+# From the third (9.8e-4, the gap itself) 2 of those 3 batches sent a sample to eigvals.
+LOW_PRECISION_FROM = 4
 # Squarings of at least this size are worth bfloat16 (where the hardware has fast bfloat16
 # products): below it they are a small part of the LSC step.
 _LOW_PRECISION_SIZE = 512
@@ -87,18 +89,29 @@ _LOW_PRECISION_SIZE = 512
 
 def low_precision_pays(jac: torch.Tensor) -> bool:
     """Whether "auto" squares in bfloat16: float32 matrices of at least _LOW_PRECISION_SIZE
-    rows on hardware whose bfloat16 products run several times faster than float32's
-    (AMX tiles on the CPU: 6x at n = 1300, one thread; a CUDA device with bfloat16)."""
+    rows on hardware whose bfloat16 products run at least twice as fast as float32's, one
+    thread at n = 1300: a CPU with AMX tiles (6x) or AVX512-BF16 (2.2-2.7x), a CUDA device
+    with bfloat16. Elsewhere bfloat16 products are emulated, slower than float32's."""
     if jac.dtype != torch.float32 or jac.shape[-1] < _LOW_PRECISION_SIZE:
         return False
     if jac.device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    return jac.device.type == "cpu" and torch.cpu._is_amx_tile_supported()
+    return jac.device.type == "cpu" and (torch.cpu._is_amx_tile_supported()
+                                         or torch.cpu._is_avx512_bf16_supported())
+
+
+def thin_product(matrix: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
+    """matrix @ block for a (K, n, n) batch and a thin (K or 1, n, p) block, as (block^T
+    matrix^T)^T: MKL's batched GEMM with p = 2-4 columns reads the matrices at a half to a
+    fifth of the speed it does with p rows (16 x 1300^2 float32, one thread: 55-57 ms a
+    product on jacrev's column-major Jacobians, 33 on row-major ones, against 11-19 ms
+    either way, about the memory floor)."""
+    return (block.mT @ matrix.mT).mT
 
 
 def _captured(a: torch.Tensor, probe: torch.Tensor) -> torch.Tensor:
     """Share of ||a||_F^2 in the span of a @ probe: near 1 once a is dominated by rank p."""
-    basis = torch.linalg.qr(a @ probe).Q
+    basis = torch.linalg.qr(thin_product(a, probe)).Q
     return (basis.mT @ a).square().sum((-2, -1)) / a.square().sum((-2, -1)).clamp_min(_TINY)
 
 
@@ -175,7 +188,7 @@ def _dominant_subspaces(jac: torch.Tensor, squarings: int, rank: int, generator,
                                            torch.empty_like(a))
         a = a.to(log_scale.dtype)
     gelfand = torch.exp((log_scale + norm.clamp_min(_TINY).log()) / 2**squarings)
-    right = torch.linalg.qr(a @ probe).Q
+    right = torch.linalg.qr(thin_product(a, probe)).Q
     # x^T A, not A^T x: the transposed product of a batched matrix by a thin block runs at
     # a tenth of the speed (57 vs 5 ms at B = 8, n = 1024) on CPU.
     left = torch.linalg.qr((probe.mT @ a).mT).Q
@@ -183,13 +196,13 @@ def _dominant_subspaces(jac: torch.Tensor, squarings: int, rank: int, generator,
 
 
 @torch.no_grad()
-def _refine(jac64: torch.Tensor, right: torch.Tensor, left: torch.Tensor, refine: int):
-    """A few float64 subspace iterations remove the float32 rounding that squaring leaves
-    in the bases; the eigenvalue gradient needs both bases accurate."""
-    right, left = right.double(), left.double()
+def _refine(jac: torch.Tensor, right: torch.Tensor, left: torch.Tensor, refine: int):
+    """A few subspace iterations in ``jac``'s precision remove the rounding that squaring
+    leaves in the bases; the eigenvalue gradient needs both bases accurate."""
+    right, left = right.to(jac.dtype), left.to(jac.dtype)
     for _ in range(refine):
-        right = torch.linalg.qr(jac64 @ right).Q
-        left = torch.linalg.qr((left.mT @ jac64).mT).Q
+        right = torch.linalg.qr(thin_product(jac, right)).Q
+        left = torch.linalg.qr((left.mT @ jac).mT).Q
     return right, left
 
 
@@ -266,7 +279,8 @@ def spectral_radius(
     # the Ritz value is only the shift (no graph), the radius and its gradient come from
     # inverse iteration on J itself (_confirmed, or the rescue)
     with torch.set_grad_enabled(torch.is_grad_enabled() and not low):
-        radius, trusted, shift, bound = _ritz_radius(jac, right, left, gelfand, kept, refine)
+        radius, trusted, shift, bound = _ritz_radius(jac, right, left, gelfand, kept, refine,
+                                                     precise=not low)
     if low:
         radius, trusted = _confirmed(jac, radius, trusted, shift, bound)
     if rescue or low:
@@ -281,17 +295,18 @@ def spectral_radius(
     return radius
 
 
-def _ritz_radius(jac, right, left, gelfand, kept, refine: int):
+def _ritz_radius(jac, right, left, gelfand, kept, refine: int, precise: bool = True):
     """The dominant Ritz value's modulus of every sample in ``kept``, whether it can be
     trusted, the largest Ritz value below the Gelfand bound (complex; NaN where the
     projection is unusable) and the bound, as (B,) tensors (samples not kept: 0,
-    untrusted, NaN, 0)."""
+    untrusted, NaN, 0). ``precise``: the projection in float64, where its vectors give the
+    gradient; else (the Ritz value only a shift) in ``jac``'s precision."""
     whole = len(kept) == len(jac)
     # The projection is cheap (B n^2 p) and float32 loses the gradient when the
-    # coupling between the two subspaces is poorly conditioned, so do it in float64.
-    jac64 = (jac if whole else jac[kept]).double()
-    right, left = _refine(jac64.detach(), right, left, refine)
-    jac_right = jac64 @ right
+    # coupling between the two subspaces is poorly conditioned, so it is float64 then.
+    matrices = _take(jac, kept).to(torch.float64 if precise else jac.dtype)
+    right, left = _refine(matrices.detach(), right, left, refine)
+    jac_right = thin_product(matrices, right)
     projected = torch.linalg.solve_ex(left.mT @ right, left.mT @ jac_right).result
     # A (near) singular coupling, e.g. a rank-deficient ReLU Jacobian, leaves no usable
     # projection; non-finite Jacobians (a diverged net) neither.
@@ -365,6 +380,13 @@ def _inverse_iteration(jac: torch.Tensor, shift: torch.Tensor):
     return right, left
 
 
+def _take(batch: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """batch[rows] for sorted distinct ``rows``; where they are all of the batch, the batch
+    itself: indexing copies it (108 MB at 16 x 1300^2 float32) and its backward scatters
+    the gradient into zeros of that size."""
+    return batch if len(rows) == len(batch) else batch[rows]
+
+
 def _rescued(jac, radius, trusted, shift, bound, power, kept):
     """Radii and trust after giving each untrusted sample with a usable projection one
     shifted inverse iteration from its largest Ritz value (_refined_radius): a Ritz value
@@ -374,7 +396,8 @@ def _rescued(jac, radius, trusted, shift, bound, power, kept):
     if not len(retry):
         return radius, trusted
     rows = retry if len(kept) == len(jac) else torch.searchsorted(kept, retry)
-    refined, converged = _refined_radius(jac[retry], shift[retry], bound[retry], power[rows])
+    refined, converged = _refined_radius(_take(jac, retry), shift[retry], bound[retry],
+                                         _take(power, rows))
     rescued = retry[converged]
     radius, trusted = radius.clone(), trusted.clone()
     radius[rescued] = refined[converged]
@@ -390,7 +413,7 @@ def _confirmed(jac, radius, trusted, shift, bound):
     rows = trusted.nonzero().squeeze(1)
     if not len(rows):
         return radius, trusted
-    modulus, converged, _ = _inverse_radius(jac[rows], shift[rows], bound[rows])
+    modulus, converged, _ = _inverse_radius(_take(jac, rows), shift[rows], bound[rows])
     radius, trusted = radius.clone(), trusted.clone()
     radius[rows[converged]] = modulus[converged]
     trusted[rows[~converged]] = False
@@ -494,7 +517,7 @@ def _eigenvector_radius(jac: torch.Tensor) -> torch.Tensor:
 def _times(jac: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
     """J v for a real (K, n, n) J and complex (K, n) v, differentiable in J."""
     parts = torch.stack([vectors.real, vectors.imag], dim=-1)
-    product = jac @ parts
+    product = thin_product(jac, parts)
     return torch.complex(product[..., 0], product[..., 1])
 
 
