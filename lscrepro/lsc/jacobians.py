@@ -76,11 +76,11 @@ _CHECK_AFTER = 3
 _LEFTOVER_LIMIT = 100.0
 
 
-# The squarings from this one on run in bfloat16 where low precision pays. bfloat16's
-# rounding of J^(2^m) moves J's eigenvalues by at most 2^-8 / 2^m relative, so all the
-# squarings from k on by 2^-7 / 2^k: 4.9e-4 from the fourth, below the 1.0e-3 gap between
-# the two largest moduli of the 1300-wide ssimplernn rings (the least of 3 x 32 samples).
-# From the third (9.8e-4, the gap itself) 2 of those 3 batches sent a sample to eigvals.
+# The squarings after this many run in bfloat16 where low precision pays. bfloat16's
+# rounding of J^(2^m) moves J's eigenvalues by at most 2^-8 / 2^m relative, so rounding every
+# power from J^(2^k) on moves them by 2^-7 / 2^k: 4.9e-4 after 4 float32 squarings, below the
+# 1.0e-3 gap between the two largest moduli of the 1300-wide ssimplernn rings (the least of
+# 3 x 32 samples). After 3 (9.8e-4, the gap itself) 2 of those 3 batches sent a sample to eigvals.
 LOW_PRECISION_FROM = 4
 # Squarings of at least this size are worth bfloat16 (where the hardware has fast bfloat16
 # products): below it they are a small part of the LSC step.
