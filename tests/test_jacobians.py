@@ -260,6 +260,21 @@ def test_bfloat16_squarings_keep_the_radii_and_gradients(monkeypatch, one_thread
     torch.testing.assert_close(low[1][6:] / scale[6:], full[1][6:] / scale[6:], rtol=0, atol=1e-4)
 
 
+@pytest.mark.parametrize("layout", ["row-major", "column-major"])
+def test_thin_product_is_the_product_and_its_gradient(layout):
+    g = torch.Generator().manual_seed(0)
+    matrix = torch.randn(3, 40, 40, generator=g, dtype=torch.float64)
+    if layout == "column-major":
+        matrix = matrix.mT.contiguous().mT
+    block = torch.randn(3, 40, 2, generator=g, dtype=torch.float64)
+    leaves = [matrix.clone().requires_grad_() for _ in range(2)]
+    weights = torch.randn(3, 40, 2, generator=g, dtype=torch.float64)
+    (jacobians_module.thin_product(leaves[0], block) * weights).sum().backward()
+    ((leaves[1] @ block) * weights).sum().backward()
+    torch.testing.assert_close(jacobians_module.thin_product(matrix, block), matrix @ block)
+    torch.testing.assert_close(leaves[0].grad, leaves[1].grad)
+
+
 def test_low_precision_pays_only_for_wide_float32_matrices_on_fast_hardware():
     wide = torch.zeros(1, 512, 512)
     fast = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()

@@ -104,8 +104,8 @@ def thin_product(matrix: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
     """matrix @ block for a (K, n, n) batch and a thin (K or 1, n, p) block, as (block^T
     matrix^T)^T: MKL's batched GEMM with p = 2-4 columns reads the matrices at a half to a
     fifth of the speed it does with p rows (16 x 1300^2 float32, one thread: 55-57 ms a
-    product on jacrev's column-major Jacobians, 33 on row-major ones, against 11-19 ms
-    either way, about the memory floor)."""
+    product on column-major matrices, as the LSC's Jacobians come, 33 on row-major ones,
+    against 11-19 ms either way, about the memory floor)."""
     return (block.mT @ matrix.mT).mT
 
 
