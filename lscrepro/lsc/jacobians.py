@@ -101,7 +101,7 @@ def low_precision_pays(jac: torch.Tensor) -> bool:
 
 
 def thin_product(matrix: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
-    """matrix @ block for a (K, n, n) batch and a thin (K or 1, n, p) block, as (block^T
+    """matrix @ block for a (K, n, n) batch and a thin (n, p) or (K, n, p) block, as (block^T
     matrix^T)^T: MKL's batched GEMM with p = 2-4 columns reads the matrices at a half to a
     fifth of the speed it does with p rows (16 x 1300^2 float32, one thread: 55-57 ms a
     product on column-major matrices, as the LSC's Jacobians come, 33 on row-major ones,
@@ -300,10 +300,10 @@ def _ritz_radius(jac, right, left, gelfand, kept, refine: int, precise: bool = T
     trusted, the largest Ritz value below the Gelfand bound (complex; NaN where the
     projection is unusable) and the bound, as (B,) tensors (samples not kept: 0,
     untrusted, NaN, 0). ``precise``: the projection in float64, where its vectors give the
-    gradient; else (the Ritz value only a shift) in ``jac``'s precision."""
+    gradient (it is cheap, B n^2 p, and float32 loses the gradient when the coupling between
+    the two subspaces is poorly conditioned); else, the Ritz value only a shift, in
+    ``jac``'s precision."""
     whole = len(kept) == len(jac)
-    # The projection is cheap (B n^2 p) and float32 loses the gradient when the
-    # coupling between the two subspaces is poorly conditioned, so it is float64 then.
     matrices = _take(jac, kept).to(torch.float64 if precise else jac.dtype)
     right, left = _refine(matrices.detach(), right, left, refine)
     jac_right = thin_product(matrices, right)
