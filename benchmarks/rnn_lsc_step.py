@@ -10,7 +10,7 @@ new      what lscrepro.lsc.recurrent does: every local Jacobian of the step (rec
          check expects not to separate;
 new, float32 squarings
          the same with ``squaring_precision="float32"`` (the default "auto" squares
-         float32 Jacobians of 512 rows or more in bfloat16 after the sixth squaring where
+         float32 Jacobians of 512 rows or more in bfloat16 after the fourth squaring where
          the hardware has fast bfloat16), printed as a second speed-up line;
 old      the same step with the former Ritz radius (12 squarings for every sample, the
          exact path's gradient from the backward of a full eig), on a copy of the same

@@ -120,7 +120,7 @@ def test_the_squarings_rescale_before_float32_underflows():
     generator = torch.Generator().manual_seed(0)
     orthogonal = torch.linalg.qr(torch.randn(64, 64, generator=generator)).Q
     jac = torch.stack([orthogonal, orthogonal * 0.5])
-    _, _, gelfand, _, _ = _dominant_subspaces(jac, 12, 4, generator, check=False)
+    _, _, gelfand, _, _, _ = _dominant_subspaces(jac, 12, 4, generator, check=False)
     # ||J^m||_F^(1/m) = rho * 64^(1/(2m)): 1.0005 rho at m = 4096
     torch.testing.assert_close(gelfand, torch.tensor([1.0, 0.5]), rtol=1e-3, atol=0)
     assert torch.allclose(spectral_radius(jac), torch.tensor([1.0, 0.5]), rtol=1e-4)
@@ -150,7 +150,7 @@ def test_ring_spectra_match_the_exact_path_with_and_without_the_early_check(one_
     g = torch.Generator().manual_seed(1)
     separating = torch.randn(4, 128, 128, generator=g, dtype=torch.float64) / 128**0.5
     jac = torch.cat([_ring(4, 128, 0), separating])
-    _, _, _, kept, _ = _dominant_subspaces(jac, 12, 4, torch.Generator().manual_seed(0), check=True)
+    _, _, _, kept, _, _ = _dominant_subspaces(jac, 12, 4, torch.Generator().manual_seed(0), check=True)
     assert kept.tolist() == [4, 5, 6, 7]
     former = _radius_and_gradient(jac, early_exit=False, exact_gradient="eig", rescue=False)
     exact = _radius_and_gradient(jac, method="eig")
@@ -284,3 +284,61 @@ def test_low_precision_pays_only_for_wide_float32_matrices_on_fast_hardware():
     assert not jacobians_module.low_precision_pays(torch.zeros(1, 512, 512, device="meta"))
     with pytest.raises(ValueError, match="squaring_precision"):
         spectral_radius(torch.eye(4)[None], squaring_precision="half")
+
+
+def _projector(right: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
+    """v u^H / u^H v: the eigenvalue's spectral projector, free of the vectors' phases, and
+    what its gradient is made of (d lam = u^H dJ v / u^H v)."""
+    return right[:, :, None] * left.conj()[:, None, :] / (left.conj() * right).sum(-1)[:, None, None]
+
+
+def _eig_projector(vectors: torch.Tensor, pick: torch.Tensor) -> torch.Tensor:
+    """_projector of eigenvalue ``pick`` of each sample from eig's right eigenvectors (the
+    left ones: the columns of V^-H)."""
+    column = pick[:, None, None].expand(-1, vectors.shape[-1], 1)
+    lefts = torch.linalg.solve(vectors.mH, torch.eye(vectors.shape[-1], dtype=vectors.dtype))
+    return _projector(vectors.gather(-1, column).squeeze(-1), lefts.gather(-1, column).squeeze(-1))
+
+
+def test_real_inverse_iteration_gives_the_complex_eigenvectors(one_thread):
+    """From a shift 1e-4 off the dominant eigenvalue of ring spectra (float64), the real
+    arithmetic solves with M = (J - s I)(J - conj(s) I) give the eigenvectors LAPACK gives,
+    to 1e-6 of the projector's size; and _inverse_iteration sends the samples whose shift
+    lies near the real axis to the complex LU instead."""
+    jac = _ring(8, 128, 3)
+    values, vectors = torch.linalg.eig(jac)
+    pick = values.abs().argmax(dim=-1)
+    dominant = values.gather(-1, pick[:, None]).squeeze(-1)
+    off_axis = dominant.imag.abs() >= jacobians_module._REAL_FROM * dominant.abs()
+    assert off_axis.sum() >= 2
+    shift = dominant * (1 + 1e-4 * torch.exp(torch.tensor(0.3j, dtype=torch.complex128)))
+    right, left = jacobians_module._real_eigenvectors(jac[off_axis], jac[off_axis] @ jac[off_axis],
+                                                      shift[off_axis])
+    expected = _eig_projector(vectors, pick)[off_axis]
+    scale = expected.abs().amax(dim=(-2, -1), keepdim=True)
+    torch.testing.assert_close(_projector(right, left) / scale, expected / scale, rtol=0, atol=1e-6)
+
+
+def test_inverse_iteration_takes_the_complex_lu_only_near_the_real_axis(monkeypatch, one_thread):
+    """float32 rings, a shift 1e-4 off one eigenvalue each: one with |Im lam| = 0.22 |lam|
+    (real arithmetic reaches float32's floor, no complex LU) or the one nearest the real
+    axis (the complex LU); the projectors equal those of float64 eig either way, to 1e-5
+    (without the float64 refinement the real solves leave 9e-5 at n = 512)."""
+    jac = _ring(6, 512, 4).float()
+    values, vectors = torch.linalg.eig(jac.double())
+    angle = values.imag.abs() / values.abs()
+    pick = torch.where(torch.arange(6) % 2 == 0, (angle - 0.22).abs().argmin(dim=-1),
+                       angle.argmin(dim=-1))
+    target = values.gather(-1, pick[:, None]).squeeze(-1)
+    shift = (target * (1 + 1e-4 * torch.exp(torch.tensor(0.3j, dtype=torch.complex128)))).to(torch.complex64)
+    calls = {"real": [], "complex": []}
+    for name, kind in (("_real_eigenvectors", "real"), ("_dominant_eigenvectors", "complex")):
+        original = getattr(jacobians_module, name)
+        monkeypatch.setattr(jacobians_module, name, lambda matrices, *args, _o=original, _k=kind, **kw:
+                            calls[_k].append(len(matrices)) or _o(matrices, *args, **kw))
+    right, left = jacobians_module._inverse_iteration(jac, shift, jac @ jac)
+    assert calls == {"real": [3], "complex": [3]}
+    expected = _eig_projector(vectors, pick)
+    scale = expected.abs().amax(dim=(-2, -1), keepdim=True)
+    torch.testing.assert_close(_projector(right.to(torch.complex128), left.to(torch.complex128)) / scale,
+                               expected / scale, rtol=0, atol=1e-5)

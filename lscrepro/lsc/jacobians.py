@@ -124,31 +124,45 @@ def _leftover(before: torch.Tensor, now: torch.Tensor, rank: int, remaining: int
 
 def _squarings(a: torch.Tensor, log_scale: torch.Tensor, steps: int, spare: torch.Tensor):
     """``steps`` squarings of a = J^(2^k) / exp(log_scale), each into the other buffer: (a,
-    log_scale, ||a||_F, the spare buffer). Once ||a||_F <= 1, squaring cannot overflow
-    (||a a|| <= ||a||^2), so a is divided by its norm only when it would underflow soon:
-    the division is a third of a squaring's time, the norm a tenth of it. Two buffers: a
-    fresh 32 MB result per squaring (batch 512, n = 128) cost as much again as the
-    products, in page faults. The scale stays float32 (or float64) when a is bfloat16."""
+    log_scale, ||a||_F, the spare buffer). Two buffers: a fresh 32 MB result per squaring
+    (batch 512, n = 128) cost as much again as the products, in page faults."""
     norm = torch.ones_like(log_scale)
     for _ in range(steps):
         a, spare = torch.matmul(a, a, out=spare), a
-        log_scale = 2 * log_scale
-        # in a's dtype: a bfloat16 norm (or division) by a float32 one costs half a squaring
-        own = torch.linalg.matrix_norm(a)
-        norm = own.to(log_scale.dtype)
-        if not bool((norm > _RESCALE_BELOW).all()):
-            # a is divided by the very (rounded) value added to the scale: no error enters
-            own = own.clamp_min(_TINY)
-            log_scale = log_scale + own.to(log_scale.dtype).log()
-            a.div_(own[:, None, None])
-            norm = torch.ones_like(norm)
+        a, log_scale, norm = _rescaled(a, 2 * log_scale)
     return a, log_scale, norm, spare
 
 
-def _separating(a, log_scale, probe, squarings: int, spare):
-    """The first _CHECK_AFTER squarings and the early check: (a, log_scale, norm, spare,
-    whether each sample's spectrum is expected to separate by the last squaring)."""
-    a, log_scale, _, spare = _squarings(a, log_scale, _CHECK_AFTER - 1, spare)
+def _rescaled(a: torch.Tensor, log_scale: torch.Tensor):
+    """(a, log_scale, ||a||_F) after a squaring. Once ||a||_F <= 1, squaring cannot overflow
+    (||a a|| <= ||a||^2), so a is divided by its norm (in place) only when it would
+    underflow soon: the division is a third of a squaring's time, the norm a tenth of it.
+    The scale stays float32 (or float64) when a is bfloat16."""
+    # in a's dtype: a bfloat16 norm (or division) by a float32 one costs half a squaring
+    own = torch.linalg.matrix_norm(a)
+    norm = own.to(log_scale.dtype)
+    if not bool((norm > _RESCALE_BELOW).all()):
+        # a is divided by the very (rounded) value added to the scale: no error enters
+        own = own.clamp_min(_TINY)
+        log_scale = log_scale + own.to(log_scale.dtype).log()
+        a.div_(own[:, None, None])
+        norm = torch.ones_like(norm)
+    return a, log_scale, norm
+
+
+def _square_in_layout(a: torch.Tensor) -> torch.Tensor:
+    """a @ a in a's memory layout: jacrev's Jacobians come column-major, and the real LU
+    (_real_lu) adds J^2 to J without a transposing copy (11 ms a 1300-wide sample)."""
+    if a.mT.is_contiguous() and not a.is_contiguous():
+        return torch.matmul(a.mT, a.mT).mT
+    return torch.matmul(a, a)
+
+
+def _separating(a, log_scale, probe, squarings: int, spare, done: int):
+    """The squarings up to _CHECK_AFTER (``done`` of them done) and the early check: (a,
+    log_scale, norm, spare, whether each sample's spectrum is expected to separate by the
+    last squaring)."""
+    a, log_scale, _, spare = _squarings(a, log_scale, _CHECK_AFTER - 1 - done, spare)
     before = _captured(a, probe)
     a, log_scale, norm, spare = _squarings(a, log_scale, 1, spare)
     rank = probe.shape[-1]
@@ -162,8 +176,9 @@ def _dominant_subspaces(jac: torch.Tensor, squarings: int, rank: int, generator,
     """Orthonormal bases (K, n, p) of the dominant right and left invariant subspaces, the
     Gelfand estimate of the spectral radius from J^(2^squarings), the indices (K,) of
     the samples they belong to (with ``check``, those whose spectrum the early check
-    expects to separate: the others' squarings are skipped) and J^(2^squarings) itself,
-    scaled (K, n, n). With ``low_precision`` the squarings from LOW_PRECISION_FROM on run
+    expects to separate: the others' squarings are skipped), J^(2^squarings) itself,
+    scaled (K, n, n), and J^2 (K, n, n), from the first squaring, in J's precision
+    (for _real_eigenvectors). With ``low_precision`` the squarings from LOW_PRECISION_FROM on run
     in bfloat16 (from a contiguous copy: jacrev's Jacobians come transposed in memory,
     where bfloat16 products leave oneDNN's kernels for a loop 100x slower)."""
     a = jac if jac.dtype == torch.float64 else jac.float()
@@ -173,12 +188,16 @@ def _dominant_subspaces(jac: torch.Tensor, squarings: int, rank: int, generator,
     log_scale = norm.log()
     a = torch.div(a, norm[:, None, None])
     spare = torch.empty_like(a)
-    done = 0
+    # J^2 = square * exp(square_log_scale), for the real LU; the squarings reuse a copy's buffer
+    square, log_scale, norm = _rescaled(_square_in_layout(a), 2 * log_scale)
+    a, square_log_scale, done = square.clone(), log_scale, 1
     if check and squarings > _CHECK_AFTER:
-        a, log_scale, norm, spare, separating = _separating(a, log_scale, probe, squarings, spare)
+        a, log_scale, norm, spare, separating = _separating(a, log_scale, probe, squarings, spare,
+                                                            done)
         done = _CHECK_AFTER
         if not bool(separating.all()):
-            a, log_scale, kept = (t[separating] for t in (a, log_scale, kept))
+            a, log_scale, kept, square, square_log_scale = (
+                t[separating] for t in (a, log_scale, kept, square, square_log_scale))
             spare = torch.empty_like(a)
     in_full = min(LOW_PRECISION_FROM, squarings) if low_precision else squarings
     a, log_scale, norm, spare = _squarings(a, log_scale, max(in_full - done, 0), spare)
@@ -192,7 +211,8 @@ def _dominant_subspaces(jac: torch.Tensor, squarings: int, rank: int, generator,
     # x^T A, not A^T x: the transposed product of a batched matrix by a thin block runs at
     # a tenth of the speed (57 vs 5 ms at B = 8, n = 1024) on CPU.
     left = torch.linalg.qr((probe.mT @ a).mT).Q
-    return right, left, gelfand, kept, a
+    square = square.mul_(square_log_scale.exp()[:, None, None]).to(jac.dtype)
+    return right, left, gelfand, kept, a, square
 
 
 @torch.no_grad()
@@ -262,6 +282,8 @@ def spectral_radius(
     (low_precision_pays); "float32" never does."""
     if jac.shape[-1] != jac.shape[-2]:
         raise ValueError(f"spectral_radius needs square matrices, got shape {tuple(jac.shape)}")
+    if squarings < 1:
+        raise ValueError(f"spectral_radius needs at least one squaring, got squarings={squarings}")
     if method == "eig":
         return torch.linalg.eigvals(jac).abs().amax(dim=-1)
     if method != "ritz":
@@ -273,8 +295,8 @@ def spectral_radius(
                          "'float32' or 'bfloat16'")
     low = squaring_precision == "bfloat16" or (squaring_precision == "auto" and low_precision_pays(jac))
     rank = min(rank, jac.shape[-1])
-    right, left, gelfand, kept, power = _dominant_subspaces(jac.detach(), squarings, rank, generator,
-                                                            check=early_exit, low_precision=low)
+    right, left, gelfand, kept, power, square = _dominant_subspaces(
+        jac.detach(), squarings, rank, generator, check=early_exit, low_precision=low)
     # bfloat16's rounding leaves the Ritz vectors about 1e-3 off (the gradient 1% off): there
     # the Ritz value is only the shift (no graph), the radius and its gradient come from
     # inverse iteration on J itself (_confirmed, or the rescue)
@@ -282,9 +304,9 @@ def spectral_radius(
         radius, trusted, shift, bound = _ritz_radius(jac, right, left, gelfand, kept, refine,
                                                      precise=not low)
     if low:
-        radius, trusted = _confirmed(jac, radius, trusted, shift, bound)
+        radius, trusted = _confirmed(jac, radius, trusted, shift, bound, square, kept)
     if rescue or low:
-        radius, trusted = _rescued(jac, radius, trusted, shift, bound, power, kept)
+        radius, trusted = _rescued(jac, radius, trusted, shift, bound, (power, square), kept)
     # The samples the early check gave up on, those whose projection is unusable or whose
     # subspaces missed the dominant eigenvalue (too many near-equal moduli for the rank) go
     # through the exact eigensolver instead.
@@ -364,20 +386,48 @@ _AT_FLOOR = 10.0
 
 
 @torch.no_grad()
-def _inverse_iteration(jac: torch.Tensor, shift: torch.Tensor):
-    """Right and left eigenvectors for the eigenvalue nearest each Ritz ``shift``: 4 solves
-    with it, then, where the pair is not yet at the rounding floor, 3 more with its
-    Rayleigh quotient as the shift (one more LU): the gradient needs the eigenvectors, which
-    converge only linearly in the shift's distance to lam over the next eigenvalue's."""
+def _inverse_iteration(jac: torch.Tensor, shift: torch.Tensor, square: torch.Tensor):
+    """Right and left eigenvectors for the eigenvalue nearest each Ritz ``shift``. Where the
+    shift lies off the real axis, 4 solves in real arithmetic from J^2 (``square``,
+    _real_eigenvectors) first; the samples whose pair they leave above the rounding floor,
+    and those near the axis, take the complex LU (_complex_inverse_iteration)."""
+    floor = _AT_FLOOR * torch.finfo(jac.dtype).eps * torch.linalg.matrix_norm(jac)
+    right = torch.empty(jac.shape[:-1], dtype=shift.dtype, device=jac.device)
+    left = torch.empty_like(right)
+    rest = torch.ones(len(jac), dtype=torch.bool, device=jac.device)
+    real = (shift.imag.abs() >= _REAL_FROM * shift.abs()).nonzero().squeeze(1)
+    if len(real):
+        matrices = _take(jac, real)
+        right[real], left[real] = _real_eigenvectors(matrices, _take(square, real), shift[real])
+        value = _rayleigh(matrices, right[real], left[real])
+        rest[real] = _residual(matrices, right[real], left[real], value) > floor[real]
+    rest = rest.nonzero().squeeze(1)
+    if len(rest):
+        right[rest], left[rest] = _complex_inverse_iteration(_take(jac, rest), shift[rest],
+                                                             floor[rest])
+    return right, left
+
+
+def _complex_inverse_iteration(jac: torch.Tensor, shift: torch.Tensor, floor: torch.Tensor):
+    """4 complex solves with each ``shift``, then, where the pair is not yet at the rounding
+    ``floor``, 3 more with its Rayleigh quotient as the shift (one more LU): the gradient
+    needs the eigenvectors, which converge only linearly in the shift's distance to lam
+    over the next eigenvalue's."""
     right, left = _dominant_eigenvectors(jac, shift, _REFINE_ITERATIONS)
     value = _rayleigh(jac, right, left)
-    floor = _AT_FLOOR * torch.finfo(jac.dtype).eps * torch.linalg.matrix_norm(jac)
     again = (_residual(jac, right, left, value) > floor).nonzero().squeeze(1)
     if len(again):
         right, left = right.clone(), left.clone()
         right[again], left[again] = _dominant_eigenvectors(
             jac[again], value[again], _INVERSE_ITERATIONS, start=(right[again], left[again]))
     return right, left
+
+
+# Inverse iteration tries real arithmetic first (_real_eigenvectors) where the shift's
+# imaginary part is at least this share of its modulus. Nearer the axis M = (J - s I)(J -
+# conj(s) I) barely separates lam from conj(lam)'s neighbours (M's eigenvalues there are
+# about (mu - s) 2 Im(s)), and for a real shift it is (J - s I)^2.
+_REAL_FROM = 0.1
 
 
 def _take(batch: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -387,17 +437,18 @@ def _take(batch: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     return batch if len(rows) == len(batch) else batch[rows]
 
 
-def _rescued(jac, radius, trusted, shift, bound, power, kept):
+def _rescued(jac, radius, trusted, shift, bound, powers, kept):
     """Radii and trust after giving each untrusted sample with a usable projection one
     shifted inverse iteration from its largest Ritz value (_refined_radius): a Ritz value
     can fail the residual test on a ring spectrum (no gap for the squarings to open)
-    while sitting within about 1e-4 of the dominant eigenvalue."""
+    while sitting within about 1e-4 of the dominant eigenvalue. ``powers``: J^(2^12) and
+    J^2 of the samples in ``kept``."""
     retry = (~trusted & shift.isfinite()).nonzero().squeeze(1)
     if not len(retry):
         return radius, trusted
     rows = retry if len(kept) == len(jac) else torch.searchsorted(kept, retry)
     refined, converged = _refined_radius(_take(jac, retry), shift[retry], bound[retry],
-                                         _take(power, rows))
+                                         *(_take(t, rows) for t in powers))
     rescued = retry[converged]
     radius, trusted = radius.clone(), trusted.clone()
     radius[rescued] = refined[converged]
@@ -405,26 +456,29 @@ def _rescued(jac, radius, trusted, shift, bound, power, kept):
     return radius, trusted
 
 
-def _confirmed(jac, radius, trusted, shift, bound):
+def _confirmed(jac, radius, trusted, shift, bound, square, kept):
     """bfloat16 squarings leave a trusted Ritz value's vectors about 1e-3 off: each trusted
     sample's radius and gradient come from inverse iteration at its Ritz value instead,
     kept where the pair converged inside the same Gelfand window (the Ritz check has
-    already vouched that the value is the dominant one); the others go to the rescue."""
+    already vouched that the value is the dominant one); the others go to the rescue.
+    ``square``: J^2 of the samples in ``kept``."""
     rows = trusted.nonzero().squeeze(1)
     if not len(rows):
         return radius, trusted
-    modulus, converged, _ = _inverse_radius(_take(jac, rows), shift[rows], bound[rows])
+    squares = _take(square, rows if len(kept) == len(jac) else torch.searchsorted(kept, rows))
+    modulus, converged, _ = _inverse_radius(_take(jac, rows), shift[rows], bound[rows], squares)
     radius, trusted = radius.clone(), trusted.clone()
     radius[rows[converged]] = modulus[converged]
     trusted[rows[~converged]] = False
     return radius, trusted
 
 
-def _inverse_radius(jac: torch.Tensor, shift: torch.Tensor, bound: torch.Tensor):
+def _inverse_radius(jac: torch.Tensor, shift: torch.Tensor, bound: torch.Tensor,
+                    square: torch.Tensor):
     """|lam| of the eigenvalue nearest each ``shift`` by inverse iteration (one or two LUs
     per sample), differentiable like _eigenvector_radius; whether both residuals converged
     with |lam| inside the Gelfand window that a Ritz pick must meet; and (right, left, lam)."""
-    right, left = _inverse_iteration(jac.detach(), shift)
+    right, left = _inverse_iteration(jac.detach(), shift, square)
     jac_right = _times(jac, right)
     rayleigh = (left.conj() * jac_right).sum(-1) / (left.conj() * right).sum(-1)
     with torch.no_grad():
@@ -437,11 +491,11 @@ def _inverse_radius(jac: torch.Tensor, shift: torch.Tensor, bound: torch.Tensor)
 
 
 def _refined_radius(jac: torch.Tensor, shift: torch.Tensor, bound: torch.Tensor,
-                    power: torch.Tensor):
+                    power: torch.Tensor, square: torch.Tensor):
     """_inverse_radius's |lam| and whether it can be trusted: converged in the window, and
     lam (with its conjugate) carrying J^(2^12) (``power``) nearly alone, so that no
     eigenvalue of larger or near-equal modulus hides beside it."""
-    modulus, converged, (right, left, value) = _inverse_radius(jac, shift, bound)
+    modulus, converged, (right, left, value) = _inverse_radius(jac, shift, bound, square)
     with torch.no_grad():
         converged = converged & (_deflated_share(power, right, left, value) <= _DEFLATED_SHARE)
     return modulus, converged
@@ -561,3 +615,75 @@ def _dominant_eigenvectors(jac: torch.Tensor, dominant: torch.Tensor,
         empty = jac.new_zeros(0, n, dtype=dominant.dtype)
         return empty, empty
     return torch.stack(rights), torch.stack(lefts)
+
+
+@torch.no_grad()
+def _real_eigenvectors(jac: torch.Tensor, square: torch.Tensor, shift: torch.Tensor):
+    """Right and left unit eigenvectors (K, n) for the eigenvalue nearest each complex
+    ``shift`` s, by _REFINE_ITERATIONS solves in real arithmetic: M = J^2 - 2 Re(s) J +
+    |s|^2 I = (J - s I)(J - conj(s) I) amplifies lam and conj(lam) alike, so two real
+    vectors iterated with M^-1 (and M^-T) converge to their real invariant subspace, from
+    which a 2 x 2 projection takes lam's eigenvector. M's LU is real, a quarter of the
+    flops of J - s I's complex one (27 against 95 ms at n = 1300, float32, one thread);
+    each solve is refined once against M applied exactly in float64 (_refined_solve), as
+    the rounding of J^2 otherwise costs the gradient up to 50x the complex LU's error."""
+    n = jac.shape[-1]
+    # fixed starts, no random draw: generically not orthogonal to any eigenvector
+    angle = torch.arange(n, device=jac.device, dtype=jac.dtype) * 2.39996
+    start = torch.stack([angle.cos(), angle.sin()], dim=-1)
+    rights, lefts = [], []
+    for matrix, squared, value in zip(jac, square, shift):
+        lu, pivots = _real_lu(matrix, squared, value)
+        precise = matrix.to(torch.float64)
+        right, left = start, start
+        for step in range(_REFINE_ITERATIONS):
+            exact = precise if step == _REFINE_ITERATIONS - 1 else None
+            right = torch.linalg.qr(_refined_solve(lu, pivots, right, exact, value)).Q
+            left = torch.linalg.qr(_refined_solve(lu, pivots, left, None if exact is None else exact.mT, value, True)).Q
+        rights.append(_nearest_eigenvector(matrix, right, value))
+        lefts.append(_nearest_eigenvector(matrix.mT, left, value.conj()))
+    if not rights:
+        empty = jac.new_zeros(0, n, dtype=shift.dtype)
+        return empty, empty
+    return torch.stack(rights), torch.stack(lefts)
+
+
+def _refined_solve(lu, pivots, rhs: torch.Tensor, precise: torch.Tensor, shift: torch.Tensor,
+                   adjoint: bool = False) -> torch.Tensor:
+    """M^-1 rhs (M^-T rhs with ``adjoint``) up to scale, from M's float32 LU and one step of
+    iterative refinement against M = (J - s I)(J - conj(s) I) applied in float64 from J
+    (``precise``, float64; J^T with ``adjoint``): M is nearly singular, so the solve is
+    normalised and the residual taken against the right-hand side at its fitted scale."""
+    solved = torch.linalg.lu_solve(lu, pivots, rhs, adjoint=adjoint)
+    if precise is None:
+        return solved
+    solved = (solved / solved.norm()).to(torch.float64)
+    product = thin_product(precise, solved)
+    applied = thin_product(precise, product) - 2 * shift.real.double() * product + shift.abs().double() ** 2 * solved
+    target = rhs.to(torch.float64)
+    scale = (target * applied).sum() / (target * target).sum()
+    correction = torch.linalg.lu_solve(lu, pivots, (scale * target - applied).to(lu.dtype),
+                                       adjoint=adjoint)
+    return solved.to(lu.dtype) + correction
+
+
+def _real_lu(matrix: torch.Tensor, squared: torch.Tensor, shift: torch.Tensor):
+    """LU (with pivots) of M = J^2 - 2 Re(s) J + |s|^2 I, its zero pivots lifted to the
+    rounding floor (lam exact in the working precision can leave one)."""
+    # J^2 and J share a layout (_square_in_layout): M comes in it, and the LU copies it as is
+    shifted = squared.addcmul(matrix, -2 * shift.real.to(matrix.dtype))
+    shifted.diagonal().add_(shift.abs().square().to(matrix.dtype))
+    lu, pivots, _ = torch.linalg.lu_factor_ex(shifted)
+    pivot = lu.diagonal()
+    floor = torch.finfo(matrix.dtype).eps * pivot.abs().max().clamp_min(_TINY)
+    pivot.copy_(torch.where(pivot.abs() < floor, floor, pivot))
+    return lu, pivots
+
+
+def _nearest_eigenvector(matrix: torch.Tensor, basis: torch.Tensor, shift: torch.Tensor):
+    """The unit eigenvector, within the span of the orthonormal (n, 2) ``basis``, of the
+    eigenvalue of basis^T J basis nearest ``shift``."""
+    values, vectors = torch.linalg.eig(basis.mT @ thin_product(matrix, basis))
+    pick = (values - shift).abs().argmin(dim=-1, keepdim=True)
+    vector = basis.to(vectors.dtype) @ vectors.index_select(-1, pick)[:, 0]
+    return vector / vector.norm()
