@@ -115,7 +115,7 @@ ALLOWED_SYNCS = {
         "the shuffle heuristic keeps or reverts the permutation by the loss it gives",
     ("lsc/recurrent.py", "rescale_weights", "read"):
         "wmultiplier clips each factor on the host (the reference's rule)",
-    ("lsc/jacobians.py", "_squarings", "read"):
+    ("lsc/jacobians.py", "_rescaled", "read"):
         "the Ritz estimate rescales a squaring only when it would underflow",
     ("lsc/jacobians.py", "_dominant_subspaces", "read"):
         "the early check: whether any sample's squarings are skipped",
@@ -132,6 +132,9 @@ ALLOWED_SYNCS = {
         "samples the Ritz check cannot trust get one inverse iteration before the exact solver",
     ("lsc/jacobians.py", "_rescued", "boolean mask"): "the same: those it converged on",
     ("lsc/jacobians.py", "_inverse_iteration", "nonzero"):
+        "shifts off the real axis get real-arithmetic solves; pairs they leave above the "
+        "rounding floor, and the others, the complex LU",
+    ("lsc/jacobians.py", "_complex_inverse_iteration", "nonzero"):
         "pairs not yet at the rounding floor get a second shift (one more LU)",
     ("lsc/jacobians.py", "exact_radius", "linalg_eig"): "the exact path's eigenvalues (geev)",
     ("lsc/jacobians.py", "exact_radius", "boolean mask"):

@@ -187,10 +187,15 @@ def _dominant_subspaces(jac: torch.Tensor, squarings: int, rank: int, generator,
     norm = torch.linalg.matrix_norm(a).clamp_min(_TINY)
     log_scale = norm.log()
     a = torch.div(a, norm[:, None, None])
-    spare = torch.empty_like(a)
-    # J^2 = square * exp(square_log_scale), for the real LU; the squarings reuse a copy's buffer
+    # J^2 = square * exp(square_log_scale), kept for the real LU (_real_lu): the second squaring
+    # writes into J's scaled copy, the later ones alternate that buffer with a fresh one
     square, log_scale, norm = _rescaled(_square_in_layout(a), 2 * log_scale)
-    a, square_log_scale, done = square.clone(), log_scale, 1
+    square_log_scale, done = log_scale, 1
+    if squarings > 1:
+        a, log_scale, norm, _ = _squarings(square, log_scale, 1, a)
+        spare, done = torch.empty_like(a), 2
+    else:
+        a, spare = square.clone(), a
     if check and squarings > _CHECK_AFTER:
         a, log_scale, norm, spare, separating = _separating(a, log_scale, probe, squarings, spare,
                                                             done)
