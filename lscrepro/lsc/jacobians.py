@@ -15,9 +15,10 @@ with respect to the weights. Two ways to get it:
           blocks and p x p eigensolves, so it is several times faster than ``eig``.
           The radius is the largest converged Ritz value not above the Gelfand bound.
           A sample whose Ritz values fail the residual test (ring spectra) gets one
-          shifted inverse iteration from its largest Ritz value (two LUs); the eigenpair
-          it finds is kept if it converged, lies in the Gelfand window and carries
-          J^(2^12) nearly alone. Other samples (near-equal moduli the rank cannot
+          shifted inverse iteration from its largest Ritz value (one real LU of
+          (J - sI)(J - conj(s)I) from the kept J^2 where s lies off the real axis, else
+          one or two complex LUs of J - sI); the eigenpair it finds is kept if it
+          converged, lies in the Gelfand window and carries J^(2^12) nearly alone. Other samples (near-equal moduli the rank cannot
           separate, about 0.1% of samples of fresh nets) go to the exact path
           (``exact_radius``): eigenvalues only, the gradient from the dominant
           eigenvalue's left and right eigenvectors by inverse iteration, not from the
