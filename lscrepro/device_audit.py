@@ -128,6 +128,9 @@ ALLOWED_SYNCS = {
         "the Ritz projection's p x p eigenvalues are computed on the host (MAGMA's geev)",
     ("lsc/jacobians.py", "_dominant_subspaces", "boolean mask"):
         "the early check drops the samples whose squarings it skips",
+    ("lsc/jacobians.py", "_confirmed", "nonzero"):
+        "trusted samples whose Ritz pair has not settled (all with bfloat16 squarings) get "
+        "one inverse iteration at their Ritz value",
     ("lsc/jacobians.py", "_rescued", "nonzero"):
         "samples the Ritz check cannot trust get one inverse iteration before the exact solver",
     ("lsc/jacobians.py", "_rescued", "boolean mask"): "the same: those it converged on",

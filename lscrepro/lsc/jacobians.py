@@ -235,6 +235,11 @@ def _refine(jac: torch.Tensor, right: torch.Tensor, left: torch.Tensor, refine: 
 # A Ritz pair whose residual ||J x - theta x|| exceeds this (relative to rho) has not
 # converged: spurious values from directions that squaring nearly wiped out sit far above.
 _RESIDUAL_TOL = 1e-2
+# A trusted Ritz pair whose residual (relative to rho) exceeds this has vectors, and so a
+# gradient, about as far off: 2.5e-4 and 7.3e-4 of the gradient's largest entry on the PTB
+# ssimplernn's 1300-wide rings, up to 1.1e-3 and 1.5e-3 on fresh 128-wide ReLU FFN blocks,
+# against 1e-6 at float32's floor; the float32 path confirms those by inverse iteration.
+_SETTLED = 1e-5
 # No eigenvalue exceeds the Gelfand bound ||J^k||_F^(1/k); the slack only covers rounding.
 _ABOVE_GELFAND = 1e-5
 # The bound overestimates rho by < 1e-3 at 12 squarings (measured on 15,660 fresh depth-30
@@ -244,10 +249,11 @@ _BELOW_GELFAND = 9e-4
 
 @torch.no_grad()
 def _pick_ritz(moduli: torch.Tensor, vectors: torch.Tensor, residual_basis: torch.Tensor,
-               gelfand: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Index of the dominant Ritz value of each sample, whether it can be trusted, and the
+               gelfand: torch.Tensor):
+    """Index of the dominant Ritz value of each sample, whether it can be trusted, the
     index of the largest Ritz value not above the Gelfand bound, converged or not (the
-    shift that _refined_radius starts from where the residual test fails).
+    shift that _refined_radius starts from where the residual test fails), and whether the
+    pick's residual is below _SETTLED.
 
     ``residual_basis`` is J V - V T for the right basis V and projected matrix T, so the
     residual of the pair (theta, V y) is ||(J V - V T) y|| (V orthonormal, ||y|| = 1).
@@ -260,7 +266,8 @@ def _pick_ritz(moduli: torch.Tensor, vectors: torch.Tensor, residual_basis: torc
     pick = torch.where(candidate, moduli, -1.0).argmax(dim=-1)
     picked = moduli.gather(-1, pick[:, None]).squeeze(-1)
     trusted = candidate.any(dim=-1) & (picked >= gelfand * (1 - _BELOW_GELFAND))
-    return pick, trusted, torch.where(below, moduli, -1.0).argmax(dim=-1)
+    settled = residual.gather(-1, pick[:, None]).squeeze(-1) <= _SETTLED
+    return pick, trusted, torch.where(below, moduli, -1.0).argmax(dim=-1), settled
 
 
 def spectral_radius(
@@ -285,7 +292,8 @@ def spectral_radius(
     LOW_PRECISION_FROM on in bfloat16 and takes every sample's radius and gradient from
     inverse iteration on J (_confirmed for the samples the Ritz check trusts, the rescue
     for the others); "auto" (the default) does so where the hardware makes it faster
-    (low_precision_pays); "float32" never does."""
+    (low_precision_pays); "float32" never does, and confirms by inverse iteration only the
+    trusted samples whose Ritz pair has not settled (_SETTLED)."""
     if jac.shape[-1] != jac.shape[-2]:
         raise ValueError(f"spectral_radius needs square matrices, got shape {tuple(jac.shape)}")
     if squarings < 1:
@@ -307,10 +315,12 @@ def spectral_radius(
     # the Ritz value is only the shift (no graph), the radius and its gradient come from
     # inverse iteration on J itself (_confirmed, or the rescue)
     with torch.set_grad_enabled(torch.is_grad_enabled() and not low):
-        radius, trusted, shift, bound = _ritz_radius(jac, right, left, gelfand, kept, refine,
-                                                     precise=not low)
-    if low:
-        radius, trusted = _confirmed(jac, radius, trusted, shift, bound, square, kept)
+        radius, trusted, shift, bound, settled = _ritz_radius(jac, right, left, gelfand, kept,
+                                                              refine, precise=not low)
+    if low or rescue:
+        # bfloat16: every trusted sample; float32: those whose Ritz pair has not settled
+        confirm = trusted if low else trusted & ~settled
+        radius, trusted = _confirmed(jac, radius, trusted, confirm, shift, bound, square, kept)
     if rescue or low:
         radius, trusted = _rescued(jac, radius, trusted, shift, bound, (power, square), kept)
     # The samples the early check gave up on, those whose projection is unusable or whose
@@ -326,8 +336,8 @@ def spectral_radius(
 def _ritz_radius(jac, right, left, gelfand, kept, refine: int, precise: bool = True):
     """The dominant Ritz value's modulus of every sample in ``kept``, whether it can be
     trusted, the largest Ritz value below the Gelfand bound (complex; NaN where the
-    projection is unusable) and the bound, as (B,) tensors (samples not kept: 0,
-    untrusted, NaN, 0). ``precise``: the projection in float64, where its vectors give the
+    projection is unusable), the bound and whether the pick's residual is below _SETTLED,
+    as (B,) tensors (samples not kept: 0, untrusted, NaN, 0, unsettled). ``precise``: the projection in float64, where its vectors give the
     gradient (it is cheap, B n^2 p, and float32 loses the gradient when the coupling between
     the two subspaces is poorly conditioned); else, the Ritz value only a shift, in
     ``jac``'s precision."""
@@ -343,7 +353,7 @@ def _ritz_radius(jac, right, left, gelfand, kept, refine: int, precise: bool = T
     values, vectors = torch.linalg.eig(torch.where(usable[:, None, None], projected,
                                                    eye.expand_as(projected)))
     moduli = values.abs()
-    pick, trusted, loose = _pick_ritz(moduli.detach(), vectors.detach(),
+    pick, trusted, loose, settled = _pick_ritz(moduli.detach(), vectors.detach(),
                                       (jac_right - right @ projected).detach(), gelfand.double())
     radius = moduli.gather(-1, pick[:, None]).squeeze(-1).to(jac.dtype)
     trusted = usable & trusted
@@ -352,12 +362,13 @@ def _ritz_radius(jac, right, left, gelfand, kept, refine: int, precise: bool = T
     shift = shift.to(_complex(jac.dtype))
     shift = torch.where(usable, shift, torch.full_like(shift, float("nan")))
     if whole:
-        return radius, trusted, shift, gelfand.to(jac.dtype)
+        return radius, trusted, shift, gelfand.to(jac.dtype), settled
     zeros = torch.zeros(len(jac), dtype=radius.dtype, device=radius.device)
     return (zeros.index_copy(0, kept, radius),
             torch.zeros_like(zeros, dtype=torch.bool).index_copy(0, kept, trusted),
             torch.full_like(zeros, float("nan"), dtype=shift.dtype).index_copy(0, kept, shift),
-            zeros.index_copy(0, kept, gelfand.to(zeros.dtype)))
+            zeros.index_copy(0, kept, gelfand.to(zeros.dtype)),
+            torch.zeros_like(zeros, dtype=torch.bool).index_copy(0, kept, settled))
 
 
 def _complex(dtype: torch.dtype) -> torch.dtype:
@@ -462,13 +473,14 @@ def _rescued(jac, radius, trusted, shift, bound, powers, kept):
     return radius, trusted
 
 
-def _confirmed(jac, radius, trusted, shift, bound, square, kept):
-    """bfloat16 squarings leave a trusted Ritz value's vectors about 1e-3 off: each trusted
-    sample's radius and gradient come from inverse iteration at its Ritz value instead,
-    kept where the pair converged inside the same Gelfand window (the Ritz check has
-    already vouched that the value is the dominant one); the others go to the rescue.
-    ``square``: J^2 of the samples in ``kept``."""
-    rows = trusted.nonzero().squeeze(1)
+def _confirmed(jac, radius, trusted, confirm, shift, bound, square, kept):
+    """Radii and trust after inverse iteration at the Ritz value of each trusted sample in
+    ``confirm``, whose Ritz vectors are off (bfloat16 squarings leave them about 1e-3 off;
+    an unsettled pair, _SETTLED, as far as its residual): its radius and gradient come from
+    the eigenpair found, kept where it converged inside the same Gelfand window (the Ritz
+    check has already vouched that the value is the dominant one); the others go to the
+    rescue. ``square``: J^2 of the samples in ``kept``."""
+    rows = confirm.nonzero().squeeze(1)
     if not len(rows):
         return radius, trusted
     squares = _take(square, rows if len(kept) == len(jac) else torch.searchsorted(kept, rows))
