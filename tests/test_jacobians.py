@@ -292,6 +292,11 @@ def _projector(right: torch.Tensor, left: torch.Tensor) -> torch.Tensor:
     return right[:, :, None] * left.conj()[:, None, :] / (left.conj() * right).sum(-1)[:, None, None]
 
 
+def _near(values: torch.Tensor) -> torch.Tensor:
+    """Shifts 1e-4 off ``values`` (relative), as a Ritz value lands on a ring."""
+    return values * (1 + 1e-4 * torch.exp(torch.tensor(0.3j, dtype=torch.complex128)))
+
+
 def _eig_projector(vectors: torch.Tensor, pick: torch.Tensor) -> torch.Tensor:
     """_projector of eigenvalue ``pick`` of each sample from eig's right eigenvectors (the
     left ones: the columns of V^-H)."""
@@ -311,7 +316,7 @@ def test_real_inverse_iteration_gives_the_complex_eigenvectors(one_thread):
     dominant = values.gather(-1, pick[:, None]).squeeze(-1)
     off_axis = dominant.imag.abs() >= jacobians_module._REAL_FROM * dominant.abs()
     assert off_axis.sum() >= 2
-    shift = dominant * (1 + 1e-4 * torch.exp(torch.tensor(0.3j, dtype=torch.complex128)))
+    shift = _near(dominant)
     right, left = jacobians_module._real_eigenvectors(jac[off_axis], jac[off_axis] @ jac[off_axis],
                                                       shift[off_axis])
     expected = _eig_projector(vectors, pick)[off_axis]
@@ -330,7 +335,7 @@ def test_inverse_iteration_takes_the_complex_lu_only_near_the_real_axis(monkeypa
     pick = torch.where(torch.arange(6) % 2 == 0, (angle - 0.22).abs().argmin(dim=-1),
                        angle.argmin(dim=-1))
     target = values.gather(-1, pick[:, None]).squeeze(-1)
-    shift = (target * (1 + 1e-4 * torch.exp(torch.tensor(0.3j, dtype=torch.complex128)))).to(torch.complex64)
+    shift = _near(target).to(torch.complex64)
     calls = {"real": [], "complex": []}
     for name, kind in (("_real_eigenvectors", "real"), ("_dominant_eigenvectors", "complex")):
         original = getattr(jacobians_module, name)

@@ -18,8 +18,9 @@ with respect to the weights. Two ways to get it:
           shifted inverse iteration from its largest Ritz value (one real LU of
           (J - sI)(J - conj(s)I) from the kept J^2 where s lies off the real axis, else
           one or two complex LUs of J - sI); the eigenpair it finds is kept if it
-          converged, lies in the Gelfand window and carries J^(2^12) nearly alone. Other samples (near-equal moduli the rank cannot
-          separate, about 0.1% of samples of fresh nets) go to the exact path
+          converged, lies in the Gelfand window and carries J^(2^12) nearly alone.
+          Other samples (near-equal moduli the rank cannot separate, about 0.1% of
+          samples of fresh nets) go to the exact path
           (``exact_radius``): eigenvalues only, the gradient from the dominant
           eigenvalue's left and right eigenvectors by inverse iteration, not from the
           backward of a full eig.
@@ -321,7 +322,6 @@ def spectral_radius(
         # bfloat16: every trusted sample; float32: those whose Ritz pair has not settled
         confirm = trusted if low else trusted & ~settled
         radius, trusted = _confirmed(jac, radius, trusted, confirm, shift, bound, square, kept)
-    if rescue or low:
         radius, trusted = _rescued(jac, radius, trusted, shift, bound, (power, square), kept)
     # The samples the early check gave up on, those whose projection is unusable or whose
     # subspaces missed the dominant eigenvalue (too many near-equal moduli for the rank) go
@@ -337,10 +337,10 @@ def _ritz_radius(jac, right, left, gelfand, kept, refine: int, precise: bool = T
     """The dominant Ritz value's modulus of every sample in ``kept``, whether it can be
     trusted, the largest Ritz value below the Gelfand bound (complex; NaN where the
     projection is unusable), the bound and whether the pick's residual is below _SETTLED,
-    as (B,) tensors (samples not kept: 0, untrusted, NaN, 0, unsettled). ``precise``: the projection in float64, where its vectors give the
-    gradient (it is cheap, B n^2 p, and float32 loses the gradient when the coupling between
-    the two subspaces is poorly conditioned); else, the Ritz value only a shift, in
-    ``jac``'s precision."""
+    as (B,) tensors (samples not kept: 0, untrusted, NaN, 0, unsettled). ``precise``: the
+    projection in float64, where its vectors give the gradient (it is cheap, B n^2 p, and
+    float32 loses the gradient when the coupling between the two subspaces is poorly
+    conditioned); else, the Ritz value only a shift, in ``jac``'s precision."""
     whole = len(kept) == len(jac)
     matrices = _take(jac, kept).to(torch.float64 if precise else jac.dtype)
     right, left = _refine(matrices.detach(), right, left, refine)
@@ -415,9 +415,10 @@ def _inverse_iteration(jac: torch.Tensor, shift: torch.Tensor, square: torch.Ten
     real = (shift.imag.abs() >= _REAL_FROM * shift.abs()).nonzero().squeeze(1)
     if len(real):
         matrices = _take(jac, real)
-        right[real], left[real] = _real_eigenvectors(matrices, _take(square, real), shift[real])
-        value = _rayleigh(matrices, right[real], left[real])
-        rest[real] = _residual(matrices, right[real], left[real], value) > floor[real]
+        real_right, real_left = _real_eigenvectors(matrices, _take(square, real), shift[real])
+        right[real], left[real] = real_right, real_left
+        value = _rayleigh(matrices, real_right, real_left)
+        rest[real] = _residual(matrices, real_right, real_left, value) > floor[real]
     rest = rest.nonzero().squeeze(1)
     if len(rest):
         right[rest], left[rest] = _complex_inverse_iteration(_take(jac, rest), shift[rest],
@@ -454,6 +455,12 @@ def _take(batch: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     return batch if len(rows) == len(batch) else batch[rows]
 
 
+def _kept_rows(kept: torch.Tensor, rows: torch.Tensor, batch: int) -> torch.Tensor:
+    """Where the batch's ``rows`` sit among the ``kept`` samples (sorted indices), whose
+    powers the squarings returned."""
+    return rows if len(kept) == batch else torch.searchsorted(kept, rows)
+
+
 def _rescued(jac, radius, trusted, shift, bound, powers, kept):
     """Radii and trust after giving each untrusted sample with a usable projection one
     shifted inverse iteration from its largest Ritz value (_refined_radius): a Ritz value
@@ -463,7 +470,7 @@ def _rescued(jac, radius, trusted, shift, bound, powers, kept):
     retry = (~trusted & shift.isfinite()).nonzero().squeeze(1)
     if not len(retry):
         return radius, trusted
-    rows = retry if len(kept) == len(jac) else torch.searchsorted(kept, retry)
+    rows = _kept_rows(kept, retry, len(jac))
     refined, converged = _refined_radius(_take(jac, retry), shift[retry], bound[retry],
                                          *(_take(t, rows) for t in powers))
     rescued = retry[converged]
@@ -483,7 +490,7 @@ def _confirmed(jac, radius, trusted, confirm, shift, bound, square, kept):
     rows = confirm.nonzero().squeeze(1)
     if not len(rows):
         return radius, trusted
-    squares = _take(square, rows if len(kept) == len(jac) else torch.searchsorted(kept, rows))
+    squares = _take(square, _kept_rows(kept, rows, len(jac)))
     modulus, converged, _ = _inverse_radius(_take(jac, rows), shift[rows], bound[rows], squares)
     radius, trusted = radius.clone(), trusted.clone()
     radius[rows[converged]] = modulus[converged]
@@ -617,10 +624,7 @@ def _dominant_eigenvectors(jac: torch.Tensor, dominant: torch.Tensor,
         shifted = matrix.to(dominant.dtype, copy=True)
         shifted.diagonal().sub_(shift)  # J - shift I without an n x n identity (a fifth of the LU)
         lu, pivots, _ = torch.linalg.lu_factor_ex(shifted)
-        # lam exact in the working precision can leave an exactly zero pivot
-        pivot = lu.diagonal()
-        floor = torch.finfo(jac.dtype).eps * matrix.abs().max().clamp_min(_TINY)
-        pivot.copy_(torch.where(pivot.abs() < floor, floor.to(pivot.dtype), pivot))
+        _lift_zero_pivots(lu, torch.finfo(jac.dtype).eps * matrix.abs().max().clamp_min(_TINY))
         right, left = right[:, None], left[:, None]
         for _ in range(iterations):
             right = torch.linalg.lu_solve(lu, pivots, right)
@@ -642,9 +646,9 @@ def _real_eigenvectors(jac: torch.Tensor, square: torch.Tensor, shift: torch.Ten
     |s|^2 I = (J - s I)(J - conj(s) I) amplifies lam and conj(lam) alike, so two real
     vectors iterated with M^-1 (and M^-T) converge to their real invariant subspace, from
     which a 2 x 2 projection takes lam's eigenvector. M's LU is real, a quarter of the
-    flops of J - s I's complex one (27 against 95 ms at n = 1300, float32, one thread);
-    each solve is refined once against M applied exactly in float64 (_refined_solve), as
-    the rounding of J^2 otherwise costs the gradient up to 50x the complex LU's error."""
+    flops of J - s I's complex one (25 against 75-95 ms at n = 1300, float32, one thread);
+    the last solve is refined once against M applied in float64 (_refined_solve), as the
+    rounding of J^2 otherwise costs the gradient up to 50x the complex LU's error."""
     n = jac.shape[-1]
     # fixed starts, no random draw: generically not orthogonal to any eigenvector
     angle = torch.arange(n, device=jac.device, dtype=jac.dtype) * 2.39996
@@ -652,12 +656,13 @@ def _real_eigenvectors(jac: torch.Tensor, square: torch.Tensor, shift: torch.Ten
     rights, lefts = [], []
     for matrix, squared, value in zip(jac, square, shift):
         lu, pivots = _real_lu(matrix, squared, value)
-        precise = matrix.to(torch.float64)
         right, left = start, start
-        for step in range(_REFINE_ITERATIONS):
-            exact = precise if step == _REFINE_ITERATIONS - 1 else None
-            right = torch.linalg.qr(_refined_solve(lu, pivots, right, exact, value)).Q
-            left = torch.linalg.qr(_refined_solve(lu, pivots, left, None if exact is None else exact.mT, value, True)).Q
+        for _ in range(_REFINE_ITERATIONS - 1):
+            right = torch.linalg.qr(torch.linalg.lu_solve(lu, pivots, right)).Q
+            left = torch.linalg.qr(torch.linalg.lu_solve(lu, pivots, left, adjoint=True)).Q
+        precise = matrix.to(torch.float64)
+        right = torch.linalg.qr(_refined_solve(lu, pivots, right, precise, value)).Q
+        left = torch.linalg.qr(_refined_solve(lu, pivots, left, precise.mT, value, True)).Q
         rights.append(_nearest_eigenvector(matrix, right, value))
         lefts.append(_nearest_eigenvector(matrix.mT, left, value.conj()))
     if not rights:
@@ -673,11 +678,10 @@ def _refined_solve(lu, pivots, rhs: torch.Tensor, precise: torch.Tensor, shift: 
     (``precise``, float64; J^T with ``adjoint``): M is nearly singular, so the solve is
     normalised and the residual taken against the right-hand side at its fitted scale."""
     solved = torch.linalg.lu_solve(lu, pivots, rhs, adjoint=adjoint)
-    if precise is None:
-        return solved
     solved = (solved / solved.norm()).to(torch.float64)
     product = thin_product(precise, solved)
-    applied = thin_product(precise, product) - 2 * shift.real.double() * product + shift.abs().double() ** 2 * solved
+    applied = (thin_product(precise, product) - 2 * shift.real.double() * product
+               + shift.abs().double() ** 2 * solved)
     target = rhs.to(torch.float64)
     scale = (target * applied).sum() / (target * target).sum()
     correction = torch.linalg.lu_solve(lu, pivots, (scale * target - applied).to(lu.dtype),
@@ -692,10 +696,15 @@ def _real_lu(matrix: torch.Tensor, squared: torch.Tensor, shift: torch.Tensor):
     shifted = squared.addcmul(matrix, -2 * shift.real.to(matrix.dtype))
     shifted.diagonal().add_(shift.abs().square().to(matrix.dtype))
     lu, pivots, _ = torch.linalg.lu_factor_ex(shifted)
-    pivot = lu.diagonal()
-    floor = torch.finfo(matrix.dtype).eps * pivot.abs().max().clamp_min(_TINY)
-    pivot.copy_(torch.where(pivot.abs() < floor, floor, pivot))
+    _lift_zero_pivots(lu, torch.finfo(matrix.dtype).eps * lu.diagonal().abs().max().clamp_min(_TINY))
     return lu, pivots
+
+
+def _lift_zero_pivots(lu: torch.Tensor, floor: torch.Tensor) -> None:
+    """Raise the LU's pivots below the (positive) ``floor`` to it, in place: lam exact in the
+    working precision can leave an exactly zero pivot."""
+    pivot = lu.diagonal()
+    pivot.copy_(torch.where(pivot.abs() < floor, floor.to(pivot.dtype), pivot))
 
 
 def _nearest_eigenvector(matrix: torch.Tensor, basis: torch.Tensor, shift: torch.Tensor):
